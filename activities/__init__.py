@@ -1,0 +1,1 @@
+"""Side effects, one module per kind; each a class that receives its clients."""

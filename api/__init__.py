@@ -1,0 +1,1 @@
+"""The HTTP API: a thin FastAPI front end that starts workflows and forwards events."""

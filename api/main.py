@@ -1,0 +1,71 @@
+"""The FastAPI app: wiring only. Routes live in `api/routes/`, Temporal calls in `api/service`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import require_api_key
+from api.routes import automations, contacts, enrollments, events, health, trigger_links
+from api.service import Goalflow
+from goalflow import __version__
+from goalflow.settings import Settings, get_settings
+from goalflow.temporal import lazy_client
+
+UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
+
+
+def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # One client per process; lazy, so the API starts (and /readyz says 503) while
+        # Temporal is still coming up.
+        temporal = client or await lazy_client(settings)
+        app.state.goalflow = Goalflow(temporal, settings.task_queue)
+        yield
+
+    app = FastAPI(
+        title="goalflow",
+        version=__version__,
+        description="Durable marketing/CRM automations with goal events, on Temporal.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+
+    @app.middleware("http")
+    async def limit_body(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                return JSONResponse({"detail": "invalid Content-Length"}, status_code=400)
+            if int(length) > settings.max_body_bytes:
+                return JSONResponse(
+                    {"detail": f"body larger than {settings.max_body_bytes} bytes"},
+                    status_code=413,
+                )
+        return await call_next(request)
+
+    @app.exception_handler(RPCError)
+    async def temporal_error(request: Request, err: RPCError) -> JSONResponse:
+        if err.status in UNAVAILABLE:
+            return JSONResponse(
+                {"detail": f"Temporal is unreachable: {err.message}"}, status_code=503
+            )
+        if err.status == RPCStatusCode.RESOURCE_EXHAUSTED:
+            return JSONResponse({"detail": f"Temporal is busy: {err.message}"}, status_code=503)
+        raise err
+
+    app.include_router(health.router)
+    v1 = [Depends(require_api_key)]
+    for module in (automations, enrollments, events, contacts, trigger_links):
+        app.include_router(module.router, prefix="/v1", dependencies=v1)
+    return app

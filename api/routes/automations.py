@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from api.deps import GoalflowDep
+from api.schemas import AutomationId, EnrollmentCreated, EnrollmentIn, PublishOut
+from api.service import Conflict, NotFound
+from workflows.definition import Automation
+from workflows.messages import ContactProfile
+from workflows.validation import parse_automation
+
+router = APIRouter(tags=["automations"])
+
+AutomationPath = Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="automation id")
+
+
+def _validation_error(err: ValidationError, *prefix: str) -> RequestValidationError:
+    return RequestValidationError(
+        [{**e, "loc": (*prefix, *e["loc"])} for e in err.errors(include_url=False)]
+    )
+
+
+@router.put(
+    "/automations/{automation_id}",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PublishOut,
+    responses={200: {"model": PublishOut, "description": "the body equals the latest version"}},
+)
+async def publish_automation(
+    goalflow: GoalflowDep,
+    response: Response,
+    automation_id: AutomationId = AutomationPath,
+    definition: dict[str, Any] = Body(
+        ..., description="an automation definition (see GET /v1/schema/automation)"
+    ),
+) -> PublishOut:
+    """Publish a new version (1, 2, …); an identical body answers 200 with the latest version."""
+    try:
+        automation, warnings = parse_automation(definition)
+    except ValidationError as err:
+        raise _validation_error(err, "body") from err
+    result = await goalflow.publish(automation_id, automation)
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+    return PublishOut(automation_id=automation_id, version=result.version, warnings=warnings)
+
+
+@router.get("/automations")
+async def list_automations(goalflow: GoalflowDep) -> dict[str, Any]:
+    """Every automation with its latest version."""
+    catalog = await goalflow.catalog()
+    return {"automations": [entry.model_dump(mode="json") for entry in catalog.automations]}
+
+
+@router.get("/automations/{automation_id}")
+async def get_automation(
+    goalflow: GoalflowDep,
+    automation_id: AutomationId = AutomationPath,
+    version: int | None = Query(None, ge=1),
+) -> dict[str, Any]:
+    """The definition (latest, or `?version=N`) with `automation_id` and `version`."""
+    try:
+        found = await goalflow.automation(automation_id, version)
+    except NotFound as err:
+        raise HTTPException(404, detail=str(err)) from err
+    return {
+        **found.definition.model_dump(mode="json", by_alias=True, exclude_none=True),
+        "automation_id": automation_id,
+        "version": found.version,
+        "published_at": found.published_at.isoformat(),
+    }
+
+
+@router.post(
+    "/automations/{automation_id}/enrollments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=EnrollmentCreated,
+    responses={
+        200: {"model": EnrollmentCreated, "description": "already active: that enrollment"},
+        404: {"description": "unknown automation or version"},
+        409: {"description": "re-entry refused"},
+    },
+)
+async def enroll(
+    goalflow: GoalflowDep,
+    body: EnrollmentIn,
+    response: Response,
+    automation_id: AutomationId = AutomationPath,
+) -> EnrollmentCreated:
+    """Enroll a contact (R13: the active enrollment if there is one; 409 when re-entry is
+    not allowed)."""
+    try:
+        result = await goalflow.enroll(
+            automation_id, ContactProfile(**body.contact.model_dump()), body.version
+        )
+    except NotFound as err:
+        raise HTTPException(404, detail=str(err)) from err
+    except Conflict as err:
+        raise HTTPException(409, detail=str(err)) from err
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+    return EnrollmentCreated(**result.model_dump())
+
+
+@router.get("/schema/automation", tags=["schema"])
+async def automation_schema() -> dict[str, Any]:
+    """The JSON Schema of an automation definition."""
+    return Automation.model_json_schema(by_alias=True)

@@ -1,0 +1,123 @@
+"""Public request and response models of the HTTP API (DESIGN §4)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from workflows.definition import STEP_ID_PATTERN, EventType
+
+ContactId = Annotated[str, StringConstraints(pattern=r"^[^\s/]{1,200}$")]
+AutomationId = Annotated[str, StringConstraints(pattern=STEP_ID_PATTERN)]
+EventId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Status(BaseModel):
+    status: str
+
+
+class ContactIn(Strict):
+    id: ContactId
+    email: Annotated[str, StringConstraints(max_length=320)] | None = None
+    phone: Annotated[str, StringConstraints(max_length=40)] | None = None
+    first_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    last_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    tags: list[Tag] = Field(default_factory=list, max_length=500)
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class EnrollmentIn(Strict):
+    contact: ContactIn
+    version: int | None = Field(None, ge=1)
+
+
+class EnrollmentCreated(BaseModel):
+    enrollment_id: str
+    automation_id: str
+    version: int
+    contact_id: str
+    status: str
+    created: bool
+
+
+class PublishOut(BaseModel):
+    automation_id: str
+    version: int
+    warnings: list[str] = Field(default_factory=list)
+
+
+class EventIn(Strict):
+    id: EventId | None = None
+    contact_id: ContactId
+    type: EventType
+    occurred_at: datetime | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventAccepted(BaseModel):
+    event_id: str
+    contact_id: str
+    duplicate: bool
+
+
+class EventBatchIn(Strict):
+    events: list[dict[str, Any]] = Field(max_length=1000)
+
+
+class Rejected(BaseModel):
+    index: int
+    reason: str
+
+
+class EventBatchOut(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: list[Rejected]
+
+
+class TagsIn(Strict):
+    add: list[Tag] = Field(default_factory=list, max_length=500)
+    remove: list[Tag] = Field(default_factory=list, max_length=500)
+    id: EventId | None = Field(None, description="idempotency key for the change")
+
+
+class TagsOut(BaseModel):
+    contact_id: str
+    added: list[str]
+    removed: list[str]
+    duplicate: bool
+
+
+class ContactOut(BaseModel):
+    contact_id: str
+    tags: list[str]
+    fields: dict[str, Any]
+    unsubscribed: bool
+    active_enrollments: list[dict[str, Any]]
+
+
+class TriggerLinkIn(Strict):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2000)]
+
+
+class EnrollmentSummary(BaseModel):
+    enrollment_id: str
+    automation_id: str | None
+    contact_id: str | None
+    version: int | None
+    status: str
+    current_step: str | None
+    started_at: datetime | None
+
+
+class EnrollmentList(BaseModel):
+    enrollments: list[EnrollmentSummary]
+    next_page_token: str | None

@@ -1,0 +1,247 @@
+"""What the API asks of Temporal: one place for workflow ids, update-with-start and errors.
+
+Routes stay thin; this class is also what the CLI and benchmarks drive.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from workflows.automation import AutomationWorkflow, CatalogWorkflow
+from workflows.contact import ContactWorkflow
+from workflows.definition import Automation
+from workflows.events import ContactEvent
+from workflows.messages import (
+    CATALOG_WORKFLOW_ID,
+    REENTRY_REFUSED,
+    UNKNOWN_VERSION,
+    AutomationState,
+    AutomationVersion,
+    CatalogEntry,
+    CatalogState,
+    CatalogView,
+    ContactProfile,
+    ContactSnapshot,
+    ContactState,
+    ContactView,
+    EnrollmentView,
+    EnrollRequest,
+    EnrollResult,
+    EventReceipt,
+    PublishRequest,
+    PublishResult,
+    TagChange,
+    TagChangeResult,
+    TriggerLink,
+    VersionRequest,
+    automation_workflow_id,
+    contact_workflow_id,
+)
+
+
+class NotFound(Exception):
+    """The thing asked for does not exist (404)."""
+
+
+class Conflict(Exception):
+    """The request contradicts the state (409)."""
+
+
+def _is_not_found(err: BaseException) -> bool:
+    return isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND
+
+
+class Goalflow:
+    def __init__(self, client: Client, task_queue: str, *, search_attributes: bool = True) -> None:
+        self.client = client
+        self.task_queue = task_queue
+        self.search_attributes = search_attributes
+
+    # --- automations ------------------------------------------------------------------------
+
+    async def publish(self, automation_id: str, definition: Automation) -> PublishResult:
+        result: PublishResult = await self.client.execute_update_with_start_workflow(
+            AutomationWorkflow.publish,
+            PublishRequest(automation_id=automation_id, definition=definition),
+            start_workflow_operation=WithStartWorkflowOperation(
+                AutomationWorkflow.run,
+                AutomationState(automation_id=automation_id),
+                id=automation_workflow_id(automation_id),
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                static_summary=f"automation {automation_id}",
+            ),
+        )
+        # Registered on every publish (idempotent), so a crash between the two calls heals
+        # on the next PUT.
+        await self.client.execute_update_with_start_workflow(
+            CatalogWorkflow.register,
+            CatalogEntry(
+                automation_id=automation_id,
+                name=definition.name,
+                latest_version=result.version,
+                updated_at=datetime.now(UTC),
+            ),
+            start_workflow_operation=self._catalog_start(),
+        )
+        return result
+
+    async def automation(self, automation_id: str, version: int | None = None) -> AutomationVersion:
+        handle = self.client.get_workflow_handle(automation_workflow_id(automation_id))
+        try:
+            found: AutomationVersion = await handle.query(
+                AutomationWorkflow.get, VersionRequest(version=version)
+            )
+        except WorkflowQueryFailedError as err:
+            if UNKNOWN_VERSION in str(err) or "no version" in str(err):
+                raise NotFound(str(err)) from err
+            raise
+        except RPCError as err:
+            if _is_not_found(err):
+                raise NotFound(f"automation {automation_id!r} not found") from err
+            raise
+        return found
+
+    async def catalog(self) -> CatalogView:
+        handle = self.client.get_workflow_handle(CATALOG_WORKFLOW_ID)
+        try:
+            view: CatalogView = await handle.query(CatalogWorkflow.view)
+        except RPCError as err:
+            if _is_not_found(err):
+                return CatalogView(automations=[], trigger_links=[])
+            raise
+        return view
+
+    async def put_trigger_link(self, link: TriggerLink) -> TriggerLink:
+        saved: TriggerLink = await self.client.execute_update_with_start_workflow(
+            CatalogWorkflow.put_trigger_link, link, start_workflow_operation=self._catalog_start()
+        )
+        return saved
+
+    def _catalog_start(self) -> WithStartWorkflowOperation[Any, Any]:
+        return WithStartWorkflowOperation(
+            CatalogWorkflow.run,
+            CatalogState(),
+            id=CATALOG_WORKFLOW_ID,
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary="goalflow catalog: automations and trigger links",
+        )
+
+    # --- contacts, enrollments, events ------------------------------------------------------
+
+    def _contact_start(self, contact_id: str) -> WithStartWorkflowOperation[Any, Any]:
+        return WithStartWorkflowOperation(
+            ContactWorkflow.run,
+            ContactState(contact_id=contact_id, profile=ContactSnapshot(id=contact_id)),
+            id=contact_workflow_id(contact_id),
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary=f"contact {contact_id}",
+        )
+
+    async def enroll(
+        self, automation_id: str, contact: ContactProfile, version: int | None = None
+    ) -> EnrollResult:
+        found = await self.automation(automation_id, version)
+        try:
+            result: EnrollResult = await self.client.execute_update_with_start_workflow(
+                ContactWorkflow.enroll,
+                EnrollRequest(
+                    automation_id=automation_id,
+                    version=found.version,
+                    automation=found.definition,
+                    contact=contact,
+                    search_attributes=self.search_attributes,
+                ),
+                start_workflow_operation=self._contact_start(contact.id),
+            )
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type == REENTRY_REFUSED:
+                raise Conflict(cause.message) from err
+            raise
+        return result
+
+    async def send_event(
+        self,
+        contact_id: str,
+        type: str,
+        data: dict[str, Any],
+        *,
+        event_id: str | None = None,
+        occurred_at: datetime | None = None,
+    ) -> EventReceipt:
+        event = ContactEvent.model_validate(
+            {
+                "id": event_id or uuid.uuid4().hex,
+                "contact_id": contact_id,
+                "type": type,
+                "occurred_at": occurred_at,
+                "data": data,
+            }
+        )
+        receipt: EventReceipt = await self.client.execute_update_with_start_workflow(
+            ContactWorkflow.accept_event,
+            event,
+            start_workflow_operation=self._contact_start(contact_id),
+        )
+        return receipt
+
+    async def change_tags(
+        self, contact_id: str, add: list[str], remove: list[str], change_id: str | None = None
+    ) -> TagChangeResult:
+        result: TagChangeResult = await self.client.execute_update_with_start_workflow(
+            ContactWorkflow.change_tags,
+            TagChange(id=change_id or uuid.uuid4().hex, add=add, remove=remove),
+            start_workflow_operation=self._contact_start(contact_id),
+        )
+        return result
+
+    async def contact(self, contact_id: str) -> ContactView:
+        handle = self.client.get_workflow_handle(contact_workflow_id(contact_id))
+        try:
+            view: ContactView = await handle.query(ContactWorkflow.view)
+        except RPCError as err:
+            if _is_not_found(err):
+                raise NotFound(f"contact {contact_id!r} not found") from err
+            raise
+        return view
+
+    async def enrollment(self, enrollment_id: str) -> EnrollmentView:
+        handle = self.client.get_workflow_handle(enrollment_id)
+        try:
+            view: EnrollmentView = await handle.query("view", result_type=EnrollmentView)
+        except RPCError as err:
+            if _is_not_found(err) or err.status == RPCStatusCode.INVALID_ARGUMENT:
+                raise NotFound(f"enrollment {enrollment_id!r} not found") from err
+            raise
+        except WorkflowQueryFailedError as err:
+            raise NotFound(f"{enrollment_id!r} is not an enrollment") from err
+        return view
+
+    async def cancel(self, enrollment_id: str) -> EnrollmentView:
+        """R11: cancel and wait for the enrollment to settle; its final view."""
+        view = await self.enrollment(enrollment_id)
+        if view.status != "active":
+            return view
+        handle = self.client.get_workflow_handle(enrollment_id, result_type=EnrollmentView)
+        try:
+            await handle.cancel()
+        except RPCError as err:
+            if not _is_not_found(err):
+                raise
+        final: EnrollmentView = await handle.result()
+        return final

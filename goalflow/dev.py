@@ -1,0 +1,221 @@
+"""`goalflow dev`: the embedded Temporal dev server, a worker, the API and the SMTP sink in one
+process tree, with state kept in the data dir across restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import uvicorn
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import Client
+
+from goalflow.binaries import temporal_cli
+from goalflow.settings import Settings
+from goalflow.temporal import connect
+
+SEARCH_ATTRIBUTES = {
+    "GoalflowContactId": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "GoalflowAutomationId": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "GoalflowStep": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "GoalflowGoalsMet": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+}
+_TYPE_FLAG = {
+    IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD: "Keyword",
+    IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST: "KeywordList",
+}
+
+
+class PortTaken(SystemExit):
+    pass
+
+
+@dataclass
+class DevOptions:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    temporal_port: int = 7233
+    ui_port: int = 8233
+    smtp_port: int = 1025
+    data_dir: Path = Path(".goalflow")
+
+
+def ensure_port_free(host: str, port: int, what: str, flag: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as err:
+            raise PortTaken(
+                f"goalflow dev: port {port} on {host} ({what}) is taken: {err.strerror}. "
+                f"Stop what uses it or choose another with {flag}."
+            ) from err
+
+
+def start_temporal(options: DevOptions) -> subprocess.Popen[bytes]:
+    """The embedded dev server on a SQLite file in the data dir, with its web UI."""
+    args = [
+        temporal_cli(),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(options.data_dir / "temporal.db"),
+        "--ip",
+        options.host,
+        "--port",
+        str(options.temporal_port),
+        "--ui-port",
+        str(options.ui_port),
+        "--log-level",
+        "warn",
+    ]
+    for name, kind in SEARCH_ATTRIBUTES.items():
+        args += ["--search-attribute", f"{name}={_TYPE_FLAG[kind]}"]
+    log = (options.data_dir / "temporal.log").open("ab")
+    # A session of its own: Ctrl-C reaches us, and we stop Temporal last, cleanly.
+    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+async def wait_for_temporal(settings: Settings, server: subprocess.Popen[bytes] | None) -> Client:
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        try:
+            return await connect(settings)
+        except Exception as err:  # not up yet
+            if server is not None and server.poll() is not None:
+                raise SystemExit(
+                    f"goalflow dev: the Temporal dev server exited ({server.returncode}); "
+                    "see temporal.log in the data dir"
+                ) from err
+            if asyncio.get_running_loop().time() > deadline:
+                raise SystemExit(f"goalflow dev: Temporal did not answer: {err}") from err
+            await asyncio.sleep(0.25)
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> None:
+    """Register the search attributes of DESIGN §6 on a server we did not start."""
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    missing = {
+        name: kind
+        for name, kind in SEARCH_ATTRIBUTES.items()
+        if name not in existing.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: `goalflow dev` stops every part itself."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def run_dev(options: DevOptions) -> None:
+    from api.main import create_app
+    from goalflow.smtp_sink import SmtpSink
+    from worker import build_worker
+
+    options.data_dir.mkdir(parents=True, exist_ok=True)
+    external = os.environ.get("TEMPORAL_ADDRESS")
+    ensure_port_free(options.host, options.port, "the API", "--port")
+    ensure_port_free(options.host, options.smtp_port, "the SMTP sink", "--smtp-port")
+    if not external:
+        ensure_port_free(options.host, options.temporal_port, "Temporal", "--temporal-port")
+        ensure_port_free(options.host, options.ui_port, "the Temporal UI", "--ui-port")
+
+    public_url = os.environ.get("GOALFLOW_PUBLIC_URL", f"http://{options.host}:{options.port}")
+    settings = Settings.model_validate(
+        {
+            **{k: v for k, v in os.environ.items() if k.isupper()},
+            "TEMPORAL_ADDRESS": external or f"{options.host}:{options.temporal_port}",
+            "GOALFLOW_PUBLIC_URL": public_url,
+            "GOALFLOW_SMTP_URL": f"smtp://{options.host}:{options.smtp_port}",
+            "GOALFLOW_DEV": True,
+            "GOALFLOW_DATA_DIR": str(options.data_dir),
+        }
+    )
+    temporal = None if external else start_temporal(options)
+    sink = SmtpSink(options.data_dir / "outbox", options.host, options.smtp_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        client = await wait_for_temporal(settings, temporal)
+        if external:
+            await ensure_search_attributes(client, settings.temporal_namespace)
+        sink.start()
+        app = create_app(settings, client)
+        server = _Server(
+            uvicorn.Config(app, host=options.host, port=options.port, log_level="warning")
+        )
+        async with httpx.AsyncClient(timeout=30) as http:
+            worker = build_worker(client, settings, http)
+            async with worker:
+                serving = asyncio.create_task(server.serve())
+                while not server.started and not serving.done():  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+                if serving.done():
+                    serving.result()
+                    raise SystemExit("goalflow dev: the API did not start")
+                _print_urls(options, settings, external)
+                stopping = asyncio.create_task(stop.wait())
+                await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                print("goalflow dev: stopping…", flush=True)
+                server.should_exit = True
+                await asyncio.wait_for(serving, timeout=timedelta(seconds=15).total_seconds())
+    finally:
+        sink.stop()
+        if temporal is not None:
+            stop_process(temporal)
+    print("goalflow dev: stopped", flush=True)
+
+
+def _print_urls(options: DevOptions, settings: Settings, external: str | None) -> None:
+    api = f"http://{options.host}:{options.port}"
+    lines = [
+        "goalflow dev is running",
+        f"  API            {api}   (docs: {api}/docs)",
+        f"  Temporal       {settings.temporal_address}"
+        + ("   (external)" if external else "   (embedded dev server)"),
+    ]
+    if not external:
+        lines.append(f"  Temporal UI    http://{options.host}:{options.ui_port}")
+    lines += [
+        f"  SMTP sink      smtp://{options.host}:{options.smtp_port}"
+        f"   (outbox: {api}/v1/dev/outbox)",
+        f"  data dir       {options.data_dir}",
+        "Press Ctrl-C to stop.",
+    ]
+    print("\n".join(lines), flush=True)
+    sys.stdout.flush()

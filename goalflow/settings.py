@@ -1,0 +1,45 @@
+"""Settings read from the environment, once per process."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting goalflow reads. Names are the environment variables (case-insensitive)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    temporal_address: str = Field("localhost:7233", alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field("default", alias="TEMPORAL_NAMESPACE")
+    temporal_api_key: str | None = Field(None, alias="TEMPORAL_API_KEY")
+    temporal_tls_cert: str | None = Field(None, alias="TEMPORAL_TLS_CERT")
+    temporal_tls_key: str | None = Field(None, alias="TEMPORAL_TLS_KEY")
+    temporal_tls_ca: str | None = Field(None, alias="TEMPORAL_TLS_CA")
+    task_queue: str = Field("goalflow", alias="GOALFLOW_TASK_QUEUE")
+    api_keys: str = Field("", alias="GOALFLOW_API_KEYS")
+    public_url: str = Field("http://127.0.0.1:8000", alias="GOALFLOW_PUBLIC_URL")
+    secret: str = Field("goalflow-dev-secret-change-me", alias="GOALFLOW_SECRET")
+    smtp_url: str = Field("smtp://127.0.0.1:1025", alias="GOALFLOW_SMTP_URL")
+    email_from: str = Field("goalflow <noreply@goalflow.local>", alias="GOALFLOW_EMAIL_FROM")
+    # Standard Webhooks secrets are "whsec_" + base64; the default is for development only.
+    webhook_secret: str = Field(
+        "whsec_Z29hbGZsb3ctZGV2LXdlYmhvb2stc2VjcmV0", alias="GOALFLOW_WEBHOOK_SECRET"
+    )
+    log_format: str = Field("console", alias="GOALFLOW_LOG_FORMAT")
+    dev_mode: bool = Field(False, alias="GOALFLOW_DEV")
+    data_dir: str = Field(".goalflow", alias="GOALFLOW_DATA_DIR")
+    worker_metrics_port: int | None = Field(None, alias="GOALFLOW_WORKER_METRICS_PORT")
+    max_body_bytes: int = Field(10 * 1024 * 1024, alias="GOALFLOW_MAX_BODY_BYTES")
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,178 @@
+"""Test helpers: a worker on a fresh task queue and a small client for the contact workflows."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import httpx
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.testing import WorkflowEnvironment
+
+from goalflow.settings import Settings
+from worker import build_worker
+from workflows.contact import ContactWorkflow
+from workflows.events import ContactEvent
+from workflows.messages import (
+    ContactProfile,
+    ContactSnapshot,
+    ContactState,
+    ContactView,
+    EnrollmentView,
+    EnrollRequest,
+    EnrollResult,
+    EventReceipt,
+    contact_workflow_id,
+)
+from workflows.validation import parse_automation
+
+T = TypeVar("T")
+
+
+async def assert_eventually(
+    probe: Callable[[], Awaitable[T]],
+    check: Callable[[T], bool],
+    *,
+    within: float = 20.0,
+    interval: float = 0.05,
+) -> T:
+    """Poll `probe` until `check` holds; fail with the last value seen."""
+    deadline = time.monotonic() + within
+    while True:
+        value = await probe()
+        if check(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not reached within {within}s; last value: {value!r}")
+        await asyncio.sleep(interval)
+
+
+class Engine:
+    """Drives the contact workflows directly, as the API does."""
+
+    def __init__(
+        self, env: WorkflowEnvironment, task_queue: str, *, search_attributes: bool
+    ) -> None:
+        self.env = env
+        self.client = env.client
+        self.task_queue = task_queue
+        self.search_attributes = search_attributes
+
+    def contact_start(self, contact_id: str, **state: Any) -> WithStartWorkflowOperation[Any, Any]:
+        return WithStartWorkflowOperation(
+            ContactWorkflow.run,
+            ContactState(contact_id=contact_id, profile=ContactSnapshot(id=contact_id), **state),
+            id=contact_workflow_id(contact_id),
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+
+    async def enroll(
+        self,
+        definition: dict[str, Any],
+        contact_id: str,
+        *,
+        automation_id: str = "auto",
+        version: int = 1,
+        contact: dict[str, Any] | None = None,
+        **state: Any,
+    ) -> EnrollResult:
+        automation, _ = parse_automation(definition)
+        result: EnrollResult = await self.client.execute_update_with_start_workflow(
+            ContactWorkflow.enroll,
+            EnrollRequest(
+                automation_id=automation_id,
+                version=version,
+                automation=automation,
+                contact=ContactProfile(id=contact_id, **(contact or {})),
+                search_attributes=self.search_attributes,
+            ),
+            start_workflow_operation=self.contact_start(contact_id, **state),
+        )
+        return result
+
+    async def send(
+        self,
+        contact_id: str,
+        type: str,
+        data: dict[str, Any] | None = None,
+        *,
+        id: str | None = None,
+    ) -> EventReceipt:
+        event = ContactEvent.model_validate(
+            {
+                "id": id or uuid.uuid4().hex,
+                "contact_id": contact_id,
+                "type": type,
+                "data": data or {},
+            }
+        )
+        receipt: EventReceipt = await self.client.execute_update_with_start_workflow(
+            ContactWorkflow.accept_event,
+            event,
+            start_workflow_operation=self.contact_start(contact_id),
+        )
+        return receipt
+
+    async def view(self, enrollment_id: str) -> EnrollmentView:
+        handle = self.client.get_workflow_handle(enrollment_id)
+        view: EnrollmentView = await handle.query("view", result_type=EnrollmentView)
+        return view
+
+    async def result(self, enrollment_id: str) -> EnrollmentView:
+        """Wait for the enrollment to end; on the time-skipping server, time skips meanwhile."""
+        handle = self.client.get_workflow_handle(enrollment_id, result_type=EnrollmentView)
+        if not self.env.supports_time_skipping:
+            return await handle.result()
+        for _ in range(5):
+            try:
+                async with self.env.time_skipping_unlocked():  # type: ignore[attr-defined]
+                    view: EnrollmentView = await handle.result()
+                return view
+            except RuntimeError as err:
+                # The Java test server can end the history long poll early when it skips a
+                # large stretch of time; poll again.
+                if "No completion event found" not in str(err):
+                    raise
+        raise AssertionError(f"{enrollment_id} did not complete")
+
+    async def contact(self, contact_id: str) -> ContactView:
+        handle = self.client.get_workflow_handle(contact_workflow_id(contact_id))
+        view: ContactView = await handle.query(ContactWorkflow.view)
+        return view
+
+    async def until(
+        self, enrollment_id: str, check: Callable[[EnrollmentView], bool], within: float = 20.0
+    ) -> EnrollmentView:
+        return await assert_eventually(lambda: self.view(enrollment_id), check, within=within)
+
+
+@asynccontextmanager
+async def running_engine(
+    env: WorkflowEnvironment,
+    *,
+    activities: list[Any] | None = None,
+    settings: Settings | None = None,
+) -> AsyncIterator[Engine]:
+    """A worker with every workflow on a fresh task queue, and an Engine to drive it."""
+    task_queue = f"test-{uuid.uuid4()}"
+    search_attributes = env.supports_time_skipping is False
+    async with httpx.AsyncClient(timeout=10) as http:
+        worker = build_worker(
+            env.client, settings or Settings(), http, task_queue=task_queue, activities=activities
+        )
+        async with worker:
+            yield Engine(env, task_queue, search_attributes=search_attributes)
+
+
+def kinds(view: EnrollmentView) -> list[tuple[str, str | None]]:
+    return [(entry.kind, entry.step_id) for entry in view.timeline]
+
+
+def new_id(prefix: str = "c") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"

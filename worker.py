@@ -1,0 +1,73 @@
+"""The worker: what runs on the task queue. `python worker.py` = `goalflow worker`."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.webhook import WebhookActivities
+from goalflow.settings import Settings, get_settings
+from workflows.automation import AutomationWorkflow, CatalogWorkflow
+from workflows.contact import ContactWorkflow
+from workflows.enrollment import EnrollmentWorkflow
+
+WORKFLOWS: Sequence[type] = (
+    ContactWorkflow,
+    EnrollmentWorkflow,
+    AutomationWorkflow,
+    CatalogWorkflow,
+)
+
+
+def activity_functions(settings: Settings, http: httpx.AsyncClient) -> list[Any]:
+    """Every activity, bound to its clients."""
+    webhooks = WebhookActivities(http, settings.webhook_secret)
+    return [webhooks.send_webhook]
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    http: httpx.AsyncClient,
+    *,
+    task_queue: str | None = None,
+    activities: Sequence[Any] | None = None,
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=list(WORKFLOWS),
+        activities=list(
+            activities if activities is not None else activity_functions(settings, http)
+        ),
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+
+
+async def run_worker(settings: Settings | None = None, client: Client | None = None) -> None:
+    """Run until SIGINT/SIGTERM, then let activities in flight finish (graceful shutdown)."""
+    from goalflow.temporal import connect
+
+    settings = settings or get_settings()
+    async with AsyncExitStack() as stack:
+        http = await stack.enter_async_context(httpx.AsyncClient(timeout=30))
+        client = client or await connect(settings)
+        worker = build_worker(client, settings, http)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with worker:
+            await stop.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(run_worker())

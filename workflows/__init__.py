@@ -1,0 +1,1 @@
+"""Deterministic code only: definition models, goal matching and the workflows that run them."""

@@ -1,0 +1,64 @@
+"""if_else conditions on the contact's tags and fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workflows.definition import AllOf, AnyOf, Condition, FieldCondition, HasTag, LacksTag, Not
+from workflows.messages import ContactSnapshot
+
+_MISSING = object()
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """Equality of JSON values: unlike Python's `==`, `true` is not `1` and `false` is not `0`
+    (numbers still compare by value: `1` equals `1.0`)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def condition_holds(condition: Condition, contact: ContactSnapshot) -> bool:
+    match condition:
+        case HasTag():
+            return condition.has_tag in contact.tags
+        case LacksTag():
+            return condition.lacks_tag not in contact.tags
+        case AllOf():
+            return all(condition_holds(c, contact) for c in condition.all)
+        case AnyOf():
+            return any(condition_holds(c, contact) for c in condition.any)
+        case Not():
+            return not condition_holds(condition.not_, contact)
+        case FieldCondition():
+            return _field_holds(condition, contact.fields.get(condition.field, _MISSING))
+    return False
+
+
+def _field_holds(condition: FieldCondition, value: Any) -> bool:
+    given = condition.model_fields_set
+    if "exists" in given:
+        return (value is not _MISSING and value is not None) == condition.exists
+    if value is _MISSING:
+        return "not_equals" in given
+    if "equals" in given:
+        return json_equal(value, condition.equals)
+    if "not_equals" in given:
+        return not json_equal(value, condition.not_equals)
+    if "in_" in given:
+        return any(json_equal(value, option) for option in condition.in_ or [])
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    for name, test in (
+        ("gt", lambda a, b: a > b),
+        ("gte", lambda a, b: a >= b),
+        ("lt", lambda a, b: a < b),
+        ("lte", lambda a, b: a <= b),
+    ):
+        if name in given:
+            return bool(test(value, getattr(condition, name)))
+    return False

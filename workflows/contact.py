@@ -1,0 +1,359 @@
+"""ContactWorkflow: one per contact (entity pattern); the router of the routing property (§1).
+
+Enrollments and events for a contact go through its workflow, in one queue, processed in order:
+an enrollment accepted before an event is started before that event is forwarded, so no event
+accepted after an enrollment can miss it. Event ids are deduplicated on acceptance. The state
+lives in one model that continue-as-new carries over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.enrollment import AUTOMATION_ID, CONTACT_ID, EnrollmentWorkflow
+    from workflows.events import ContactEvent
+    from workflows.messages import (
+        REENTRY_REFUSED,
+        SIGNAL_ENROLLMENT_ENDED,
+        SIGNAL_EVENT,
+        SIGNAL_STEP_CHANGE,
+        ActiveEnrollment,
+        ContactState,
+        ContactView,
+        EnrollmentEnded,
+        EnrollmentInput,
+        EnrollRequest,
+        EnrollResult,
+        EventReceipt,
+        StepChange,
+        TagChange,
+        TagChangeResult,
+        enrollment_workflow_id,
+    )
+
+# Event ids remembered per contact for deduplication (R10), carried across continue-as-new.
+DEDUPE_MEMORY = 10_000
+
+
+class _Op(BaseModel):
+    """One unit of work in the contact's queue, in acceptance order."""
+
+    seq: int
+    enroll: EnrollRequest | None = None
+    event: ContactEvent | None = None
+    tags: TagChange | None = None
+    step_change: StepChange | None = None
+
+
+@workflow.defn
+class ContactWorkflow:
+    @workflow.init
+    def __init__(self, state: ContactState) -> None:
+        self.state = state
+        self.queue: list[_Op] = []
+        self.results: dict[int, Any] = {}
+        self.next_seq = 0
+        self.ops_done = 0
+        self.seen = set(state.recent_event_ids)
+
+    @workflow.run
+    async def run(self, state: ContactState) -> ContactView:
+        while True:
+            idle = timedelta(seconds=self.state.idle_seconds) if self._forgettable() else None
+            try:
+                await workflow.wait_condition(
+                    lambda: bool(self.queue) or self._should_continue_as_new(),
+                    timeout=idle,
+                    timeout_summary="idle",
+                )
+            except TimeoutError:
+                # Nothing to remember and no traffic: complete, once no handler is mid-flight
+                # (a signal that races the completion makes Temporal retry the task with it).
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if not self.queue and self._forgettable():
+                    return self.view()
+                continue
+            while self.queue:
+                op = self.queue.pop(0)
+                try:
+                    self.results[op.seq] = await self._process(op)
+                except ApplicationError as refused:
+                    # Deliberate refusals (re-entry) answer the update; they do not stop us.
+                    self.results[op.seq] = refused
+                self.ops_done += 1
+            if self._should_continue_as_new():
+                await workflow.wait_condition(
+                    lambda: workflow.all_handlers_finished() and not self.queue
+                )
+                # Handlers may have queued work while we waited for them to finish.
+                if self.queue:
+                    continue
+                self.state.recent_event_ids = self.state.recent_event_ids[-DEDUPE_MEMORY:]
+                workflow.continue_as_new(self.state)
+
+    # --- updates, signals, queries ----------------------------------------------------------
+
+    @workflow.update
+    async def enroll(self, request: EnrollRequest) -> EnrollResult:
+        result: EnrollResult = await self._enqueue(lambda seq: _Op(seq=seq, enroll=request))
+        return result
+
+    @workflow.update
+    def accept_event(self, event: ContactEvent) -> EventReceipt:
+        """Accept an event; it is durable once this update completes. Forwarding follows."""
+        duplicate = not self._remember(event.id)
+        if not duplicate:
+            if event.accepted_at is None:
+                event.accepted_at = workflow.now()
+            self._push(lambda seq: _Op(seq=seq, event=event))
+        return EventReceipt(
+            event_id=event.id, contact_id=self.state.contact_id, duplicate=duplicate
+        )
+
+    @workflow.update
+    async def change_tags(self, change: TagChange) -> TagChangeResult:
+        if not self._remember(change.id):
+            return TagChangeResult(
+                contact_id=self.state.contact_id, added=[], removed=[], duplicate=True
+            )
+        result: TagChangeResult = await self._enqueue(lambda seq: _Op(seq=seq, tags=change))
+        return result
+
+    @workflow.signal(name=SIGNAL_STEP_CHANGE)
+    def step_change(self, change: StepChange) -> None:
+        if self._remember(change.id):
+            self._push(lambda seq: _Op(seq=seq, step_change=change))
+
+    @workflow.signal(name=SIGNAL_ENROLLMENT_ENDED)
+    def enrollment_ended(self, ended: EnrollmentEnded) -> None:
+        self.state.active = [a for a in self.state.active if a.enrollment_id != ended.enrollment_id]
+
+    @workflow.query
+    def view(self) -> ContactView:
+        profile = self.state.profile
+        return ContactView(
+            contact_id=self.state.contact_id,
+            tags=profile.tags,
+            fields=profile.fields,
+            unsubscribed=profile.unsubscribed,
+            active_enrollments=self.state.active,
+            enrollment_counts=self.state.enrollment_counts,
+        )
+
+    # --- processing, in order ---------------------------------------------------------------
+
+    async def _process(self, op: _Op) -> Any:
+        if op.enroll is not None:
+            return await self._start_enrollment(op.enroll)
+        if op.event is not None:
+            self._apply_event_to_profile(op.event)
+            await self._forward(op.event)
+            return None
+        if op.tags is not None:
+            added, removed = await self._change_tags(op.tags.id, op.tags.add, op.tags.remove)
+            return TagChangeResult(contact_id=self.state.contact_id, added=added, removed=removed)
+        if op.step_change is not None:
+            change = op.step_change
+            await self._change_tags(change.id, change.add_tags, change.remove_tags)
+            if change.fields:
+                await self._emit(
+                    f"{change.id}:fields", "contact.updated", {"fields": change.fields}
+                )
+        return None
+
+    async def _start_enrollment(self, request: EnrollRequest) -> EnrollResult:
+        contact_id = self.state.contact_id
+        for active in self.state.active:
+            if active.automation_id == request.automation_id:
+                return EnrollResult(
+                    enrollment_id=active.enrollment_id,
+                    automation_id=active.automation_id,
+                    version=active.version,
+                    contact_id=contact_id,
+                    created=False,
+                )
+        previous = self.state.enrollment_counts.get(request.automation_id, 0)
+        if previous and not request.automation.settings.allow_reentry:
+            raise ApplicationError(
+                f"contact {contact_id!r} was already enrolled in {request.automation_id!r} "
+                "and the automation does not allow re-entry",
+                type=REENTRY_REFUSED,
+                non_retryable=True,
+            )
+        self._merge_profile(request)
+        number = previous + 1
+        enrollment_id = enrollment_workflow_id(request.automation_id, contact_id, number)
+        attributes = (
+            TypedSearchAttributes(
+                [
+                    SearchAttributePair(CONTACT_ID, contact_id),
+                    SearchAttributePair(AUTOMATION_ID, request.automation_id),
+                ]
+            )
+            if request.search_attributes
+            else None
+        )
+        await workflow.start_child_workflow(
+            EnrollmentWorkflow.run,
+            EnrollmentInput(
+                enrollment_id=enrollment_id,
+                automation_id=request.automation_id,
+                version=request.version,
+                automation=request.automation,
+                contact=self.state.profile.model_copy(deep=True),
+                contact_workflow_id=workflow.info().workflow_id,
+                search_attributes=request.search_attributes,
+            ),
+            id=enrollment_id,
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            search_attributes=attributes,
+            memo={"version": request.version, "status": "active"},
+            static_summary=(
+                f"{request.automation.name} (automation {request.automation_id} "
+                f"v{request.version}) · contact {contact_id}"
+            ),
+        )
+        self.state.enrollment_counts[request.automation_id] = number
+        self.state.active.append(
+            ActiveEnrollment(
+                enrollment_id=enrollment_id,
+                automation_id=request.automation_id,
+                version=request.version,
+            )
+        )
+        return EnrollResult(
+            enrollment_id=enrollment_id,
+            automation_id=request.automation_id,
+            version=request.version,
+            contact_id=contact_id,
+            created=True,
+        )
+
+    async def _change_tags(
+        self, change_id: str, add: list[str], remove: list[str]
+    ) -> tuple[list[str], list[str]]:
+        """Apply tag changes; each real change becomes an event like any other."""
+        tags = self.state.profile.tags
+        added = [t for t in dict.fromkeys(add) if t not in tags]
+        tags.extend(added)
+        removed = [t for t in dict.fromkeys(remove) if t in tags]
+        for tag in removed:
+            tags.remove(tag)
+        for tag in added:
+            await self._emit(f"{change_id}:add:{tag}", "contact.tag_added", {"tag": tag})
+        for tag in removed:
+            await self._emit(f"{change_id}:remove:{tag}", "contact.tag_removed", {"tag": tag})
+        return added, removed
+
+    async def _emit(self, event_id: str, event_type: str, data: dict[str, Any]) -> None:
+        event = ContactEvent.model_validate(
+            {
+                "id": event_id,
+                "contact_id": self.state.contact_id,
+                "type": event_type,
+                "accepted_at": workflow.now(),
+                "data": data,
+            }
+        )
+        self._remember(event_id)
+        await self._forward(event)
+
+    async def _forward(self, event: ContactEvent) -> None:
+        """Signal the event to every active enrollment, all at once, and wait for delivery
+        before the next event so that each enrollment sees events in acceptance order."""
+        self.state.events_seen += 1
+        active = list(self.state.active)
+        if not active:
+            return
+        sends = [
+            workflow.get_external_workflow_handle(a.enrollment_id).signal(SIGNAL_EVENT, event)
+            for a in active
+        ]
+        outcomes = await asyncio.gather(*sends, return_exceptions=True)
+        for enrollment, outcome in zip(active, outcomes, strict=True):
+            if isinstance(outcome, ApplicationError):
+                # The enrollment completed before its end signal reached us.
+                self.enrollment_ended(
+                    EnrollmentEnded(
+                        enrollment_id=enrollment.enrollment_id,
+                        automation_id=enrollment.automation_id,
+                        status="completed",
+                    )
+                )
+
+    # --- state helpers ----------------------------------------------------------------------
+
+    def _apply_event_to_profile(self, event: ContactEvent) -> None:
+        profile = self.state.profile
+        tag = event.data.get("tag")
+        if event.type == "contact.tag_added" and isinstance(tag, str) and tag not in profile.tags:
+            profile.tags.append(tag)
+        elif event.type == "contact.tag_removed" and isinstance(tag, str) and tag in profile.tags:
+            profile.tags.remove(tag)
+        elif event.type == "contact.updated" and isinstance(event.data.get("fields"), dict):
+            profile.fields.update(event.data["fields"])
+        elif event.type == "email.unsubscribed":
+            profile.unsubscribed = True
+
+    def _merge_profile(self, request: EnrollRequest) -> None:
+        profile = self.state.profile
+        given = request.contact
+        for name in ("email", "phone", "first_name", "last_name"):
+            value = getattr(given, name)
+            if value is not None:
+                setattr(profile, name, value)
+        profile.fields.update(given.fields)
+        profile.tags.extend(t for t in given.tags if t not in profile.tags)
+
+    def _remember(self, event_id: str) -> bool:
+        """Record an event id; False when it was seen before."""
+        if event_id in self.seen:
+            return False
+        self.seen.add(event_id)
+        self.state.recent_event_ids.append(event_id)
+        if len(self.state.recent_event_ids) > DEDUPE_MEMORY * 2:
+            forget = self.state.recent_event_ids[:-DEDUPE_MEMORY]
+            self.state.recent_event_ids = self.state.recent_event_ids[-DEDUPE_MEMORY:]
+            self.seen.difference_update(forget)
+        return True
+
+    def _push(self, make: Callable[[int], _Op]) -> int:
+        seq = self.next_seq
+        self.next_seq += 1
+        self.queue.append(make(seq))
+        return seq
+
+    async def _enqueue(self, make: Callable[[int], _Op]) -> Any:
+        seq = self._push(make)
+        await workflow.wait_condition(lambda: seq in self.results)
+        result = self.results.pop(seq)
+        if isinstance(result, ApplicationError):
+            raise result
+        return result
+
+    def _forgettable(self) -> bool:
+        """A contact with nothing worth keeping may complete when idle."""
+        profile = self.state.profile
+        return not (
+            self.state.active
+            or self.state.enrollment_counts
+            or profile.tags
+            or profile.fields
+            or profile.unsubscribed
+        )
+
+    def _should_continue_as_new(self) -> bool:
+        limit = self.state.continue_as_new_after_ops
+        if limit is not None and self.ops_done >= limit:
+            return True
+        return workflow.info().is_continue_as_new_suggested()

@@ -1,0 +1,418 @@
+"""The automation definition (DESIGN §2): pydantic models for steps and goal criteria.
+
+Parsing and validation happen in the API (see `workflows.validation`); workflows receive an
+already-validated snapshot and never re-validate it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    Tag,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+
+from workflows.durations import parse_duration
+
+STEP_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+StepId = Annotated[str, StringConstraints(pattern=STEP_ID_PATTERN)]
+TagName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+def _check_duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_check_duration)]
+
+EMAIL_EVENTS = (
+    "email.delivered",
+    "email.opened",
+    "email.clicked",
+    "email.replied",
+    "email.unsubscribed",
+    "email.bounced",
+    "email.complained",
+)
+EmailEvent = Literal[
+    "email.delivered",
+    "email.opened",
+    "email.clicked",
+    "email.replied",
+    "email.unsubscribed",
+    "email.bounced",
+    "email.complained",
+]
+AppointmentStatus = Literal["new", "confirmed", "cancelled", "showed", "noshow", "invalid"]
+EventType = Literal[
+    "email.delivered",
+    "email.opened",
+    "email.clicked",
+    "email.replied",
+    "email.unsubscribed",
+    "email.bounced",
+    "email.complained",
+    "trigger_link.clicked",
+    "contact.tag_added",
+    "contact.tag_removed",
+    "appointment.status_changed",
+    "custom",
+    "contact.updated",
+]
+EVENT_TYPES: tuple[str, ...] = (
+    *EMAIL_EVENTS,
+    "trigger_link.clicked",
+    "contact.tag_added",
+    "contact.tag_removed",
+    "appointment.status_changed",
+    "custom",
+    "contact.updated",
+)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# --- goal criteria ---------------------------------------------------------------------------
+
+
+class EmailCriterion(Strict):
+    event: EmailEvent
+    email_step: StepId | None = Field(None, description="a send_email step id of this automation")
+    url: str | None = Field(None, description="clicked link; `*` matches any run of characters")
+
+
+class TriggerLinkCriterion(Strict):
+    event: Literal["trigger_link.clicked"]
+    link_id: str | None = None
+
+
+class TagCriterion(Strict):
+    event: Literal["contact.tag_added", "contact.tag_removed"]
+    tag: TagName | None = None
+
+
+class AppointmentCriterion(Strict):
+    event: Literal["appointment.status_changed"]
+    status: list[AppointmentStatus] | None = Field(None, min_length=1)
+    calendar_id: str | None = None
+
+
+class CustomCriterion(Strict):
+    event: Literal["custom"]
+    name: str | None = None
+    where: dict[str, Any] = Field(
+        default_factory=dict, description="each key must equal the event's data value"
+    )
+
+
+GoalCriterion = Annotated[
+    EmailCriterion | TriggerLinkCriterion | TagCriterion | AppointmentCriterion | CustomCriterion,
+    Field(discriminator="event"),
+]
+
+
+# --- goal actions ----------------------------------------------------------------------------
+
+
+class OnMetContinue(Strict):
+    action: Literal["continue"]
+
+
+class OnMetGoto(Strict):
+    action: Literal["goto"]
+    step: StepId
+
+
+class OnMetEnd(Strict):
+    action: Literal["end"]
+
+
+OnMet = Annotated[OnMetContinue | OnMetGoto | OnMetEnd, Field(discriminator="action")]
+
+
+class IfUnmetEnd(Strict):
+    action: Literal["end"]
+
+
+class IfUnmetContinue(Strict):
+    action: Literal["continue"]
+
+
+class IfUnmetWait(Strict):
+    action: Literal["wait"]
+    timeout: Duration | None = None
+    on_timeout: Literal["end", "continue"] = "end"
+
+
+IfUnmet = Annotated[IfUnmetEnd | IfUnmetContinue | IfUnmetWait, Field(discriminator="action")]
+
+
+# --- if/else conditions ----------------------------------------------------------------------
+
+
+class HasTag(Strict):
+    has_tag: TagName
+
+
+class LacksTag(Strict):
+    lacks_tag: TagName
+
+
+class FieldCondition(Strict):
+    """A test on one custom field; exactly one operator is given."""
+
+    field: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    equals: Any = None
+    not_equals: Any = None
+    exists: bool | None = None
+    in_: list[Any] | None = Field(None, alias="in")
+    gt: float | None = None
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+
+    @model_validator(mode="after")
+    def _one_operator(self) -> FieldCondition:
+        given = [name for name in self.model_fields_set if name != "field"]
+        if len(given) != 1:
+            raise ValueError(
+                "a field condition needs exactly one of equals, not_equals, exists, in, "
+                "gt, gte, lt, lte"
+            )
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump_given_operator(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        # Which operator was given is carried by `model_fields_set`, so a dump must contain that
+        # operator and no other: a plain dump (every operator as null, as Temporal's converter
+        # writes it) would otherwise read back as "several operators", and `exclude_none` would
+        # drop an explicit `equals: null`.
+        data = handler(self)
+        for name in _FIELD_OPERATORS:
+            key = "in" if name == "in_" and info.by_alias else name
+            if name in self.model_fields_set:
+                if key not in data and getattr(self, name) is None:
+                    data[key] = None
+            else:
+                data.pop(key, None)
+        return data
+
+
+_FIELD_OPERATORS = ("equals", "not_equals", "exists", "in_", "gt", "gte", "lt", "lte")
+
+
+class AllOf(Strict):
+    all: list[Condition] = Field(min_length=1)
+
+
+class AnyOf(Strict):
+    any: list[Condition] = Field(min_length=1)
+
+
+class Not(Strict):
+    not_: Condition = Field(alias="not")
+
+
+_CONDITION_KEYS = (
+    ("has_tag", "HasTag"),
+    ("lacks_tag", "LacksTag"),
+    ("field", "FieldCondition"),
+    ("all", "AllOf"),
+    ("any", "AnyOf"),
+    ("not", "Not"),
+    ("not_", "Not"),
+)
+
+
+def _condition_kind(value: Any) -> str | None:
+    """Pick the condition model from the key that names it, so that a bad condition gets the
+    errors of that one model instead of one set per alternative."""
+    if isinstance(value, BaseModel):
+        return type(value).__name__
+    if isinstance(value, dict):
+        for key, kind in _CONDITION_KEYS:
+            if key in value:
+                return kind
+    return None
+
+
+Condition = Annotated[
+    Annotated[HasTag, Tag("HasTag")]
+    | Annotated[LacksTag, Tag("LacksTag")]
+    | Annotated[FieldCondition, Tag("FieldCondition")]
+    | Annotated[AllOf, Tag("AllOf")]
+    | Annotated[AnyOf, Tag("AnyOf")]
+    | Annotated[Not, Tag("Not")],
+    Discriminator(
+        _condition_kind,
+        custom_error_type="invalid_condition",
+        custom_error_message=(
+            "a condition is an object with one of has_tag, lacks_tag, field, all, any, not"
+        ),
+    ),
+]
+CONDITION_TAGS = frozenset(kind for _, kind in _CONDITION_KEYS)
+for _model in (AllOf, AnyOf, Not):
+    _model.model_rebuild()
+
+
+# --- steps -----------------------------------------------------------------------------------
+
+
+class StepBase(Strict):
+    id: StepId
+    name: str | None = Field(None, max_length=200, description="shown in the Temporal UI")
+
+
+class SendEmailStep(StepBase):
+    type: Literal["send_email"]
+    subject: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+    html: Annotated[str, StringConstraints(max_length=500_000)]
+    text: Annotated[str, StringConstraints(max_length=500_000)] | None = None
+    from_: str | None = Field(None, alias="from")
+
+
+class SendSmsStep(StepBase):
+    type: Literal["send_sms"]
+    body: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class WaitStep(StepBase):
+    type: Literal["wait"]
+    duration: Duration | None = None
+    until: datetime | None = Field(None, description="RFC 3339 with an offset")
+    until_time: str | None = Field(None, description='"HH:MM" in the settings/contact timezone')
+    weekdays: list[Weekday] | None = Field(None, min_length=1)
+
+    @field_validator("until")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("until needs a timezone offset, e.g. 2026-12-01T09:00:00Z")
+        return value
+
+    @field_validator("until_time")
+    @classmethod
+    def _clock(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError('until_time must be "HH:MM" (24-hour clock)')
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> WaitStep:
+        given = [n for n in ("duration", "until", "until_time") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError("a wait step needs exactly one of duration, until, until_time")
+        if self.weekdays is not None and self.until_time is None:
+            raise ValueError("weekdays only applies to until_time")
+        return self
+
+
+class AddTagStep(StepBase):
+    type: Literal["add_tag"]
+    tag: TagName
+
+
+class RemoveTagStep(StepBase):
+    type: Literal["remove_tag"]
+    tag: TagName
+
+
+class UpdateContactStep(StepBase):
+    type: Literal["update_contact"]
+    fields: dict[str, Any] = Field(min_length=1)
+
+
+class WebhookStep(StepBase):
+    type: Literal["webhook"]
+    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2000)]
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: Any = Field(None, description="JSON; every string in it is a template")
+
+
+class IfElseStep(StepBase):
+    type: Literal["if_else"]
+    if_: Condition = Field(alias="if")
+    then: StepId
+    else_: StepId = Field(alias="else")
+
+
+class GoalStep(StepBase):
+    type: Literal["goal"]
+    any_of: list[GoalCriterion] = Field(min_length=1, max_length=50)
+    on_met: OnMet = Field(default_factory=lambda: OnMetContinue(action="continue"))
+    if_unmet: IfUnmet = Field(default_factory=lambda: IfUnmetContinue(action="continue"))
+    jump_from: Literal["above", "anywhere"] = "above"
+
+
+class EndStep(StepBase):
+    type: Literal["end"]
+
+
+Step = Annotated[
+    SendEmailStep
+    | SendSmsStep
+    | WaitStep
+    | AddTagStep
+    | RemoveTagStep
+    | UpdateContactStep
+    | WebhookStep
+    | IfElseStep
+    | GoalStep
+    | EndStep,
+    Field(discriminator="type"),
+]
+
+
+class AutomationSettings(Strict):
+    allow_reentry: bool = False
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown timezone {value!r}") from err
+        return value
+
+
+class Automation(Strict):
+    """An automation definition as published (one version)."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    description: str | None = Field(None, max_length=5000)
+    settings: AutomationSettings = Field(default_factory=AutomationSettings)
+    steps: list[Step] = Field(min_length=1, max_length=500)
+
+    def index_of(self, step_id: str) -> int:
+        for i, step in enumerate(self.steps):
+            if step.id == step_id:
+                return i
+        raise KeyError(step_id)

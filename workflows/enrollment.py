@@ -1,0 +1,455 @@
+"""EnrollmentWorkflow: one contact going through one version of one automation.
+
+An interpreter over the definition snapshot it was started with (R12). Events arrive from the
+contact workflow as signals, in acceptance order (R1); goal matches set a pending move that cuts
+waits short and follows actions in flight (R3). Cancellation (R11) is Temporal's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.conditions import condition_holds
+    from workflows.definition import (
+        AddTagStep,
+        EndStep,
+        GoalStep,
+        IfElseStep,
+        IfUnmetContinue,
+        IfUnmetEnd,
+        IfUnmetWait,
+        OnMetEnd,
+        OnMetGoto,
+        RemoveTagStep,
+        SendEmailStep,
+        SendSmsStep,
+        UpdateContactStep,
+        WaitStep,
+        WebhookStep,
+    )
+    from workflows.durations import parse_duration
+    from workflows.events import ContactEvent
+    from workflows.matching import goals_met_by
+    from workflows.messages import (
+        SEND_EMAIL,
+        SEND_SMS,
+        SEND_WEBHOOK,
+        SIGNAL_ENROLLMENT_ENDED,
+        SIGNAL_EVENT,
+        SIGNAL_STEP_CHANGE,
+        SMS_REJECTED,
+        SMTP_REJECTED,
+        WEBHOOK_REJECTED,
+        ContactSnapshot,
+        DeliveryResult,
+        EmailRequest,
+        EnrollmentEnded,
+        EnrollmentInput,
+        EnrollmentStatus,
+        EnrollmentView,
+        GoalStatus,
+        SmsRequest,
+        StepChange,
+        StepContext,
+        TimelineEntry,
+        TimelineKind,
+        Waiting,
+        WebhookRequest,
+        WebhookResult,
+    )
+    from workflows.schedule import next_clock_time
+
+CONTACT_ID = SearchAttributeKey.for_keyword("GoalflowContactId")
+AUTOMATION_ID = SearchAttributeKey.for_keyword("GoalflowAutomationId")
+STEP = SearchAttributeKey.for_keyword("GoalflowStep")
+GOALS_MET = SearchAttributeKey.for_keyword_list("GoalflowGoalsMet")
+
+# A definition can only loop through a wait or a goal (validated at publish), but a goal that is
+# already met passes straight through: stop an enrollment that runs this many steps in a row
+# without pausing rather than let it spin.
+MAX_STEPS_WITHOUT_PAUSE = 1000
+# Oldest entries are dropped past this; `timeline_dropped` counts them.
+MAX_TIMELINE = 1000
+
+ACTION_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=8,
+    non_retryable_error_types=[WEBHOOK_REJECTED, SMTP_REJECTED, SMS_REJECTED],
+)
+
+
+class _Finished(Exception):
+    """Raised inside the interpreter when the enrollment ends."""
+
+
+@workflow.defn
+class EnrollmentWorkflow:
+    @workflow.init
+    def __init__(self, input: EnrollmentInput) -> None:
+        self.input = input
+        self.steps = input.automation.steps
+        self.positions = {step.id: i for i, step in enumerate(self.steps)}
+        self.contact: ContactSnapshot = input.contact.model_copy(deep=True)
+        self.position = 0
+        self.status: EnrollmentStatus = "active"
+        self.outcome: str | None = None
+        self.waiting: Waiting | None = None
+        self.goals = {s.id: GoalStatus(step_id=s.id) for s in self.steps if isinstance(s, GoalStep)}
+        self.timeline: list[TimelineEntry] = []
+        self.timeline_dropped = 0
+        self.pending_move: int | None = None
+        self.visits: dict[str, int] = {}
+
+    # --- messages ---------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: EnrollmentInput) -> EnrollmentView:
+        self._record("entered", None, {"version": input.version})
+        try:
+            await self._interpret()
+        except asyncio.CancelledError:
+            # R11: cancelled at once; the in-flight activity (if any) was cancelled with us.
+            self._finish("cancelled", "cancelled")
+        except _Finished:
+            pass
+        ended = EnrollmentEnded(
+            enrollment_id=input.enrollment_id, automation_id=input.automation_id, status=self.status
+        )
+        try:
+            await workflow.get_external_workflow_handle(input.contact_workflow_id).signal(
+                SIGNAL_ENROLLMENT_ENDED, ended
+            )
+        except ApplicationError:
+            workflow.logger.warning("contact workflow gone; enrollment end not reported")
+        return self.view()
+
+    @workflow.signal(name=SIGNAL_EVENT)
+    def on_event(self, event: ContactEvent) -> None:
+        """An event for this contact, forwarded by the contact workflow in acceptance order."""
+        if self.status != "active":
+            return
+        self._absorb_contact_change(event)
+        matched = goals_met_by(self.input.automation, event, self.input.automation_id)
+        if not matched:
+            return
+        here = self.pending_move if self.pending_move is not None else self.position
+        eligible: list[int] = []
+        for index in matched:
+            goal = self.steps[index]
+            assert isinstance(goal, GoalStep)
+            status = self.goals[goal.id]
+            if not status.met:  # R9: the first matching event is the one remembered
+                status.met = True
+                status.met_at = event.accepted_at or workflow.now()
+                status.event_id = event.id
+            movable = index >= here or goal.jump_from == "anywhere"
+            self._record(
+                "goal_met",
+                goal.id,
+                {"event_id": event.id, "event_type": event.type, "moves": movable},
+            )
+            if movable:
+                eligible.append(index)
+        if eligible:
+            self.pending_move = max(eligible)  # R8: the eligible goal furthest down
+        self._update_search_attributes()
+
+    @workflow.query
+    def view(self) -> EnrollmentView:
+        step = self.steps[self.position] if self.position < len(self.steps) else None
+        return EnrollmentView(
+            enrollment_id=self.input.enrollment_id,
+            automation_id=self.input.automation_id,
+            version=self.input.version,
+            contact_id=self.input.contact.id,
+            status=self.status,
+            current_step=step.id if step is not None else None,
+            waiting=self.waiting,
+            goals=list(self.goals.values()),
+            timeline=self.timeline,
+            outcome=self.outcome,
+            timeline_dropped=self.timeline_dropped,
+        )
+
+    # --- the interpreter --------------------------------------------------------------------
+
+    async def _interpret(self) -> None:
+        position: int | None = 0
+        unpaused = 0
+        while position is not None and position < len(self.steps):
+            self.position = position
+            self._show_progress()
+            paused_before = workflow.now()
+            position = await self._execute(position)
+            if position is not None and self.pending_move is not None:
+                position = self._take_move()
+            unpaused = 0 if workflow.now() > paused_before else unpaused + 1
+            if unpaused > MAX_STEPS_WITHOUT_PAUSE:
+                self._finish("failed", "loop_guard")
+                raise _Finished
+        if position is not None:
+            self.position = len(self.steps)
+        if self.status == "active":
+            self._finish("completed", "completed")
+
+    async def _execute(self, index: int) -> int | None:
+        """Run one step in order; return where to go next (None: the enrollment ended)."""
+        step = self.steps[index]
+        if isinstance(step, GoalStep):
+            return await self._arrive_at_goal(index, step)
+        visit = self.visits.get(step.id, 0) + 1
+        self.visits[step.id] = visit
+        self._record("step_started", step.id, {"visit": visit} if visit > 1 else {})
+        detail: dict[str, Any] = {}
+        next_index: int | None = index + 1
+        match step:
+            case WaitStep():
+                detail = await self._wait(step)
+            case IfElseStep():
+                branch = condition_holds(step.if_, self.contact)
+                target = step.then if branch else step.else_
+                detail = {"branch": "then" if branch else "else", "next": target}
+                next_index = self.positions[target]
+            case EndStep():
+                self._record("step_completed", step.id, {})
+                self._finish("completed", "ended")
+                return None
+            case AddTagStep() | RemoveTagStep() | UpdateContactStep():
+                await self._change_contact(step, visit)
+            case WebhookStep():
+                detail = await self._run_action(step, visit)
+            case SendEmailStep() | SendSmsStep():
+                detail = await self._run_action(step, visit)
+        self._record("step_completed", step.id, detail)
+        return next_index
+
+    async def _arrive_at_goal(self, index: int, goal: GoalStep) -> int | None:
+        """R5: reaching goal G in order."""
+        if self.goals[goal.id].met:
+            self.pending_move = None
+            return self._on_met(index, goal)
+        policy = goal.if_unmet
+        match policy:
+            case IfUnmetEnd():
+                self._record("goal_unmet", goal.id, {"action": "end"})
+                self._finish("exited", "goal_unmet")
+                return None
+            case IfUnmetContinue():
+                self._record("goal_unmet", goal.id, {"action": "continue"})
+                return index + 1
+            case IfUnmetWait():
+                timeout = parse_duration(policy.timeout) if policy.timeout else None
+                until = workflow.now() + timeout if timeout else None
+                self.waiting = Waiting(kind="goal", goal=goal.id, until=until)
+                self._record("waiting", goal.id, {"goal": goal.id, "until": _iso(until)})
+                self._show_progress()
+                moved = await self._pause(timeout, f"waiting for goal {goal.id}")
+                self.waiting = None
+                if moved:
+                    return self._take_move()
+                self._record("timed_out", goal.id, {"on_timeout": policy.on_timeout})
+                if policy.on_timeout == "continue":
+                    return index + 1
+                self._finish("exited", "goal_unmet")
+                return None
+        return index + 1
+
+    def _take_move(self) -> int | None:
+        """Apply the pending move to goal G (R3/R4): G is met, so `on_met` decides."""
+        assert self.pending_move is not None
+        target, self.pending_move = self.pending_move, None
+        goal = self.steps[target]
+        assert isinstance(goal, GoalStep)
+        if target != self.position:
+            self._record("moved", goal.id, {"from": self.steps[self.position].id, "to": goal.id})
+            self.position = target
+        return self._on_met(target, goal)
+
+    def _on_met(self, index: int, goal: GoalStep) -> int | None:
+        """R6."""
+        action = goal.on_met
+        self._record("step_completed", goal.id, {"met": True, "on_met": action.action})
+        if isinstance(action, OnMetGoto):
+            return self.positions[action.step]
+        if isinstance(action, OnMetEnd):
+            self._finish("completed", "goal_met")
+            return None
+        return index + 1
+
+    async def _wait(self, step: WaitStep) -> dict[str, Any]:
+        now = workflow.now()
+        if step.duration is not None:
+            until = now + parse_duration(step.duration)
+        elif step.until is not None:
+            until = step.until
+        else:
+            assert step.until_time is not None
+            zone = self.contact.fields.get("timezone") or self.input.automation.settings.timezone
+            until = next_clock_time(now, step.until_time, step.weekdays, zone)
+        delay = max(until - now, timedelta(0))
+        self.waiting = Waiting(kind="timer", until=until)
+        self._record("waiting", step.id, {"until": _iso(until)})
+        self._show_progress()
+        moved = await self._pause(delay, f"wait {step.id}") if delay else False
+        self.waiting = None
+        return {"cut_short": True} if moved else {}
+
+    async def _pause(self, limit: timedelta | None, summary: str) -> bool:
+        """Durable wait that a goal match cuts short; True when cut short."""
+        try:
+            await workflow.wait_condition(
+                lambda: self.pending_move is not None,
+                timeout=limit,
+                timeout_summary=summary,
+            )
+        except TimeoutError:
+            return False
+        return True
+
+    async def _change_contact(
+        self, step: AddTagStep | RemoveTagStep | UpdateContactStep, visit: int
+    ) -> None:
+        """Steps that change the contact go through the contact workflow, so the change becomes
+        an event for every enrollment of the contact (this one included)."""
+        change = StepChange(
+            id=f"{self.input.enrollment_id}:{step.id}:{visit}",
+            enrollment_id=self.input.enrollment_id,
+        )
+        match step:
+            case AddTagStep():
+                change.add_tags = [step.tag]
+                if step.tag not in self.contact.tags:
+                    self.contact.tags.append(step.tag)
+            case RemoveTagStep():
+                change.remove_tags = [step.tag]
+                if step.tag in self.contact.tags:
+                    self.contact.tags.remove(step.tag)
+            case UpdateContactStep():
+                change.fields = step.fields
+                self.contact.fields.update(step.fields)
+        await workflow.get_external_workflow_handle(self.input.contact_workflow_id).signal(
+            SIGNAL_STEP_CHANGE, change
+        )
+
+    async def _run_action(
+        self, step: WebhookStep | SendEmailStep | SendSmsStep, visit: int
+    ) -> dict[str, Any]:
+        context = StepContext(
+            enrollment_id=self.input.enrollment_id,
+            automation_id=self.input.automation_id,
+            step_id=step.id,
+            visit=visit,
+            contact=self.contact,
+        )
+        name = step.name or step.id
+        # A goal met meanwhile does not cut the action (R3): the move follows it. Cancelling the
+        # enrollment (R11) does cancel it.
+        try:
+            match step:
+                case WebhookStep():
+                    hook = await workflow.execute_activity(
+                        SEND_WEBHOOK,
+                        WebhookRequest(context=context, step=step),
+                        result_type=WebhookResult,
+                        start_to_close_timeout=timedelta(seconds=30),
+                        retry_policy=ACTION_RETRY,
+                        summary=f"webhook {name}",
+                    )
+                    return {"status_code": hook.status_code, "webhook_id": hook.webhook_id}
+                case SendEmailStep():
+                    sent = await workflow.execute_activity(
+                        SEND_EMAIL,
+                        EmailRequest(context=context, step=step),
+                        result_type=DeliveryResult,
+                        start_to_close_timeout=timedelta(seconds=60),
+                        retry_policy=ACTION_RETRY,
+                        summary=f"email {name}",
+                    )
+                case SendSmsStep():
+                    sent = await workflow.execute_activity(
+                        SEND_SMS,
+                        SmsRequest(context=context, step=step),
+                        result_type=DeliveryResult,
+                        start_to_close_timeout=timedelta(seconds=30),
+                        retry_policy=ACTION_RETRY,
+                        summary=f"sms {name}",
+                    )
+        except ActivityError as err:
+            cause = err.cause
+            if isinstance(cause, CancelledError):
+                raise asyncio.CancelledError from err
+            # A permanent failure is shown in the timeline; the enrollment carries on.
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            kind = cause.type if isinstance(cause, ApplicationError) else type(cause).__name__
+            return {"result": "failed", "error": message, "error_type": kind}
+        detail: dict[str, Any] = {"message_id": sent.message_id}
+        if sent.skipped:
+            detail["skipped"] = sent.skipped
+        return detail
+
+    # --- bookkeeping ------------------------------------------------------------------------
+
+    def _absorb_contact_change(self, event: ContactEvent) -> None:
+        tag = event.data.get("tag")
+        if event.type == "contact.tag_added" and isinstance(tag, str):
+            if tag not in self.contact.tags:
+                self.contact.tags.append(tag)
+        elif event.type == "contact.tag_removed" and isinstance(tag, str):
+            if tag in self.contact.tags:
+                self.contact.tags.remove(tag)
+        elif event.type == "contact.updated":
+            fields = event.data.get("fields")
+            if isinstance(fields, dict):
+                self.contact.fields.update(fields)
+        elif event.type == "email.unsubscribed":
+            self.contact.unsubscribed = True
+
+    def _record(self, kind: TimelineKind, step_id: str | None, detail: dict[str, Any]) -> None:
+        self.timeline.append(
+            TimelineEntry(at=workflow.now(), kind=kind, step_id=step_id, detail=detail)
+        )
+        if len(self.timeline) > MAX_TIMELINE:
+            del self.timeline[1]  # keep `entered`
+            self.timeline_dropped += 1
+
+    def _finish(self, status: EnrollmentStatus, outcome: str) -> None:
+        self.status = status
+        self.outcome = outcome
+        self.waiting = None
+        self._record("ended", None, {"status": status, "outcome": outcome})
+        workflow.upsert_memo({"status": status, "outcome": outcome})
+        workflow.set_current_details(
+            f"automation {self.input.automation_id} v{self.input.version} · {status} ({outcome})"
+        )
+
+    def _show_progress(self) -> None:
+        step = self.steps[self.position] if self.position < len(self.steps) else None
+        parts = [f"automation {self.input.automation_id} v{self.input.version}"]
+        if step is not None:
+            parts.append(f"step {step.id}")
+        if self.waiting is not None and self.waiting.kind == "goal":
+            parts.append(f"waiting for goal {self.waiting.goal}")
+        elif self.waiting is not None:
+            parts.append(f"waiting until {_iso(self.waiting.until)}")
+        workflow.set_current_details(" · ".join(parts))
+        self._update_search_attributes()
+
+    def _update_search_attributes(self) -> None:
+        if not self.input.search_attributes:
+            return
+        step = self.steps[self.position].id if self.position < len(self.steps) else ""
+        met = [goal_id for goal_id, g in self.goals.items() if g.met]
+        workflow.upsert_search_attributes([STEP.value_set(step), GOALS_MET.value_set(met)])
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

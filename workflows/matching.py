@@ -1,0 +1,72 @@
+"""Goal matching: which criteria an event meets. Pure functions, table-tested."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from workflows.conditions import json_equal
+from workflows.definition import (
+    AppointmentCriterion,
+    Automation,
+    CustomCriterion,
+    EmailCriterion,
+    GoalCriterion,
+    GoalStep,
+    TagCriterion,
+    TriggerLinkCriterion,
+)
+from workflows.events import ContactEvent
+
+
+@lru_cache(maxsize=1024)
+def _glob(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
+
+
+def url_matches(pattern: str, url: str) -> bool:
+    """`*` matches any run of characters (including none); everything else is literal."""
+    return _glob(pattern).fullmatch(url) is not None
+
+
+def criterion_matches(criterion: GoalCriterion, event: ContactEvent, automation_id: str) -> bool:
+    if criterion.event != event.type:
+        return False
+    data = event.data
+    match criterion:
+        case EmailCriterion():
+            if criterion.email_step is not None and (
+                data.get("email_step") != criterion.email_step
+                or data.get("automation_id") != automation_id
+            ):
+                return False
+            if criterion.url is not None:
+                url = data.get("url")
+                return isinstance(url, str) and url_matches(criterion.url, url)
+            return True
+        case TriggerLinkCriterion():
+            return criterion.link_id is None or data.get("link_id") == criterion.link_id
+        case TagCriterion():
+            return criterion.tag is None or data.get("tag") == criterion.tag
+        case AppointmentCriterion():
+            if criterion.status is not None and data.get("status") not in criterion.status:
+                return False
+            return criterion.calendar_id is None or data.get("calendar_id") == criterion.calendar_id
+        case CustomCriterion():
+            if criterion.name is not None and data.get("name") != criterion.name:
+                return False
+            return all(
+                key in data and json_equal(data[key], value)
+                for key, value in criterion.where.items()
+            )
+    return False
+
+
+def goals_met_by(automation: Automation, event: ContactEvent, automation_id: str) -> list[int]:
+    """Positions of the goal steps that `event` meets, in document order."""
+    return [
+        i
+        for i, step in enumerate(automation.steps)
+        if isinstance(step, GoalStep)
+        and any(criterion_matches(c, event, automation_id) for c in step.any_of)
+    ]

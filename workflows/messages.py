@@ -1,0 +1,327 @@
+"""Inputs and outputs of workflows, updates, signals, queries and activities.
+
+One model per message, all pydantic (serialised by `temporalio.contrib.pydantic`). Activity names
+are constants here so that workflows and activity classes never type them twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from workflows.definition import (
+    Automation,
+    SendEmailStep,
+    SendSmsStep,
+    WebhookStep,
+)
+
+# Activity names.
+SEND_WEBHOOK = "send_webhook"
+SEND_EMAIL = "send_email"
+SEND_SMS = "send_sms"
+
+# Signal names shared by workflows that cannot import each other.
+SIGNAL_EVENT = "event"
+SIGNAL_STEP_CHANGE = "step_change"
+SIGNAL_ENROLLMENT_ENDED = "enrollment_ended"
+
+# Workflow id prefixes. Ids are derived, never looked up: routing must not depend on visibility.
+CONTACT_PREFIX = "contact:"
+AUTOMATION_PREFIX = "automation:"
+ENROLLMENT_PREFIX = "enr:"
+CATALOG_WORKFLOW_ID = "goalflow-catalog"
+
+# Error types (ApplicationError.type) that callers act on.
+REENTRY_REFUSED = "ReentryRefused"
+UNKNOWN_VERSION = "UnknownVersion"
+WEBHOOK_REJECTED = "WebhookRejected"
+SMTP_REJECTED = "SmtpRejected"
+SMS_REJECTED = "SmsRejected"
+
+EnrollmentStatus = Literal["active", "completed", "exited", "cancelled", "failed"]
+TimelineKind = Literal[
+    "entered",
+    "step_started",
+    "step_completed",
+    "waiting",
+    "goal_met",
+    "moved",
+    "goal_unmet",
+    "timed_out",
+    "ended",
+]
+
+
+def contact_workflow_id(contact_id: str) -> str:
+    return f"{CONTACT_PREFIX}{contact_id}"
+
+
+def automation_workflow_id(automation_id: str) -> str:
+    return f"{AUTOMATION_PREFIX}{automation_id}"
+
+
+def enrollment_workflow_id(automation_id: str, contact_id: str, number: int) -> str:
+    return f"{ENROLLMENT_PREFIX}{automation_id}:{contact_id}:{number}"
+
+
+# --- contacts --------------------------------------------------------------------------------
+
+
+class ContactProfile(BaseModel):
+    """What an enrollment request may say about a contact."""
+
+    id: str
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class ContactSnapshot(BaseModel):
+    """The contact as an enrollment sees it: templates and conditions read this."""
+
+    id: str
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    fields: dict[str, Any] = Field(default_factory=dict)
+    unsubscribed: bool = False
+
+    def template_context(self) -> dict[str, Any]:
+        return {
+            "contact": {**self.fields, **self.model_dump(exclude={"fields"}), "fields": self.fields}
+        }
+
+
+class ActiveEnrollment(BaseModel):
+    enrollment_id: str
+    automation_id: str
+    version: int
+
+
+class ContactState(BaseModel):
+    """Everything a contact workflow keeps; carried across continue-as-new."""
+
+    contact_id: str
+    profile: ContactSnapshot
+    active: list[ActiveEnrollment] = Field(default_factory=list)
+    enrollment_counts: dict[str, int] = Field(default_factory=dict)
+    recent_event_ids: list[str] = Field(default_factory=list)
+    events_seen: int = 0
+    # Tests force continue-as-new sooner than Temporal would suggest it.
+    continue_as_new_after_ops: int | None = None
+    # A contact with nothing to remember completes after this long without traffic.
+    idle_seconds: float = 3600.0
+
+
+class EnrollRequest(BaseModel):
+    automation_id: str
+    version: int
+    automation: Automation
+    contact: ContactProfile
+    search_attributes: bool = True
+
+
+class EnrollResult(BaseModel):
+    enrollment_id: str
+    automation_id: str
+    version: int
+    contact_id: str
+    created: bool
+    status: EnrollmentStatus = "active"
+
+
+class EventReceipt(BaseModel):
+    event_id: str
+    contact_id: str
+    duplicate: bool
+
+
+class TagChange(BaseModel):
+    """Tags to add/remove for a contact; `id` makes the resulting events idempotent."""
+
+    id: str
+    add: list[str] = Field(default_factory=list)
+    remove: list[str] = Field(default_factory=list)
+
+
+class TagChangeResult(BaseModel):
+    contact_id: str
+    added: list[str]
+    removed: list[str]
+    duplicate: bool = False
+
+
+class StepChange(BaseModel):
+    """A change a step of an enrollment makes to its contact (add_tag, remove_tag,
+    update_contact). Its `id` is stable per enrollment, step and visit."""
+
+    id: str
+    enrollment_id: str
+    add_tags: list[str] = Field(default_factory=list)
+    remove_tags: list[str] = Field(default_factory=list)
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class EnrollmentEnded(BaseModel):
+    enrollment_id: str
+    automation_id: str
+    status: EnrollmentStatus
+
+
+class ContactView(BaseModel):
+    contact_id: str
+    tags: list[str]
+    fields: dict[str, Any]
+    unsubscribed: bool
+    active_enrollments: list[ActiveEnrollment]
+    enrollment_counts: dict[str, int]
+
+
+# --- enrollments -----------------------------------------------------------------------------
+
+
+class EnrollmentInput(BaseModel):
+    enrollment_id: str
+    automation_id: str
+    version: int
+    automation: Automation
+    contact: ContactSnapshot
+    contact_workflow_id: str
+    search_attributes: bool = True
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    kind: TimelineKind
+    step_id: str | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class GoalStatus(BaseModel):
+    step_id: str
+    met: bool = False
+    met_at: datetime | None = None
+    event_id: str | None = None
+
+
+class Waiting(BaseModel):
+    kind: Literal["timer", "goal"]
+    until: datetime | None = None
+    goal: str | None = None
+
+
+class EnrollmentView(BaseModel):
+    enrollment_id: str
+    automation_id: str
+    version: int
+    contact_id: str
+    status: EnrollmentStatus
+    current_step: str | None
+    waiting: Waiting | None
+    goals: list[GoalStatus]
+    timeline: list[TimelineEntry]
+    outcome: str | None
+    timeline_dropped: int = 0
+
+
+# --- automations -----------------------------------------------------------------------------
+
+
+class PublishRequest(BaseModel):
+    automation_id: str
+    definition: Automation
+
+
+class PublishResult(BaseModel):
+    automation_id: str
+    version: int
+    created: bool
+
+
+class AutomationVersion(BaseModel):
+    automation_id: str
+    version: int
+    definition: Automation
+    published_at: datetime
+
+
+class VersionRequest(BaseModel):
+    version: int | None = None
+
+
+class AutomationState(BaseModel):
+    automation_id: str
+    versions: list[AutomationVersion] = Field(default_factory=list)
+
+
+class CatalogEntry(BaseModel):
+    automation_id: str
+    name: str
+    latest_version: int
+    updated_at: datetime
+
+
+class TriggerLink(BaseModel):
+    link_id: str
+    name: str
+    url: str
+
+
+class CatalogState(BaseModel):
+    automations: dict[str, CatalogEntry] = Field(default_factory=dict)
+    trigger_links: dict[str, TriggerLink] = Field(default_factory=dict)
+
+
+class CatalogView(BaseModel):
+    automations: list[CatalogEntry]
+    trigger_links: list[TriggerLink]
+
+
+# --- activities ------------------------------------------------------------------------------
+
+
+class StepContext(BaseModel):
+    """Who a side effect is for; `key` is stable across retries (R10)."""
+
+    enrollment_id: str
+    automation_id: str
+    step_id: str
+    visit: int
+    contact: ContactSnapshot
+
+    @property
+    def key(self) -> str:
+        return f"{self.enrollment_id}:{self.step_id}:{self.visit}"
+
+
+class WebhookRequest(BaseModel):
+    context: StepContext
+    step: WebhookStep
+
+
+class WebhookResult(BaseModel):
+    status_code: int
+    webhook_id: str
+
+
+class EmailRequest(BaseModel):
+    context: StepContext
+    step: SendEmailStep
+
+
+class SmsRequest(BaseModel):
+    context: StepContext
+    step: SendSmsStep
+
+
+class DeliveryResult(BaseModel):
+    message_id: str
+    skipped: str | None = None
