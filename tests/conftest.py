@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from api.main import create_app
 from goalflow.binaries import temporal_cli, temporal_test_server
+from goalflow.settings import Settings
+from goalflow.smtp_sink import SmtpSink
+from worker import build_worker
 from workflows.enrollment import AUTOMATION_ID, CONTACT_ID, GOALS_MET, STEP
 
 
@@ -35,3 +46,54 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     )
     async with env:
         yield env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Stack:
+    """A real goalflow stack: the dev server, a worker, the app over HTTP, the SMTP sink."""
+
+    url: str
+    http: httpx.AsyncClient
+    settings: Settings
+    env: WorkflowEnvironment
+    outbox_dir: Path
+
+
+@pytest.fixture(scope="session")
+async def stack(
+    dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    data_dir = tmp_path_factory.mktemp("goalflow-data")
+    sink = SmtpSink(data_dir / "outbox", "127.0.0.1", free_port())
+    sink.start()
+    port = free_port()
+    settings = Settings.model_validate(
+        {
+            "GOALFLOW_TASK_QUEUE": f"stack-{uuid.uuid4()}",
+            "GOALFLOW_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "GOALFLOW_SMTP_URL": f"smtp://127.0.0.1:{sink.port}",
+            "GOALFLOW_DEV": True,
+            "GOALFLOW_DATA_DIR": str(data_dir),
+            "GOALFLOW_MAX_BODY_BYTES": 1_000_000,
+        }
+    )
+    app = create_app(settings, dev_env.client)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    async with httpx.AsyncClient(timeout=30) as activity_http:
+        async with build_worker(dev_env.client, settings, activity_http):
+            serving = asyncio.create_task(server.serve())
+            while not server.started:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+                yield Stack(
+                    f"http://127.0.0.1:{port}", http, settings, dev_env, data_dir / "outbox"
+                )
+            server.should_exit = True
+            await serving
+    sink.stop()

@@ -351,6 +351,8 @@ class EnrollmentWorkflow:
             contact=self.contact,
         )
         name = step.name or step.id
+        if isinstance(step, SendEmailStep) and self.contact.unsubscribed:
+            return {"skipped": "unsubscribed"}
         # A goal met meanwhile does not cut the action (R3): the move follows it. Cancelling the
         # enrollment (R11) does cancel it.
         try:
@@ -427,6 +429,7 @@ class EnrollmentWorkflow:
         self.waiting = None
         self._record("ended", None, {"status": status, "outcome": outcome})
         workflow.upsert_memo({"status": status, "outcome": outcome})
+        self._update_search_attributes()
         workflow.set_current_details(
             f"automation {self.input.automation_id} v{self.input.version} · {status} ({outcome})"
         )
