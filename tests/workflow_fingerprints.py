@@ -1,0 +1,77 @@
+"""Fingerprints of the command-issuing calls in workflow code.
+
+Enrollments run for weeks: changing which Temporal commands a workflow issues, or their order,
+breaks the ones already running unless the change is guarded with `workflow.patched(...)`.
+`tests/test_workflow_fingerprints.py` fails when the calls drift without a new patch id.
+
+    python -m tests.workflow_fingerprints --update   # after guarding a change with a patch
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STORED = Path(__file__).parent / "workflow_fingerprints.json"
+MODULES = ("workflows/enrollment.py", "workflows/contact.py", "workflows/automation.py")
+
+# Calls that issue Temporal commands (or decide whether they are issued).
+COMMAND_CALLS = {
+    "execute_activity",
+    "start_activity",
+    "execute_local_activity",
+    "start_child_workflow",
+    "execute_child_workflow",
+    "wait_condition",
+    "sleep",
+    "signal",
+    "cancel",
+    "continue_as_new",
+    "upsert_search_attributes",
+    "upsert_memo",
+    "get_external_workflow_handle",
+}
+
+
+def _name(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, ast.Name):
+        return node.id
+    return None
+
+
+def fingerprint() -> dict[str, object]:
+    functions: dict[str, list[str]] = {}
+    patches: list[str] = []
+    for module in MODULES:
+        tree = ast.parse((ROOT / module).read_text())
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            calls = []
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Call):
+                    name = _name(inner.func)
+                    if name in COMMAND_CALLS:
+                        calls.append(f"{inner.lineno - node.lineno}:{name}")
+                    if name in ("patched", "deprecate_patch") and inner.args:
+                        first = inner.args[0]
+                        if isinstance(first, ast.Constant):
+                            patches.append(str(first.value))
+            if calls:
+                functions[f"{module}:{node.name}"] = [
+                    c.split(":", 1)[1] for c in sorted(calls, key=lambda c: int(c.split(":", 1)[0]))
+                ]
+    return {"functions": functions, "patches": sorted(set(patches))}
+
+
+if __name__ == "__main__":
+    if "--update" in sys.argv:
+        STORED.write_text(json.dumps(fingerprint(), indent=1, sort_keys=True) + "\n")
+        print("updated", STORED.relative_to(ROOT))
+    else:
+        print(json.dumps(fingerprint(), indent=1, sort_keys=True))
