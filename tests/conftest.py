@@ -85,15 +85,15 @@ async def stack(
     )
     app = create_app(settings, dev_env.client)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    async with httpx.AsyncClient(timeout=30) as activity_http:
-        async with build_worker(dev_env.client, settings, activity_http):
-            serving = asyncio.create_task(server.serve())
-            while not server.started:  # noqa: ASYNC110
-                await asyncio.sleep(0.02)
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-                yield Stack(
-                    f"http://127.0.0.1:{port}", http, settings, dev_env, data_dir / "outbox"
-                )
-            server.should_exit = True
-            await serving
+    async with (
+        httpx.AsyncClient(timeout=30) as activity_http,
+        build_worker(dev_env.client, settings, activity_http),
+    ):
+        serving = asyncio.create_task(server.serve())
+        while not server.started:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            yield Stack(f"http://127.0.0.1:{port}", http, settings, dev_env, data_dir / "outbox")
+        server.should_exit = True
+        await serving
     sink.stop()

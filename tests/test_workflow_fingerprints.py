@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 
-from tests.workflow_fingerprints import STORED, fingerprint
+from tests.workflow_fingerprints import STORED, Fingerprint, fingerprint
 
 
 def test_command_calls_do_not_drift_without_a_patch() -> None:
-    stored = json.loads(STORED.read_text())
+    stored: Fingerprint = json.loads(STORED.read_text())
     current = fingerprint()
     if current["functions"] == stored["functions"]:
         return
-    new_patches = set(current["patches"]) - set(stored["patches"])  # type: ignore[arg-type]
+    new_patches = set(current["patches"]) - set(stored["patches"])
     assert new_patches, (
         "The Temporal commands issued by workflow code changed. Running enrollments would fail "
         "to replay: guard the change with workflow.patched('...'), record new histories "
@@ -21,8 +21,8 @@ def test_command_calls_do_not_drift_without_a_patch() -> None:
         + ", ".join(
             sorted(
                 name
-                for name in set(current["functions"]) | set(stored["functions"])  # type: ignore[call-overload]
-                if current["functions"].get(name) != stored["functions"].get(name)  # type: ignore[union-attr]
+                for name in set(current["functions"]) | set(stored["functions"])
+                if current["functions"].get(name) != stored["functions"].get(name)
             )
         )
     )
@@ -30,6 +30,5 @@ def test_command_calls_do_not_drift_without_a_patch() -> None:
 
 def test_fingerprint_sees_command_calls() -> None:
     functions = fingerprint()["functions"]
-    assert isinstance(functions, dict)
     assert "execute_activity" in functions["workflows/enrollment.py:_run_action"]
     assert "start_child_workflow" in functions["workflows/contact.py:_start_enrollment"]

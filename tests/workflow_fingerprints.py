@@ -13,6 +13,7 @@ import ast
 import json
 import sys
 from pathlib import Path
+from typing import TypedDict
 
 ROOT = Path(__file__).resolve().parent.parent
 STORED = Path(__file__).parent / "workflow_fingerprints.json"
@@ -44,7 +45,12 @@ def _name(node: ast.expr) -> str | None:
     return None
 
 
-def fingerprint() -> dict[str, object]:
+class Fingerprint(TypedDict):
+    functions: dict[str, list[str]]
+    patches: list[str]
+
+
+def fingerprint() -> Fingerprint:
     functions: dict[str, list[str]] = {}
     patches: list[str] = []
     for module in MODULES:

@@ -6,6 +6,7 @@ offending field, so the API can answer 422 exactly as FastAPI does for its own r
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from jinja2 import TemplateSyntaxError
@@ -129,7 +130,9 @@ def _with_document_locs(data: Any, err: ValidationError) -> ValidationError:
     return ValidationError.from_exception_data(err.title, items)
 
 
-def parse_automation(data: Any) -> tuple[Automation, list[str]]:
+def parse_automation(
+    data: Any, known_trigger_links: Collection[str] | None = None
+) -> tuple[Automation, list[str]]:
     """Validate a definition; return it with warnings (e.g. unknown trigger link ids)."""
     try:
         automation = Automation.model_validate(data)
@@ -179,17 +182,18 @@ def parse_automation(data: Any) -> tuple[Automation, list[str]]:
                         "unknown_email_step",
                         f"{criterion.email_step!r} is not a send_email step of this automation",
                     )
-        for field, source in _templates(step):
+        for where, source in _templates(step):
             try:
                 compile_template(source)
                 warnings.extend(
-                    f"steps.{i}.{'.'.join(map(str, field))}: trigger link {link!r} "
+                    f"steps.{i}.{'.'.join(map(str, where))}: trigger link {link!r} "
                     "is not defined yet"
                     for link in trigger_link_ids(source)
+                    if known_trigger_links is None or link not in known_trigger_links
                 )
             except TemplateSyntaxError as err:
                 errors.add(
-                    ("steps", i, *field),
+                    ("steps", i, *where),
                     "template_syntax",
                     f"template does not compile: {err.message} (line {err.lineno})",
                 )
@@ -225,7 +229,7 @@ def successors(automation: Automation, positions: dict[str, int], i: int) -> lis
     """Where control can go after step i in document order (events aside), with the field
     that sends it there."""
     step = automation.steps[i]
-    after = [(i + 1, ("steps", i))] if i + 1 < len(automation.steps) else []
+    after: list[tuple[int, Loc]] = [(i + 1, ("steps", i))] if i + 1 < len(automation.steps) else []
     if step.type == "end":
         return []
     if isinstance(step, IfElseStep):
@@ -266,7 +270,11 @@ def _loops_without_pause(automation: Automation, positions: dict[str, int]) -> l
                 # Report the jumps that go back up the document on this cycle (every cycle has
                 # one; "next step" edges only go down), not whichever edge closed it.
                 on_stack = [frame[0] for frame in stack]
-                cycle = [frame[2] for frame in stack[on_stack.index(target) + 1 :]]
+                cycle = [
+                    frame[2]
+                    for frame in stack[on_stack.index(target) + 1 :]
+                    if frame[2] is not None
+                ]
                 cycle.append((node, loc))
                 ends = [*on_stack[on_stack.index(target) + 1 :], target]
                 for (source, edge_loc), end in zip(cycle, ends, strict=True):

@@ -39,8 +39,9 @@ async def publish_automation(
     ),
 ) -> PublishOut:
     """Publish a new version (1, 2, …); an identical body answers 200 with the latest version."""
+    links = {link.link_id for link in (await goalflow.catalog()).trigger_links}
     try:
-        automation, warnings = parse_automation(definition)
+        automation, warnings = parse_automation(definition, links)
     except ValidationError as err:
         raise _validation_error(err, "body") from err
     result = await goalflow.publish(automation_id, automation)

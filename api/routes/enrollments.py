@@ -73,7 +73,7 @@ async def list_enrollments(
     await iterator.fetch_next_page()
     items: list[EnrollmentSummary] = []
     for execution in iterator.current_page or []:
-        memo: dict[str, Any] = await execution.memo()
+        memo = await execution.memo()
         attributes = execution.typed_search_attributes
         summary = EnrollmentSummary(
             enrollment_id=execution.id,
