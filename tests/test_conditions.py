@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from workflows.conditions import condition_holds, json_equal
@@ -142,7 +143,9 @@ def test_condition_survives_serialisation(condition: dict[str, Any], expected: b
     # condition must read back as the same condition, with the same outcome.
     parsed = _condition.validate_python(condition)
     converter = pydantic_data_converter.payload_converter
-    [via_temporal] = converter.from_payloads(converter.to_payloads([parsed]), [Condition])
+    # `Condition` is an annotated union, not a class: the converter takes any type hint.
+    hint = cast(type, Condition)
+    [via_temporal] = converter.from_payloads(converter.to_payloads([parsed]), [hint])
     assert via_temporal == parsed
     assert condition_holds(via_temporal, CONTACT) is expected
     for dump in (
@@ -219,7 +222,7 @@ def _if_else(condition: Any) -> dict[str, Any]:
     }
 
 
-def _only_error(condition: Any) -> dict[str, Any]:
+def _only_error(condition: Any) -> ErrorDetails:
     with pytest.raises(ValidationError) as info:
         parse_automation(_if_else(condition))
     errors = info.value.errors()

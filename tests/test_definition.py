@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from workflows.definition import (
     Automation,
+    EmailCriterion,
     GoalStep,
     IfUnmetWait,
     OnMetGoto,
@@ -134,13 +136,13 @@ def automation(*steps: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"name": "test", **extra, "steps": list(steps)}
 
 
-def errors_of(data: dict[str, Any]) -> list[dict[str, Any]]:
+def errors_of(data: dict[str, Any]) -> list[ErrorDetails]:
     with pytest.raises(ValidationError) as info:
         parse_automation(data)
     return info.value.errors()
 
 
-def only_error(data: dict[str, Any]) -> dict[str, Any]:
+def only_error(data: dict[str, Any]) -> ErrorDetails:
     errors = errors_of(data)
     assert len(errors) == 1, errors
     return errors[0]
@@ -344,7 +346,7 @@ def test_loop_without_wait_is_refused(branch: str) -> None:
 def test_loop_closed_by_the_next_step_edge_is_reported_at_the_jump() -> None:
     # The search reaches `again` first through `start`'s jump, then follows `again` back to
     # `sms`, whose next-step edge closes the cycle: the error still names the jump back up.
-    steps = [
+    steps: list[dict[str, Any]] = [
         {"id": "start", "type": "if_else", "if": {"has_tag": "x"}, "then": "again", "else": "end"},
         SMS,
         {"id": "again", "type": "if_else", "if": {"has_tag": "x"}, "then": "sms", "else": "end"},
@@ -596,7 +598,11 @@ def test_email_step_naming_a_send_email_step_is_accepted() -> None:
     mail = {"id": "mail", "type": "send_email", "subject": "s", "html": "h"}
     goal = {"id": "g", "type": "goal", "any_of": [{"event": "email.opened", "email_step": "mail"}]}
     parsed, _ = parse_automation(automation(goal, mail))
-    assert parsed.steps[0].any_of[0].email_step == "mail"
+    parsed_goal = parsed.steps[0]
+    assert isinstance(parsed_goal, GoalStep)
+    criterion = parsed_goal.any_of[0]
+    assert isinstance(criterion, EmailCriterion)
+    assert criterion.email_step == "mail"
 
 
 @pytest.mark.parametrize(
@@ -644,8 +650,9 @@ def test_until_with_offset_is_accepted() -> None:
     wait = parsed.steps[0]
     assert isinstance(wait, WaitStep)
     assert wait.until is not None
-    assert wait.until.utcoffset() is not None
-    assert wait.until.utcoffset().total_seconds() == 7200
+    offset = wait.until.utcoffset()
+    assert offset is not None
+    assert offset.total_seconds() == 7200
 
 
 @pytest.mark.parametrize("clock", ["9:00", "24:00", "09:60", "0900", "09:00:00", "noon", ""])

@@ -15,8 +15,10 @@ PARIS = ZoneInfo("Europe/Paris")
 TOKYO = ZoneInfo("Asia/Tokyo")
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, micro: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
 
 
 # --- parse_duration --------------------------------------------------------------------------
