@@ -148,6 +148,7 @@ class ContactWorkflow:
             unsubscribed=profile.unsubscribed,
             active_enrollments=self.state.active,
             enrollment_counts=self.state.enrollment_counts,
+            events_seen=self.state.events_seen,
         )
 
     # --- processing, in order ---------------------------------------------------------------

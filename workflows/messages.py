@@ -183,6 +183,7 @@ class ContactView(BaseModel):
     unsubscribed: bool
     active_enrollments: list[ActiveEnrollment]
     enrollment_counts: dict[str, int]
+    events_seen: int = 0
 
 
 # --- enrollments -----------------------------------------------------------------------------
