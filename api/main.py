@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import require_api_key
+from api.middleware import BodyGuard
 from api.routes import automations, contacts, enrollments, events, health, trigger_links
 from api.service import Goalflow
 from goalflow import __version__
@@ -39,20 +40,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     )
     app.state.settings = settings
 
-    @app.middleware("http")
-    async def limit_body(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None:
-            if not length.isdigit():
-                return JSONResponse({"detail": "invalid Content-Length"}, status_code=400)
-            if int(length) > settings.max_body_bytes:
-                return JSONResponse(
-                    {"detail": f"body larger than {settings.max_body_bytes} bytes"},
-                    status_code=413,
-                )
-        return await call_next(request)
+    app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
 
     @app.exception_handler(RPCError)
     async def temporal_error(request: Request, err: RPCError) -> JSONResponse:
@@ -62,6 +50,14 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
             )
         if err.status == RPCStatusCode.RESOURCE_EXHAUSTED:
             return JSONResponse({"detail": f"Temporal is busy: {err.message}"}, status_code=503)
+        raise err
+
+    @app.exception_handler(RuntimeError)
+    async def temporal_connect_error(request: Request, err: RuntimeError) -> JSONResponse:
+        # The lazy client connects on first use; the SDK reports a refused connection as a
+        # plain RuntimeError, not an RPCError.
+        if str(err).startswith("Failed client connect"):
+            return JSONResponse({"detail": f"Temporal is unreachable: {err}"}, status_code=503)
         raise err
 
     app.include_router(health.router)

@@ -8,8 +8,11 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from workflows.definition import STEP_ID_PATTERN, EventType
+from workflows.messages import EnrollmentStatus, GoalStatus, TimelineEntry, Waiting
 
-ContactId = Annotated[str, StringConstraints(pattern=r"^[^\s/]{1,200}$")]
+# Any printable text without whitespace or "/" (ids from a CRM: emails, UUIDs, numbers...).
+CONTACT_ID_PATTERN = r"^[^\s/\x00-\x1f\x7f]{1,200}$"
+ContactId = Annotated[str, StringConstraints(pattern=CONTACT_ID_PATTERN)]
 AutomationId = Annotated[str, StringConstraints(pattern=STEP_ID_PATTERN)]
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -68,7 +71,8 @@ class EventAccepted(BaseModel):
 
 
 class EventBatchIn(Strict):
-    events: list[dict[str, Any]] = Field(max_length=1000)
+    # Items are validated one by one: an invalid item is rejected by index, not the batch.
+    events: list[Any] = Field(max_length=1000)
 
 
 class Rejected(BaseModel):
@@ -106,6 +110,21 @@ class ContactOut(BaseModel):
 class TriggerLinkIn(Strict):
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2000)]
+
+
+class EnrollmentOut(BaseModel):
+    """One enrollment, exactly the fields of DESIGN §4."""
+
+    enrollment_id: str
+    automation_id: str
+    version: int
+    contact_id: str
+    status: EnrollmentStatus
+    current_step: str | None
+    waiting: Waiting | None
+    goals: list[GoalStatus]
+    timeline: list[TimelineEntry]
+    outcome: str | None
 
 
 class EnrollmentSummary(BaseModel):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Response, status
@@ -9,13 +10,21 @@ from pydantic import ValidationError
 from api.deps import GoalflowDep
 from api.schemas import AutomationId, EnrollmentCreated, EnrollmentIn, PublishOut
 from api.service import Conflict, NotFound
-from workflows.definition import Automation
+from workflows.definition import STEP_ID_PATTERN, Automation
 from workflows.messages import ContactProfile
 from workflows.validation import parse_automation
 
 router = APIRouter(tags=["automations"])
 
-AutomationPath = Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="automation id")
+AutomationPath = Path(pattern=STEP_ID_PATTERN, description="automation id")
+# Reading or enrolling: an id no automation can have is unknown (404), like any other.
+KnownAutomationPath = Path(description="automation id")
+
+
+def _known(automation_id: str) -> str:
+    if not re.fullmatch(STEP_ID_PATTERN, automation_id):
+        raise HTTPException(404, detail=f"automation {automation_id!r} not found")
+    return automation_id
 
 
 def _validation_error(err: ValidationError, *prefix: str) -> RequestValidationError:
@@ -60,12 +69,12 @@ async def list_automations(goalflow: GoalflowDep) -> dict[str, Any]:
 @router.get("/automations/{automation_id}")
 async def get_automation(
     goalflow: GoalflowDep,
-    automation_id: AutomationId = AutomationPath,
+    automation_id: str = KnownAutomationPath,
     version: int | None = Query(None, ge=1),
 ) -> dict[str, Any]:
     """The definition (latest, or `?version=N`) with `automation_id` and `version`."""
     try:
-        found = await goalflow.automation(automation_id, version)
+        found = await goalflow.automation(_known(automation_id), version)
     except NotFound as err:
         raise HTTPException(404, detail=str(err)) from err
     return {
@@ -90,13 +99,13 @@ async def enroll(
     goalflow: GoalflowDep,
     body: EnrollmentIn,
     response: Response,
-    automation_id: AutomationId = AutomationPath,
+    automation_id: str = KnownAutomationPath,
 ) -> EnrollmentCreated:
     """Enroll a contact (R13: the active enrollment if there is one; 409 when re-entry is
     not allowed)."""
     try:
         result = await goalflow.enroll(
-            automation_id, ContactProfile(**body.contact.model_dump()), body.version
+            _known(automation_id), ContactProfile(**body.contact.model_dump()), body.version
         )
     except NotFound as err:
         raise HTTPException(404, detail=str(err)) from err

@@ -4,11 +4,14 @@ import base64
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.exceptions import RequestValidationError
+from itsdangerous import BadSignature, Signer
 
-from api.deps import GoalflowDep
-from api.schemas import EnrollmentList, EnrollmentSummary
+from api.deps import GoalflowDep, SettingsDep
+from api.schemas import CONTACT_ID_PATTERN, EnrollmentList, EnrollmentOut, EnrollmentSummary
 from api.service import NotFound
-from workflows.messages import ENROLLMENT_PREFIX, EnrollmentView
+from workflows.definition import STEP_ID_PATTERN
+from workflows.messages import ENROLLMENT_PREFIX
 
 router = APIRouter(tags=["enrollments"])
 
@@ -19,15 +22,16 @@ def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-@router.get("/enrollments/{enrollment_id}", response_model=EnrollmentView)
-async def get_enrollment(enrollment_id: str, goalflow: GoalflowDep) -> EnrollmentView:
+@router.get("/enrollments/{enrollment_id}", response_model=EnrollmentOut)
+async def get_enrollment(enrollment_id: str, goalflow: GoalflowDep) -> EnrollmentOut:
     """Status, current step, what it waits for, goals, timeline and outcome."""
     if not enrollment_id.startswith(ENROLLMENT_PREFIX):
         raise HTTPException(404, detail=f"enrollment {enrollment_id!r} not found")
     try:
-        return await goalflow.enrollment(enrollment_id)
+        view = await goalflow.enrollment(enrollment_id)
     except NotFound as err:
         raise HTTPException(404, detail=str(err)) from err
+    return EnrollmentOut.model_validate(view.model_dump())
 
 
 @router.delete("/enrollments/{enrollment_id}")
@@ -39,14 +43,15 @@ async def cancel_enrollment(enrollment_id: str, goalflow: GoalflowDep) -> dict[s
         final = await goalflow.cancel(enrollment_id)
     except NotFound as err:
         raise HTTPException(404, detail=str(err)) from err
-    return {"enrollment_id": enrollment_id, "status": final.status}
+    return {"status": final.status}
 
 
 @router.get("/enrollments", response_model=EnrollmentList)
 async def list_enrollments(
     goalflow: GoalflowDep,
-    automation_id: str | None = Query(None, max_length=64),
-    contact_id: str | None = Query(None, max_length=200),
+    settings: SettingsDep,
+    automation_id: str | None = Query(None, pattern=STEP_ID_PATTERN),
+    contact_id: str | None = Query(None, pattern=CONTACT_ID_PATTERN),
     status: StatusFilter | None = None,
     page_size: int = Query(100, ge=1, le=1000),
     next_page_token: str | None = Query(None, max_length=4096),
@@ -61,15 +66,17 @@ async def list_enrollments(
         clauses.append("ExecutionStatus = 'Running'")
     elif status is not None:
         clauses.append("ExecutionStatus != 'Running'")
+    query = " AND ".join(clauses)
+    # Page tokens are Temporal's, signed for this query: a token we did not hand out (or one
+    # for other filters) is refused here, rather than by Temporal as an internal error.
+    signer = Signer(settings.secret, salt=f"goalflow-enrollments-page:{query}")
     token: bytes | None = None
     if next_page_token:
         try:
-            token = base64.urlsafe_b64decode(next_page_token.encode())
-        except ValueError as err:
-            raise HTTPException(422, detail="next_page_token is not valid") from err
-    iterator = goalflow.client.list_workflows(
-        " AND ".join(clauses), page_size=page_size, next_page_token=token
-    )
+            token = base64.urlsafe_b64decode(signer.unsign(next_page_token))
+        except (BadSignature, ValueError) as err:
+            raise _bad_token(next_page_token) from err
+    iterator = goalflow.client.list_workflows(query, page_size=page_size, next_page_token=token)
     await iterator.fetch_next_page()
     items: list[EnrollmentSummary] = []
     for execution in iterator.current_page or []:
@@ -91,7 +98,22 @@ async def list_enrollments(
     next_token = iterator.next_page_token
     return EnrollmentList(
         enrollments=items,
-        next_page_token=base64.urlsafe_b64encode(next_token).decode() if next_token else None,
+        next_page_token=(
+            signer.sign(base64.urlsafe_b64encode(next_token)).decode() if next_token else None
+        ),
+    )
+
+
+def _bad_token(token: str) -> RequestValidationError:
+    return RequestValidationError(
+        [
+            {
+                "type": "value_error",
+                "loc": ("query", "next_page_token"),
+                "msg": "next_page_token is not valid: pass the one a previous page returned",
+                "input": token,
+            }
+        ]
     )
 
 

@@ -32,9 +32,11 @@ async def post_events(batch: EventBatchIn, goalflow: GoalflowDep) -> EventBatchO
         try:
             event = EventIn.model_validate(raw)
         except ValidationError as err:
-            first = err.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in first["loc"])
-            rejected.append(Rejected(index=index, reason=f"{where}: {first['msg']}"))
+            reason = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"]
+                for e in err.errors(include_url=False)
+            )
+            rejected.append(Rejected(index=index, reason=reason))
             continue
         by_contact[event.contact_id].append(event)
 

@@ -1,0 +1,146 @@
+"""Request bodies the handlers cannot take, answered with a 4xx before they reach them.
+
+- A body larger than `GOALFLOW_MAX_BODY_BYTES` is 413, whether it declares its length or is sent
+  in chunks (the declared length is refused without reading the body).
+- JSON text holding a lone UTF-16 surrogate (`"\\ud800"`, or its raw bytes) is 422. Python's
+  `json` accepts it, but the string cannot be encoded as UTF-8 again, so it would fail later in
+  the response, the data converter or Temporal itself as a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Any escaped code unit in D800–DFFF; valid pairs match too and are checked after parsing.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class BodyGuard:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        length = headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                await _answer(scope, receive, send, 400, "invalid Content-Length")
+                return
+            if int(length) > self.max_body_bytes:
+                await self._too_large(scope, receive, send)
+                return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await self._too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if body and _is_json(headers.get("content-type")):
+            problem = _unicode_problem(body)
+            if problem is not None:
+                await _answer(scope, receive, send, 422, [problem])
+                return
+
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        detail = f"request body larger than {self.max_body_bytes} bytes (GOALFLOW_MAX_BODY_BYTES)"
+        await _answer(scope, receive, send, 413, detail)
+
+
+async def _answer(scope: Scope, receive: Receive, send: Send, status: int, detail: Any) -> None:
+    await JSONResponse({"detail": detail}, status_code=status)(scope, receive, send)
+
+
+def _is_json(content_type: str | None) -> bool:
+    if content_type is None:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def _unicode_problem(body: bytes) -> dict[str, Any] | None:
+    """A FastAPI-style error for a body that is not valid Unicode JSON text, else None."""
+    try:
+        body.decode("utf-8")  # strict: raw surrogates and stray bytes fail here
+    except UnicodeDecodeError as err:
+        return {
+            "type": "json_invalid",
+            "loc": ["body", err.start],
+            "msg": "JSON decode error",
+            "input": {},
+            "ctx": {"error": "body is not valid UTF-8"},
+        }
+    if not _SURROGATE_ESCAPE.search(body):
+        return None
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None  # malformed JSON: FastAPI reports it with its position
+    path = _lone_surrogate(value)
+    if path is None:
+        return None
+    return {
+        "type": "string_unicode",
+        "loc": ["body", *path],
+        "msg": "Input should be a valid string: it holds a lone UTF-16 surrogate",
+        "input": None,
+    }
+
+
+def _lone_surrogate(value: Any) -> list[int | str] | None:
+    """The path to the first string (or object key) that is not encodable as UTF-8."""
+    stack: list[tuple[Any, list[int | str]]] = [(value, [])]
+    while stack:
+        current, path = stack.pop()
+        if isinstance(current, str):
+            if not _encodable(current):
+                return path
+        elif isinstance(current, dict):
+            for key in current:
+                if not _encodable(key):
+                    return [*path, key.encode("utf-8", "backslashreplace").decode()]
+            # Reversed onto the stack: the first offending field in document order wins.
+            stack.extend((item, [*path, key]) for key, item in reversed(current.items()))
+        elif isinstance(current, list):
+            stack.extend((item, [*path, i]) for i, item in reversed(list(enumerate(current))))
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
