@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -58,6 +59,60 @@ def schema() -> None:
     from workflows.definition import Automation
 
     typer.echo(json.dumps(Automation.model_json_schema(by_alias=True), indent=2))
+
+
+class Benchmark(StrEnum):
+    throughput = "throughput"
+    latency = "latency"
+    ingest = "ingest"
+    scale = "scale"
+    bulk = "bulk"
+
+
+@app.command()
+def bench(
+    benchmark: Annotated[Benchmark, typer.Argument(help="which benchmark to run")],
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    contacts: Annotated[
+        int | None, typer.Option(help="throughput/ingest/bulk: contacts; scale: probe events")
+    ] = None,
+    rate: Annotated[float | None, typer.Option(help="latency/scale: events per second")] = None,
+    seconds: Annotated[float | None, typer.Option(help="latency/ingest: duration")] = None,
+    enrollments: Annotated[int | None, typer.Option(help="scale: waiting enrollments")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="requests in flight")] = None,
+    rounds: Annotated[int | None, typer.Option(help="throughput: floor/goalflow rounds")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="ingest: events per batch")] = None,
+    singles: Annotated[int | None, typer.Option(help="bulk: single enrollments to compare")] = (
+        None
+    ),
+    worker_process: Annotated[
+        bool | None,
+        typer.Option(
+            "--worker-process/--worker-in-process",
+            help="run the workers as subprocesses (default: in-process; scale: subprocess)",
+        ),
+    ] = None,
+) -> None:
+    """Measure goalflow against DESIGN §7 on this machine, side by side with bare Temporal.
+    Starts its own embedded Temporal unless TEMPORAL_ADDRESS is set; progress goes to stderr."""
+    import os
+
+    from goalflow.bench.main import BenchOptions, run_benchmark
+
+    options = BenchOptions(
+        contacts=contacts,
+        rate=rate,
+        seconds=seconds,
+        enrollments=enrollments,
+        concurrency=concurrency,
+        rounds=rounds,
+        batch_size=batch_size,
+        singles=singles,
+        worker_process=worker_process,
+        temporal_address=os.environ.get("TEMPORAL_ADDRESS") or None,
+    )
+    report = asyncio.run(run_benchmark(benchmark.value, options))
+    typer.echo(report.to_json() if as_json else report.to_table())
 
 
 def main() -> None:

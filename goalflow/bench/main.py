@@ -1,0 +1,34 @@
+"""Running one benchmark: the stack, the run, the machine and versions around it."""
+
+from __future__ import annotations
+
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+
+from goalflow.bench.report import Report, machine, note, versions
+from goalflow.bench.runs import BENCHMARKS, BenchOptions
+from goalflow.bench.stack import StackOptions, open_stack
+
+KINDS = tuple(BENCHMARKS)
+
+# Scale reads the worker's resident memory: a worker process of its own measures only that.
+_WORKER_PROCESS_DEFAULT = {"scale": True}
+
+
+async def run_benchmark(kind: str, options: BenchOptions) -> Report:
+    if kind not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {kind!r}: one of {', '.join(KINDS)}")
+    worker_process = options.worker_process
+    if worker_process is None:
+        worker_process = _WORKER_PROCESS_DEFAULT.get(kind, False)
+    found_machine = machine()
+    stack_options = StackOptions(
+        temporal_address=options.temporal_address, worker_process=worker_process
+    )
+    note(f"{kind}: starting the stack")
+    async with open_stack(stack_options) as stack:
+        info = await stack.client.workflow_service.get_system_info(GetSystemInfoRequest())
+        note(f"{kind}: running")
+        report = await BENCHMARKS[kind](stack, options)
+    report.machine = found_machine
+    report.versions = versions(info.server_version or None)
+    return report

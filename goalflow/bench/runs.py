@@ -1,0 +1,629 @@
+"""The five benchmarks. Each drives a running stack through the public HTTP API and returns a
+Report; none asserts anything about time: the verdicts compare with DESIGN §7."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from goalflow.bench import reference as ref
+from goalflow.bench.floor import FloorWorkflow
+from goalflow.bench.report import Progress, Report, note, rss_mb, summary_ms
+from goalflow.bench.stack import Stack
+
+
+@dataclass
+class BenchOptions:
+    """Sizes; None takes each benchmark's default."""
+
+    contacts: int | None = None
+    rate: float | None = None
+    seconds: float | None = None
+    enrollments: int | None = None
+    concurrency: int | None = None
+    rounds: int | None = None
+    batch_size: int | None = None
+    singles: int | None = None
+    worker_process: bool | None = None
+    temporal_address: str | None = None
+
+
+def _stack_parameters(stack: Stack) -> dict[str, Any]:
+    return {
+        "temporal": "embedded dev server (SQLite file)"
+        if stack.embedded
+        else f"external {stack.settings.temporal_address}",
+        "worker": "subprocess (goalflow worker)"
+        if stack.worker_process
+        else "in-process (with the API and the driver)",
+        "email_activity": stack.email_activity,
+    }
+
+
+# --- throughput -------------------------------------------------------------------------------
+
+
+async def _goalflow_unit(stack: Stack, contact_id: str) -> bool:
+    enrollment_id = await ref.enroll(stack.http, contact_id)
+    clicked = await ref.click(stack.http, contact_id)
+    if clicked.status_code != 202:
+        return False
+    handle = stack.client.get_workflow_handle(enrollment_id)
+    view = await handle.result()
+    return isinstance(view, dict) and view.get("status") == "completed"
+
+
+async def _floor_unit(stack: Stack, contact_id: str) -> bool:
+    handle = await stack.client.start_workflow(
+        FloorWorkflow.run,
+        1.0,
+        id=f"bench-floor-{contact_id}",
+        task_queue=stack.floor_task_queue,
+    )
+    await handle.signal(FloorWorkflow.click)
+    return bool(await handle.result())
+
+
+async def _phase(
+    stack: Stack, kind: str, count: int, concurrency: int, progress: Progress
+) -> tuple[float, int]:
+    """Run `count` units of one kind; (elapsed seconds, failures)."""
+    unit = _goalflow_unit if kind == "goalflow" else _floor_unit
+    failures = 0
+
+    async def one(contact_id: str) -> None:
+        nonlocal failures
+        try:
+            ok = await unit(stack, contact_id)
+        except Exception as err:  # counted and shown, the run goes on
+            ok = False
+            if failures < 3:
+                note(f"{kind} unit failed: {type(err).__name__}: {err}")
+        failures += 0 if ok else 1
+        progress.tick()
+
+    ids = ref.new_contact_ids(count, f"t{kind[0]}")
+    started = time.perf_counter()
+    await ref.bounded(ids, concurrency, one)
+    return time.perf_counter() - started, failures
+
+
+async def throughput(stack: Stack, options: BenchOptions) -> Report:
+    contacts = options.contacts or 1000
+    concurrency = options.concurrency or 32
+    rounds = max(1, min(options.rounds or 4, contacts))
+    per_round = max(1, contacts // rounds)
+    report = Report(
+        "throughput",
+        {
+            "contacts": per_round * rounds,
+            "rounds": rounds,
+            "concurrency": concurrency,
+            "work": "enroll → email → wait PT1S → goal (trigger link click) → email",
+            "floor": "bare workflow: start, signal, 1 s timer raced with the signal, complete",
+            **_stack_parameters(stack),
+        },
+    )
+    await ref.publish(stack.http)
+    # Warm up both paths (sandbox imports, connections) outside the measurement.
+    warm = Progress("warm-up", 2 * min(8, per_round))
+    await _phase(stack, "goalflow", min(8, per_round), concurrency, warm)
+    await _phase(stack, "floor", min(8, per_round), concurrency, warm)
+    emails_before = ref.emails_sent(stack.data_dir / "outbox")
+
+    elapsed = {"goalflow": 0.0, "floor": 0.0}
+    failures = {"goalflow": 0, "floor": 0}
+    per_round_rates: list[dict[str, float]] = []
+    progress = Progress("throughput (goalflow + floor units)", 2 * per_round * rounds)
+    for index in range(rounds):
+        # Alternate which goes first, so that drift on a noisy machine hits both alike.
+        order = ("floor", "goalflow") if index % 2 == 0 else ("goalflow", "floor")
+        rates: dict[str, float] = {}
+        for kind in order:
+            seconds, failed = await _phase(stack, kind, per_round, concurrency, progress)
+            elapsed[kind] += seconds
+            failures[kind] += failed
+            rates[kind] = round(per_round / seconds, 1)
+        per_round_rates.append(rates)
+    progress.finish()
+
+    total = per_round * rounds
+    goalflow_rate = total / elapsed["goalflow"]
+    floor_rate = total / elapsed["floor"]
+    ratio = goalflow_rate / floor_rate
+    emails = ref.emails_sent(stack.data_dir / "outbox") - emails_before
+    report.figures = {
+        "enrollments_per_s": round(goalflow_rate, 1),
+        "floor_per_s": round(floor_rate, 1),
+        "ratio": round(ratio, 3),
+        "goalflow_seconds": round(elapsed["goalflow"], 2),
+        "floor_seconds": round(elapsed["floor"], 2),
+        "goalflow_failures": failures["goalflow"],
+        "floor_failures": failures["floor"],
+        "emails_sent": emails,
+        "per_round": per_round_rates,
+    }
+    report.target("enrollments/s ÷ floor/s", "≥ 0.5", round(ratio, 3), "", ratio >= 0.5)
+    if failures["goalflow"] or failures["floor"]:
+        report.notes.append("some units failed: see goalflow_failures / floor_failures")
+    return report
+
+
+# --- latency ----------------------------------------------------------------------------------
+
+
+async def _enroll_many(
+    stack: Stack, contact_ids: list[str], concurrency: int, label: str
+) -> dict[str, str]:
+    """Enroll each contact in the reference automation; contact id → enrollment id."""
+    enrolled: dict[str, str] = {}
+    progress = Progress(label, len(contact_ids), every=5.0)
+
+    async def one(contact_id: str) -> None:
+        for attempt in range(5):
+            try:
+                enrolled[contact_id] = await ref.enroll(stack.http, contact_id)
+                break
+            except (httpx.HTTPError, ref.BenchError) as err:
+                if attempt == 4:
+                    raise
+                note(f"enroll {contact_id} failed ({err}); retrying")
+                await asyncio.sleep(1)
+        progress.tick()
+
+    await ref.bounded(contact_ids, concurrency, one)
+    progress.finish()
+    return enrolled
+
+
+async def _until_held(stack: Stack, expected_emails: int, within: float) -> None:
+    """Every enrolled contact has had its first email; after the 1 s wait it is held at the
+    goal. Judged from the SMTP sink, so that no query disturbs the worker's cache."""
+    outbox = stack.data_dir / "outbox"
+    deadline = time.monotonic() + within
+    progress = Progress("first emails sent", expected_emails, every=5.0)
+    while (sent := ref.emails_sent(outbox)) < expected_emails:
+        progress.set(sent)
+        if time.monotonic() > deadline:
+            raise ref.BenchError(f"only {sent}/{expected_emails} first emails within {within}s")
+        await asyncio.sleep(0.25)
+    await asyncio.sleep(1.5)  # the PT1S wait, and a margin
+
+
+@dataclass
+class _Sent:
+    contact_id: str
+    sent: float
+    answered: float
+    status: int
+
+
+async def _click_at_rate(stack: Stack, contact_ids: list[str], rate: float) -> list[_Sent]:
+    """Open loop: one click every 1/rate seconds whatever the answers take."""
+    results: list[_Sent] = []
+    progress = Progress("events sent", len(contact_ids), every=5.0)
+
+    async def send(contact_id: str) -> None:
+        sent = time.time()
+        try:
+            status = (await ref.click(stack.http, contact_id)).status_code
+        except httpx.HTTPError:
+            status = 0
+        results.append(_Sent(contact_id, sent, time.time(), status))
+        progress.tick()
+
+    tasks = []
+    start = time.monotonic()
+    for index, contact_id in enumerate(contact_ids):
+        delay = start + index / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(send(contact_id)))
+    await asyncio.gather(*tasks)
+    progress.finish()
+    return results
+
+
+async def _moves(
+    stack: Stack, sent: list[_Sent], enrolled: dict[str, str]
+) -> tuple[list[float], list[float], list[float], int]:
+    """(accepted → moved, 202 → moved, POST → 202) in seconds, and how many never moved."""
+    accepted_to_moved: list[float] = []
+    answered_to_moved: list[float] = []
+    round_trips: list[float] = []
+    missing = 0
+
+    async def one(item: _Sent) -> None:
+        nonlocal missing
+        if item.status != 202:
+            missing += 1
+            return
+        round_trips.append(item.answered - item.sent)
+        deadline = time.monotonic() + 30
+        while True:
+            view = await ref.enrollment(stack.http, enrolled[item.contact_id])
+            found = ref.moved_at(view)
+            if found is not None:
+                accepted, moved = found
+                accepted_to_moved.append(max(0.0, moved - accepted))
+                answered_to_moved.append(max(0.0, moved - item.answered))
+                return
+            if time.monotonic() > deadline:
+                missing += 1
+                return
+            await asyncio.sleep(0.5)
+
+    await ref.bounded(sent, 8, one)
+    return accepted_to_moved, answered_to_moved, round_trips, missing
+
+
+async def _measure(
+    stack: Stack, contact_ids: list[str], enrolled: dict[str, str], rate: float
+) -> dict[str, Any]:
+    """Click for each contact at `rate`; the latency figures."""
+    sent = await _click_at_rate(stack, contact_ids, rate)
+    accepted, answered, trips, missing = await _moves(stack, sent, enrolled)
+    return {
+        "accepted_to_moved_ms": summary_ms(accepted),
+        "answered_to_moved_ms": summary_ms(answered),
+        "post_event_round_trip_ms": summary_ms(trips),
+        "not_moved": missing,
+        "errors": sum(1 for s in sent if s.status != 202),
+    }
+
+
+async def _latency_run(
+    stack: Stack, count: int, rate: float, concurrency: int, label: str
+) -> dict[str, Any]:
+    ids = ref.new_contact_ids(count, label[:2])
+    before = ref.emails_sent(stack.data_dir / "outbox")
+    enrolled = await _enroll_many(stack, ids, concurrency, f"{label}: enrolling")
+    await _until_held(stack, before + count, within=120 + count / 5)
+    return await _measure(stack, ids, enrolled, rate)
+
+
+def _latency_targets(report: Report, figures: dict[str, Any], suffix: str = "") -> None:
+    moved = figures["accepted_to_moved_ms"]
+    p50, p99 = moved["p50"], moved["p99"]
+    report.target(f"accepted → moved p50{suffix}", "≤ 50 ms", p50, "ms", _le(p50, 50))
+    report.target(f"accepted → moved p99{suffix}", "≤ 250 ms", p99, "ms", _le(p99, 250))
+
+
+def _le(value: float | None, limit: float) -> bool | None:
+    return None if value is None else value <= limit
+
+
+async def latency(stack: Stack, options: BenchOptions) -> Report:
+    rate = options.rate or 20.0
+    seconds = options.seconds or 30.0
+    concurrency = options.concurrency or 32
+    count = max(1, round(rate * seconds))
+    report = Report(
+        "latency",
+        {
+            "rate_events_per_s": rate,
+            "seconds": seconds,
+            "events": count,
+            "enroll_concurrency": concurrency,
+            "measured": "goal met_at (event accepted by the contact workflow) → the contact "
+            "leaves for/at the goal (timeline), both from Temporal's clock",
+            **_stack_parameters(stack),
+        },
+    )
+    await ref.publish(stack.http)
+    report.figures = await _latency_run(stack, count, rate, concurrency, "latency")
+    _latency_targets(report, report.figures)
+    if report.figures["not_moved"] or report.figures["errors"]:
+        report.notes.append("some events were not accepted or the contact did not move")
+    return report
+
+
+# --- ingest -----------------------------------------------------------------------------------
+
+
+def _event(contact_id: str) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4().hex,
+        "contact_id": contact_id,
+        "type": "custom",
+        "data": {"name": "page_view", "page": "/pricing"},
+    }
+
+
+async def _sustain(
+    seconds: float, concurrency: int, work: Any, label: str
+) -> tuple[float, list[float], int, int]:
+    """Closed loop for `seconds`: (elapsed, request latencies, items accepted, errors)."""
+    latencies: list[float] = []
+    accepted = 0
+    errors = 0
+    progress = Progress(label, every=5.0)
+    deadline = time.perf_counter() + seconds
+
+    async def runner() -> None:
+        nonlocal accepted, errors
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                ok, failed = await work()
+            except httpx.HTTPError:
+                ok, failed = 0, 1
+            latencies.append(time.perf_counter() - started)
+            accepted += ok
+            errors += failed
+            progress.tick(ok)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(runner() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    progress.finish()
+    return elapsed, latencies, accepted, errors
+
+
+async def ingest(stack: Stack, options: BenchOptions) -> Report:
+    seconds = options.seconds or 15.0
+    concurrency = options.concurrency or 32
+    contacts = options.contacts or 500
+    batch_size = options.batch_size or 1000
+    batch_concurrency = max(1, min(4, concurrency))
+    report = Report(
+        "ingest",
+        {
+            "seconds_each": seconds,
+            "concurrency_single": concurrency,
+            "concurrency_batch": batch_concurrency,
+            "batch_size": batch_size,
+            "contacts": contacts,
+            "events": "custom events for contacts with no enrollment (accepted, deduplicated, "
+            "kept in order; nothing to forward)",
+            **_stack_parameters(stack),
+        },
+    )
+    ids = ref.new_contact_ids(contacts, "in")
+    # Create the contact workflows first: the figures are for contacts that exist.
+    warm = Progress("creating contacts", contacts, every=5.0)
+
+    async def first(contact_id: str) -> None:
+        response = await stack.http.post("/v1/events", json=_event(contact_id))
+        if response.status_code != 202:
+            raise ref.BenchError(f"POST /v1/events: {response.status_code} {response.text}")
+        warm.tick()
+
+    await ref.bounded(ids, concurrency, first)
+    warm.finish()
+
+    cursor = 0
+
+    def next_ids(count: int) -> list[str]:
+        nonlocal cursor
+        chosen = [ids[(cursor + i) % contacts] for i in range(count)]
+        cursor += count
+        return chosen
+
+    async def single() -> tuple[int, int]:
+        response = await stack.http.post("/v1/events", json=_event(next_ids(1)[0]))
+        return (1, 0) if response.status_code == 202 else (0, 1)
+
+    async def batch() -> tuple[int, int]:
+        events = [_event(c) for c in next_ids(batch_size)]
+        response = await stack.http.post("/v1/events/batch", json={"events": events})
+        if response.status_code != 202:
+            return 0, batch_size
+        body = response.json()
+        return int(body["accepted"]), len(body["rejected"])
+
+    s_elapsed, s_latencies, s_ok, s_errors = await _sustain(
+        seconds, concurrency, single, "POST /v1/events"
+    )
+    b_elapsed, b_latencies, b_ok, b_errors = await _sustain(
+        seconds, batch_concurrency, batch, "POST /v1/events/batch (events)"
+    )
+    single_rate = s_ok / s_elapsed
+    batch_rate = b_ok / b_elapsed
+    report.figures = {
+        "events_per_s": round(single_rate, 1),
+        "events_errors": s_errors,
+        "events_latency_ms": summary_ms(s_latencies),
+        "batch_events_per_s": round(batch_rate, 1),
+        "batch_errors": b_errors,
+        "batch_latency_ms": summary_ms(b_latencies),
+    }
+    report.target(
+        "POST /v1/events sustained, 0 errors",
+        "≥ 300/s",
+        round(single_rate, 1),
+        "/s",
+        single_rate >= 300 and s_errors == 0,
+    )
+    report.target(
+        "POST /v1/events/batch", "≥ 2,000 events/s", round(batch_rate, 1), "/s", batch_rate >= 2000
+    )
+    return report
+
+
+# --- scale ------------------------------------------------------------------------------------
+
+
+async def scale(stack: Stack, options: BenchOptions) -> Report:
+    held = options.enrollments or 10_000
+    rate = options.rate or 20.0
+    concurrency = options.concurrency or 32
+    probes = max(1, min(100, options.contacts or 100))
+    report = Report(
+        "scale",
+        {
+            "waiting_enrollments": held,
+            "probe_events": probes,
+            "rate_events_per_s": rate,
+            "enroll_concurrency": concurrency,
+            **_stack_parameters(stack),
+        },
+    )
+    await ref.publish(stack.http)
+    pid = stack.worker_pid
+    rss_start = rss_mb(pid) if pid else None
+    note(f"baseline: {probes} enrollments")
+    baseline = await _latency_run(stack, probes, rate, concurrency, "baseline")
+    rss_baseline = rss_mb(pid) if pid else None
+
+    # The held population, with the probes spread evenly through it, so that the probes are
+    # as (un)likely to be in the worker's cache as any waiting enrollment.
+    population = ref.new_contact_ids(held, "held")
+    probe_ids = ref.new_contact_ids(probes, "probe")
+    order = list(population)
+    for index, probe in enumerate(probe_ids):
+        order.insert(index * held // probes + index, probe)
+    before = ref.emails_sent(stack.data_dir / "outbox")
+    started = time.perf_counter()
+    enrolled = await _enroll_many(stack, order, concurrency, f"enrolling {len(order)}")
+    enroll_seconds = time.perf_counter() - started
+    await _until_held(stack, before + len(order), within=600 + len(order) / 5)
+    rss_held = rss_mb(pid) if pid else None
+    note(f"{held} waiting; probing with {probes} events at {rate}/s")
+    at_scale = await _measure(stack, probe_ids, enrolled, rate)
+    p99_base = baseline["accepted_to_moved_ms"]["p99"]
+    p99_scale = at_scale["accepted_to_moved_ms"]["p99"]
+    ratio = p99_scale / p99_base if p99_base and p99_scale is not None else None
+    report.figures = {
+        "waiting_enrollments": held,
+        "enroll_rate_per_s": round(len(order) / enroll_seconds, 1),
+        "worker_rss_mb": {
+            "start": _r(rss_start),
+            "after_baseline": _r(rss_baseline),
+            "holding": _r(rss_held),
+        },
+        "baseline_100": baseline,
+        "at_scale": at_scale,
+        "p99_ratio": round(ratio, 2) if ratio is not None else None,
+    }
+    report.target(
+        "waiting enrollments held", "≥ 100,000", held, "", True if held >= 100_000 else None
+    )
+    report.target("worker RSS holding them", "≤ 300 MB", _r(rss_held), "MB", _le(rss_held, 300))
+    report.target(
+        "latency p99 vs the 100-enrollment case",
+        "within 1.5×",
+        round(ratio, 2) if ratio is not None else None,
+        "×",
+        _le(ratio, 1.5),
+    )
+    if held < 100_000:
+        report.notes.append(
+            f"held {held:,} (target 100,000: run with --enrollments 100000 to judge it)"
+        )
+    if not stack.worker_process:
+        report.notes.append("worker in-process: RSS is the whole bench process's")
+    return report
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+# --- bulk -------------------------------------------------------------------------------------
+
+
+async def _singles(stack: Stack, count: int, concurrency: int, label: str) -> tuple[int, float]:
+    ids = ref.new_contact_ids(count, "single")
+    started = time.perf_counter()
+    await _enroll_many(stack, ids, concurrency, label)
+    return count, time.perf_counter() - started
+
+
+async def bulk(stack: Stack, options: BenchOptions) -> Report:
+    contacts = options.contacts or 10_000
+    singles = options.singles or min(contacts, 2000)
+    concurrency = options.concurrency or 32
+    report = Report(
+        "bulk",
+        {
+            "bulk_contacts": contacts,
+            "single_enrollments": singles,
+            "single_concurrency": concurrency,
+            "measured": "bulk: job accepted → job done; singles: POST enrollment answered, "
+            "half before and half after the bulk job",
+            **_stack_parameters(stack),
+        },
+    )
+    await ref.publish(stack.http)
+    first_half = singles // 2 or 1
+    count_a, seconds_a = await _singles(stack, first_half, concurrency, "single enrollments (1)")
+
+    bulk_rate: float | None = None
+    job: dict[str, Any] = {}
+    ids = ref.new_contact_ids(contacts, "bulk")
+    started = time.perf_counter()
+    response = await stack.http.post(
+        f"/v1/automations/{ref.AUTOMATION_ID}/enrollments/bulk",
+        json={"contacts": [ref.contact(c) for c in ids]},
+    )
+    available = not (
+        response.status_code == 405
+        or (response.status_code == 404 and response.json().get("detail") == "Not Found")
+    )
+    if available:
+        if response.status_code != 202:
+            raise ref.BenchError(f"POST bulk: {response.status_code} {response.text[:300]}")
+        job_id = response.json()["job_id"]
+        progress = Progress("bulk job", contacts, every=2.0)
+        deadline = time.monotonic() + max(600, contacts / 2)
+        while True:
+            polled = await stack.http.get(f"/v1/jobs/{job_id}")
+            if polled.status_code == 200:
+                job = polled.json()
+                progress.set(int(job.get("done", 0)))
+                if job.get("done", 0) >= job.get("total", contacts) or job.get("status") in (
+                    "completed",
+                    "done",
+                    "failed",
+                ):
+                    break
+            if time.monotonic() > deadline:
+                raise ref.BenchError(f"bulk job {job_id} not done in time: {job}")
+            await asyncio.sleep(0.5)
+        progress.finish()
+        bulk_rate = contacts / (time.perf_counter() - started)
+    else:
+        note("bulk enrollment endpoint not available (404/405): skipped")
+
+    count_b, seconds_b = await _singles(
+        stack, max(1, singles - first_half), concurrency, "single enrollments (2)"
+    )
+    single_rate = (count_a + count_b) / (seconds_a + seconds_b)
+    ratio = bulk_rate / single_rate if bulk_rate is not None else None
+    report.figures = {
+        "bulk_enrollments_per_s": round(bulk_rate, 1) if bulk_rate is not None else None,
+        "bulk_available": available,
+        "bulk_job": {k: job.get(k) for k in ("status", "total", "done", "created", "existing")}
+        if job
+        else None,
+        "bulk_rejected": len(job.get("rejected", [])) if job else None,
+        "single_enrollments_per_s": round(single_rate, 1),
+        "ratio": round(ratio, 3) if ratio is not None else None,
+    }
+    report.target(
+        "bulk rate ÷ single-enrollment rate",
+        "≥ 0.8×",
+        round(ratio, 3) if ratio is not None else None,
+        "×",
+        None if ratio is None else ratio >= 0.8,
+    )
+    if not available:
+        report.notes.append(
+            "POST /v1/automations/{id}/enrollments/bulk is not available on this build"
+        )
+    return report
+
+
+BENCHMARKS = {
+    "throughput": throughput,
+    "latency": latency,
+    "ingest": ingest,
+    "scale": scale,
+    "bulk": bulk,
+}

@@ -1,0 +1,256 @@
+"""A goalflow stack for one benchmark run: the embedded Temporal dev server (unless
+TEMPORAL_ADDRESS is given), the SMTP sink, a goalflow worker, the floor worker and the API served
+over real HTTP, as `goalflow dev` and the test fixtures assemble them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+import httpx
+import uvicorn
+from temporalio import activity
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from goalflow.bench.floor import FloorWorkflow
+from goalflow.settings import Settings
+
+HOST = "127.0.0.1"
+
+
+@dataclass
+class StackOptions:
+    temporal_address: str | None = None  # an existing server; None starts the embedded one
+    namespace: str = "default"
+    worker_process: bool = False  # run the workers as `goalflow worker` subprocesses
+
+
+@dataclass
+class Stack:
+    url: str
+    http: httpx.AsyncClient  # to the API, for the benchmark's own requests
+    client: Client  # the Temporal client (shared with the in-process worker and API)
+    settings: Settings
+    floor_task_queue: str
+    data_dir: Path
+    embedded: bool
+    worker_process: bool
+    worker_pid: int  # the goalflow worker's process (ours when in-process)
+    email_activity: str  # "send_email" (the real one) or "bench stub"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: Ctrl-C stops the benchmark, which stops all."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class StubEmail:
+    """Stands in for the `send_email` activity until the worker registers one: renders nothing,
+    but does send one small message over SMTP to the sink, so the cost of a send is counted."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+
+    @activity.defn(name="send_email")
+    async def send_email(self, request: dict[str, Any]) -> dict[str, Any]:
+        context = request["context"] if isinstance(request, dict) else request.context
+        enrollment = (
+            context["enrollment_id"] if isinstance(context, dict) else context.enrollment_id
+        )
+        message = EmailMessage()
+        message["From"] = "bench@goalflow.local"
+        message["To"] = "contact@bench.local"
+        message["Subject"] = "bench"
+        message_id = f"<{uuid.uuid4().hex}@bench>"
+        message["Message-ID"] = message_id
+        message["X-Goalflow-Enrollment"] = enrollment
+        message.set_content("bench")
+        await aiosmtplib.send(message, hostname=self.host, port=self.port)
+        return {"message_id": message_id, "skipped": None}
+
+
+def _activity_name(fn: Any) -> str | None:
+    definition = getattr(fn, "__temporal_activity_definition", None)
+    return getattr(definition, "name", None)
+
+
+def goalflow_activities(settings: Settings, http: httpx.AsyncClient) -> tuple[list[Any], str]:
+    from worker import activity_functions
+
+    activities = activity_functions(settings, http)
+    if any(_activity_name(fn) == "send_email" for fn in activities):
+        return activities, "send_email"
+    host, port = _smtp_address(settings.smtp_url)
+    return [*activities, StubEmail(host, port).send_email], "bench stub"
+
+
+def _smtp_address(url: str) -> tuple[str, int]:
+    parsed = httpx.URL(url)
+    return parsed.host or HOST, parsed.port or 25
+
+
+async def _wait_for_pollers(client: Client, task_queue: str, process: subprocess.Popen[bytes]):
+    """A subprocess worker is ready once it polls its task queue."""
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        described = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=task_queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            )
+        )
+        if described.pollers:
+            return
+        if process.poll() is not None:
+            raise SystemExit(f"goalflow bench: a worker exited ({process.returncode})")
+        if asyncio.get_running_loop().time() > deadline:
+            raise SystemExit("goalflow bench: a worker did not start polling within 60 s")
+        await asyncio.sleep(0.1)
+
+
+def _spawn(args: Sequence[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    out = log.open("ab")
+    return subprocess.Popen(
+        list(args), env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+@asynccontextmanager
+async def open_stack(options: StackOptions) -> AsyncIterator[Stack]:
+    from api.main import create_app
+    from goalflow.dev import (
+        DevOptions,
+        ensure_search_attributes,
+        start_temporal,
+        stop_process,
+        wait_for_temporal,
+    )
+    from goalflow.smtp_sink import SmtpSink
+    from worker import build_worker
+
+    data_dir = Path(tempfile.mkdtemp(prefix="goalflow-bench-"))
+    api_port, smtp_port = free_port(), free_port()
+    temporal: subprocess.Popen[bytes] | None = None
+    processes: list[subprocess.Popen[bytes]] = []
+    sink = SmtpSink(data_dir / "outbox", HOST, smtp_port)
+    try:
+        async with AsyncExitStack() as stack:
+            address = options.temporal_address
+            if address is None:
+                dev = DevOptions(HOST, api_port, free_port(), free_port(), smtp_port, data_dir)
+                temporal = start_temporal(dev)
+                address = f"{HOST}:{dev.temporal_port}"
+            values = {
+                "TEMPORAL_ADDRESS": address,
+                "TEMPORAL_NAMESPACE": options.namespace,
+                "GOALFLOW_TASK_QUEUE": f"bench-{uuid.uuid4().hex[:8]}",
+                "GOALFLOW_PUBLIC_URL": f"http://{HOST}:{api_port}",
+                "GOALFLOW_SMTP_URL": f"smtp://{HOST}:{smtp_port}",
+                "GOALFLOW_SECRET": uuid.uuid4().hex,
+                "GOALFLOW_DEV": "true",
+                "GOALFLOW_DATA_DIR": str(data_dir),
+                "GOALFLOW_LOG_FORMAT": "console",
+            }
+            settings = Settings.model_validate(values)
+            client = await wait_for_temporal(settings, temporal)
+            if temporal is None:
+                await ensure_search_attributes(client, settings.temporal_namespace)
+            sink.start()
+            floor_queue = f"bench-floor-{uuid.uuid4().hex[:8]}"
+            activity_http = await stack.enter_async_context(httpx.AsyncClient(timeout=30))
+            if options.worker_process:
+                env = {**os.environ, **values}
+                worker = _spawn(
+                    [sys.executable, "-m", "goalflow.cli", "worker"], env, data_dir / "worker.log"
+                )
+                processes.append(worker)
+                floor = _spawn(
+                    [sys.executable, "-m", "goalflow.bench.floor_worker", floor_queue],
+                    env,
+                    data_dir / "floor-worker.log",
+                )
+                processes.append(floor)
+                await _wait_for_pollers(client, settings.task_queue, worker)
+                await _wait_for_pollers(client, floor_queue, floor)
+                worker_pid = worker.pid
+                email = "send_email"
+            else:
+                activities, email = goalflow_activities(settings, activity_http)
+                await stack.enter_async_context(
+                    build_worker(client, settings, activity_http, activities=activities)
+                )
+                await stack.enter_async_context(
+                    Worker(client, task_queue=floor_queue, workflows=[FloorWorkflow])
+                )
+                worker_pid = os.getpid()
+            server = _Server(
+                uvicorn.Config(
+                    create_app(settings, client),
+                    host=HOST,
+                    port=api_port,
+                    log_level="warning",
+                    access_log=False,
+                )
+            )
+            serving = asyncio.create_task(server.serve())
+            while not server.started and not serving.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+            if serving.done():
+                serving.result()
+                raise SystemExit("goalflow bench: the API did not start")
+            url = f"http://{HOST}:{api_port}"
+            limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+            http = await stack.enter_async_context(
+                httpx.AsyncClient(base_url=url, timeout=120, limits=limits)
+            )
+            try:
+                yield Stack(
+                    url=url,
+                    http=http,
+                    client=client,
+                    settings=settings,
+                    floor_task_queue=floor_queue,
+                    data_dir=data_dir,
+                    embedded=temporal is not None,
+                    worker_process=options.worker_process,
+                    worker_pid=worker_pid,
+                    email_activity=email,
+                )
+            finally:
+                server.should_exit = True
+                await serving
+    finally:
+        for process in processes:
+            stop_process(process)
+        sink.stop()
+        if temporal is not None:
+            stop_process(temporal)
+        shutil.rmtree(data_dir, ignore_errors=True)
