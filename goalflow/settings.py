@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,8 +25,16 @@ class Settings(BaseSettings):
     api_keys: str = Field("", alias="GOALFLOW_API_KEYS")
     public_url: str = Field("http://127.0.0.1:8000", alias="GOALFLOW_PUBLIC_URL")
     secret: str = Field("goalflow-dev-secret-change-me", alias="GOALFLOW_SECRET")
+    # smtp://[user:pass@]host[:port][?starttls=true][&verify=false]; smtps:// for implicit TLS.
     smtp_url: str = Field("smtp://127.0.0.1:1025", alias="GOALFLOW_SMTP_URL")
     email_from: str = Field("goalflow <noreply@goalflow.local>", alias="GOALFLOW_EMAIL_FROM")
+    # SMS: "outbox" writes to the dev outbox in the data dir; "twilio" calls a Twilio-compatible
+    # Messages API at GOALFLOW_TWILIO_BASE_URL.
+    sms_provider: Literal["outbox", "twilio"] = Field("outbox", alias="GOALFLOW_SMS_PROVIDER")
+    sms_from: str | None = Field(None, alias="GOALFLOW_SMS_FROM")
+    twilio_base_url: str = Field("https://api.twilio.com", alias="GOALFLOW_TWILIO_BASE_URL")
+    twilio_account_sid: str | None = Field(None, alias="GOALFLOW_TWILIO_ACCOUNT_SID")
+    twilio_auth_token: str | None = Field(None, alias="GOALFLOW_TWILIO_AUTH_TOKEN")
     # Standard Webhooks secrets are "whsec_" + base64; the default is for development only.
     webhook_secret: str = Field(
         "whsec_Z29hbGZsb3ctZGV2LXdlYmhvb2stc2VjcmV0", alias="GOALFLOW_WEBHOOK_SECRET"
@@ -34,6 +44,11 @@ class Settings(BaseSettings):
     data_dir: str = Field(".goalflow", alias="GOALFLOW_DATA_DIR")
     worker_metrics_port: int | None = Field(None, alias="GOALFLOW_WORKER_METRICS_PORT")
     max_body_bytes: int = Field(10 * 1024 * 1024, alias="GOALFLOW_MAX_BODY_BYTES")
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where the dev SMTP sink and the outbox SMS provider keep messages."""
+        return Path(self.data_dir) / "outbox"
 
     @property
     def api_key_list(self) -> list[str]:

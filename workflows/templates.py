@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from jinja2 import StrictUndefined, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 
@@ -23,8 +23,31 @@ _ENV = _environment()
 
 
 def compile_template(source: str) -> None:
-    """Raise jinja2.TemplateSyntaxError when `source` does not compile."""
+    """Raise jinja2.TemplateSyntaxError when `source` does not compile, or when it reaches for
+    a private attribute (`''.__class__`, `x|attr('_y')`): the sandbox would render those
+    inert anyway, but such a template is an injection attempt, refused at publish."""
     _ENV.from_string(source)
+    private = next(_private_accesses(_ENV.parse(source)), None)
+    if private is not None:
+        name, lineno = private
+        raise TemplateSyntaxError(
+            f"access to {name!r} is not allowed: templates read contact fields, not internals",
+            lineno,
+        )
+
+
+def _private_accesses(tree: nodes.Template) -> Iterator[tuple[str, int]]:
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+        name: object = None
+        if isinstance(node, nodes.Getattr):
+            name = node.attr
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            name = node.arg.value
+        elif isinstance(node, nodes.Filter) and node.name == "attr" and node.args:
+            first = node.args[0]
+            name = first.value if isinstance(first, nodes.Const) else None
+        if isinstance(name, str) and name.startswith("_"):
+            yield name, node.lineno
 
 
 def trigger_link_ids(source: str) -> list[str]:
