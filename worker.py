@@ -13,8 +13,11 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.email import EmailActivities, SmtpConfig
+from activities.sms import SmsActivities, sms_provider
 from activities.webhook import WebhookActivities
 from goalflow.settings import Settings, get_settings
+from goalflow.tracking import Tracker
 from workflows.automation import AutomationWorkflow, CatalogWorkflow
 from workflows.contact import ContactWorkflow
 from workflows.enrollment import EnrollmentWorkflow
@@ -30,7 +33,10 @@ WORKFLOWS: Sequence[type] = (
 def activity_functions(settings: Settings, http: httpx.AsyncClient) -> list[Any]:
     """Every activity, bound to its clients."""
     webhooks = WebhookActivities(http, settings.webhook_secret)
-    return [webhooks.send_webhook]
+    tracker = Tracker(settings.secret, settings.public_url)
+    emails = EmailActivities(SmtpConfig.from_url(settings.smtp_url), tracker, settings.email_from)
+    texts = SmsActivities(sms_provider(settings, http), tracker)
+    return [webhooks.send_webhook, emails.send_email, texts.send_sms]
 
 
 def build_worker(

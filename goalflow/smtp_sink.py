@@ -49,20 +49,26 @@ def email_record(raw: bytes, recipients: list[str]) -> dict[str, Any]:
     text_part = message.get_body(preferencelist=("plain",))
     html = html_part.get_content() if html_part is not None else ""
     text = text_part.get_content() if text_part is not None else ""
+
+    def header(name: str) -> str | None:
+        # A long header arrives folded; its value starts after the folding whitespace.
+        value = message.get(name)
+        return None if value is None else str(value).strip()
+
     return {
-        "message_id": str(message.get("Message-ID", "")),
+        "message_id": header("Message-ID") or "",
         "channel": "email",
         "to": ", ".join(recipients),
-        "from": str(message.get("From", "")),
-        "subject": str(message.get("Subject", "")),
+        "from": header("From") or "",
+        "subject": header("Subject") or "",
         "html": html,
         "text": text,
         "links": HREF.findall(html),
         "sent_at": datetime.now(UTC).isoformat(),
-        "enrollment_id": message.get("X-Goalflow-Enrollment"),
-        "automation_id": message.get("X-Goalflow-Automation"),
-        "step_id": message.get("X-Goalflow-Step"),
-        "contact_id": message.get("X-Goalflow-Contact"),
+        "enrollment_id": header("X-Goalflow-Enrollment"),
+        "automation_id": header("X-Goalflow-Automation"),
+        "step_id": header("X-Goalflow-Step"),
+        "contact_id": header("X-Goalflow-Contact"),
     }
 
 
