@@ -12,7 +12,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import require_api_key
 from api.middleware import BodyGuard
-from api.routes import automations, contacts, enrollments, events, health, trigger_links
+from api.routes import automations, contacts, enrollments, events, health, tracking, trigger_links
+from api.routes import dev as dev_routes
 from api.service import Goalflow
 from goalflow import __version__
 from goalflow.settings import Settings, get_settings
@@ -64,4 +65,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     v1 = [Depends(require_api_key)]
     for module in (automations, enrollments, events, contacts, trigger_links):
         app.include_router(module.router, prefix="/v1", dependencies=v1)
+    if settings.dev_mode:
+        app.include_router(dev_routes.router, prefix="/v1", dependencies=v1)
+    # Open: the signed token is the credential (DESIGN §4).
+    app.include_router(tracking.router)
     return app

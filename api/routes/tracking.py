@@ -1,0 +1,149 @@
+"""Tracking endpoints: where an email's links, open pixel and unsubscribe link come back.
+
+Open (no API key, not under /v1): the HMAC-signed token is the credential. A token that does not
+verify is a 404 and no event. Each request is recorded as an event, durably, before the answer
+goes out; each has a fresh event id, so the same click twice is two events.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from functools import lru_cache
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api.deps import GoalflowDep, SettingsDep
+from api.service import Goalflow
+from goalflow.tracking import TrackedTarget, Tracker, TrackingKind
+
+router = APIRouter(prefix="/t", tags=["tracking"])
+
+# The smallest transparent GIF: 1×1, one colour.
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+# Every answer depends on the request being seen: never served from a cache.
+NO_STORE = {"Cache-Control": "no-store, max-age=0", "Referrer-Policy": "no-referrer"}
+
+UNSUBSCRIBED_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Unsubscribed</title></head>
+<body style="font-family:sans-serif;max-width:32em;margin:4em auto;padding:0 1em">
+<h1>You are unsubscribed</h1>
+<p>You will not receive further emails from us.</p>
+</body></html>
+"""
+
+LINK_GONE_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Link not available</title></head>
+<body style="font-family:sans-serif;max-width:32em;margin:4em auto;padding:0 1em">
+<h1>This link is no longer available</h1>
+</body></html>
+"""
+
+
+@lru_cache(maxsize=8)
+def _tracker(secret: str, public_url: str) -> Tracker:
+    return Tracker(secret, public_url)
+
+
+def get_tracker(settings: SettingsDep) -> Tracker:
+    return _tracker(settings.secret, settings.public_url)
+
+
+TrackerDep = Annotated[Tracker, Depends(get_tracker)]
+
+
+def _verified(tracker: Tracker, kind: TrackingKind, token: str) -> TrackedTarget:
+    target = tracker.read(kind, token)
+    if target is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="unknown link")
+    return target
+
+
+def _email_data(target: TrackedTarget, **extra: Any) -> dict[str, Any]:
+    """What email events carry for goal criteria (`email_step`, `automation_id`, `url`)."""
+    data: dict[str, Any] = {
+        "email_step": target.step_id,
+        "automation_id": target.automation_id,
+        "enrollment_id": target.enrollment_id,
+        **extra,
+    }
+    return {k: v for k, v in data.items() if v is not None}
+
+
+async def _record(goalflow: Goalflow, target: TrackedTarget, type: str, data: Any) -> None:
+    await goalflow.send_event(target.contact_id, type, data, event_id=f"t-{uuid.uuid4().hex}")
+
+
+@router.get("/c/{token}", response_class=RedirectResponse, status_code=302)
+async def click(token: str, goalflow: GoalflowDep, tracker: TrackerDep) -> Response:
+    """A tracked link: the click becomes `email.clicked` (a link in an email) or
+    `trigger_link.clicked` (a trigger link, also `email.clicked` when it was in an email), then
+    302 to the link's URL."""
+    target = _verified(tracker, TrackingKind.CLICK, token)
+    if target.link_id is None:
+        if target.url is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="unknown link")
+        await _record(goalflow, target, "email.clicked", _email_data(target, url=target.url))
+        return RedirectResponse(target.url, status_code=302, headers=NO_STORE)
+
+    # Looked up now: a trigger link's URL may change after the email went out.
+    catalog = await goalflow.catalog()
+    link = next((t for t in catalog.trigger_links if t.link_id == target.link_id), None)
+    url = link.url if link is not None else None
+    if target.channel == "email":
+        await _record(
+            goalflow,
+            target,
+            "email.clicked",
+            _email_data(target, url=url, link_id=target.link_id),
+        )
+    data = {
+        "link_id": target.link_id,
+        "url": url,
+        "automation_id": target.automation_id,
+        "step_id": target.step_id,
+        "enrollment_id": target.enrollment_id,
+    }
+    await _record(
+        goalflow,
+        target,
+        "trigger_link.clicked",
+        {k: v for k, v in data.items() if v is not None},
+    )
+    if url is None:
+        # The click is real and recorded; there is just nowhere to send the visitor.
+        return HTMLResponse(LINK_GONE_PAGE, status_code=404, headers=NO_STORE)
+    return RedirectResponse(url, status_code=302, headers=NO_STORE)
+
+
+@router.get("/o/{token}", response_class=Response)
+async def open_pixel(token: str, goalflow: GoalflowDep, tracker: TrackerDep) -> Response:
+    """The open pixel: `email.opened`, answered with a 1×1 transparent GIF."""
+    target = _verified(tracker, TrackingKind.OPEN, token)
+    await _record(goalflow, target, "email.opened", _email_data(target))
+    return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
+
+
+async def _unsubscribe(token: str, goalflow: Goalflow, tracker: Tracker) -> HTMLResponse:
+    target = _verified(tracker, TrackingKind.UNSUBSCRIBE, token)
+    await _record(goalflow, target, "email.unsubscribed", _email_data(target))
+    return HTMLResponse(UNSUBSCRIBED_PAGE, headers=NO_STORE)
+
+
+@router.get("/u/{token}", response_class=HTMLResponse)
+async def unsubscribe(token: str, goalflow: GoalflowDep, tracker: TrackerDep) -> HTMLResponse:
+    """The unsubscribe link: `email.unsubscribed`; no further email reaches the contact from
+    any automation."""
+    return await _unsubscribe(token, goalflow, tracker)
+
+
+@router.post("/u/{token}", response_class=HTMLResponse)
+async def unsubscribe_one_click(
+    token: str, goalflow: GoalflowDep, tracker: TrackerDep
+) -> HTMLResponse:
+    """RFC 8058 one-click unsubscribe (`List-Unsubscribe-Post`), sent by mail clients."""
+    return await _unsubscribe(token, goalflow, tracker)
