@@ -80,6 +80,7 @@ class Engine:
         automation_id: str = "auto",
         version: int = 1,
         contact: dict[str, Any] | None = None,
+        enrollment_continue_as_new_after: int | None = None,
         **state: Any,
     ) -> EnrollResult:
         automation, _ = parse_automation(definition)
@@ -91,6 +92,7 @@ class Engine:
                 automation=automation,
                 contact=ContactProfile(id=contact_id, **(contact or {})),
                 search_attributes=self.search_attributes,
+                continue_as_new_after_events=enrollment_continue_as_new_after,
             ),
             start_workflow_operation=self.contact_start(contact_id, **state),
         )

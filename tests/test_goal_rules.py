@@ -458,3 +458,37 @@ async def test_if_else_branches_on_tags_and_fields(engine: Engine) -> None:
     assert completed_steps(await engine.result(a.enrollment_id))[-2:] == ["yes", "stop"]
     assert completed_steps(await engine.result(b.enrollment_id))[-1] == "no"
     assert (await engine.result(a.enrollment_id)).outcome == "ended"
+
+
+async def test_long_wait_through_many_events_continues_as_new(engine: Engine) -> None:
+    """A held enrollment continues as new while it waits and resumes the same wait."""
+    contact = new_id()
+    enrolled = await engine.enroll(
+        automation(
+            wait("w", "P1D"),
+            goal(
+                "g",
+                {"event": "custom", "name": "finish"},
+                if_unmet={"action": "wait", "timeout": "P10D"},
+            ),
+            tag("after", "done"),
+        ),
+        contact,
+        enrollment_continue_as_new_after=3,
+    )
+    handle = engine.client.get_workflow_handle(enrolled.enrollment_id)
+    first_run = (await handle.describe()).run_id
+    for i in range(10):
+        await engine.send(contact, "custom", {"name": f"noise-{i}"})
+    view = await engine.until(enrolled.enrollment_id, lambda v: v.current_step == "w")
+    assert (await handle.describe()).run_id != first_run
+    assert [k for k, _ in kinds(view)].count("waiting") == 1, "the wait resumed, not restarted"
+    # The resumed wait keeps its original deadline.
+    waiting = next(e for e in view.timeline if e.kind == "waiting")
+    assert view.waiting is not None and view.waiting.until is not None
+    assert waiting.detail["until"] == view.waiting.until.isoformat()
+    await engine.send(contact, "custom", {"name": "finish"}, id="finish")
+    final = await engine.result(enrolled.enrollment_id)
+    assert final.goals[0].event_id == "finish"
+    assert completed_steps(final)[-1] == "after"
+    assert [k for k, _ in kinds(final)].count("entered") == 1

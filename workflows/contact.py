@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         ContactView,
         EnrollmentEnded,
         EnrollmentInput,
+        EnrollReceipt,
         EnrollRequest,
         EnrollResult,
         EventReceipt,
@@ -43,6 +44,8 @@ with workflow.unsafe.imports_passed_through():
 
 # Event ids remembered per contact for deduplication (R10), carried across continue-as-new.
 DEDUPE_MEMORY = 10_000
+# Enroll request ids remembered per contact (a bulk job's rows), likewise.
+ENROLL_RECEIPTS = 100
 
 
 class _Op(BaseModel):
@@ -155,7 +158,7 @@ class ContactWorkflow:
 
     async def _process(self, op: _Op) -> Any:
         if op.enroll is not None:
-            return await self._start_enrollment(op.enroll)
+            return await self._enroll(op.enroll)
         if op.event is not None:
             self._apply_event_to_profile(op.event)
             await self._forward(op.event)
@@ -171,6 +174,24 @@ class ContactWorkflow:
                     f"{change.id}:fields", "contact.updated", {"fields": change.fields}
                 )
         return None
+
+    async def _enroll(self, request: EnrollRequest) -> EnrollResult:
+        """A request with an id seen before gets its first answer: a bulk batch retried after a
+        crash must neither enroll the contact twice nor count it as existing."""
+        receipts = self.state.enroll_receipts
+        if request.request_id is not None:
+            for receipt in receipts:
+                if receipt.request_id == request.request_id:
+                    return receipt.result
+        result = await self._start_enrollment(request)
+        if result.created:
+            workflow.metric_meter().create_counter(
+                "goalflow_enrollments_started", "enrollments started by contact workflows"
+            ).add(1, {"automation_id": request.automation_id})
+        if request.request_id is not None:
+            receipts.append(EnrollReceipt(request_id=request.request_id, result=result))
+            del receipts[:-ENROLL_RECEIPTS]
+        return result
 
     async def _start_enrollment(self, request: EnrollRequest) -> EnrollResult:
         contact_id = self.state.contact_id
@@ -214,6 +235,7 @@ class ContactWorkflow:
                 contact=self.state.profile.model_copy(deep=True),
                 contact_workflow_id=workflow.info().workflow_id,
                 search_attributes=request.search_attributes,
+                continue_as_new_after_events=request.continue_as_new_after_events,
             ),
             id=enrollment_id,
             parent_close_policy=ParentClosePolicy.ABANDON,

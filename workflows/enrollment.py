@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         EmailRequest,
         EnrollmentEnded,
         EnrollmentInput,
+        EnrollmentProgress,
         EnrollmentStatus,
         EnrollmentView,
         GoalStatus,
@@ -77,6 +78,10 @@ GOALS_MET = SearchAttributeKey.for_keyword_list("GoalflowGoalsMet")
 MAX_STEPS_WITHOUT_PAUSE = 1000
 # Oldest entries are dropped past this; `timeline_dropped` counts them.
 MAX_TIMELINE = 1000
+# Timeline kinds that also make a log line (skipped while replaying, like every workflow log).
+LOGGED_KINDS = frozenset(
+    {"step_completed", "goal_met", "moved", "goal_unmet", "timed_out", "ended"}
+)
 
 ACTION_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -108,12 +113,25 @@ class EnrollmentWorkflow:
         self.timeline_dropped = 0
         self.pending_move: int | None = None
         self.visits: dict[str, int] = {}
+        self.events_this_run = 0
+        # The pause an earlier run was in when it continued as new; resumed, not restarted.
+        self.resuming: Waiting | None = None
+        if input.progress is not None:
+            progress = input.progress
+            self.position = progress.position
+            self.goals = {g.step_id: g for g in progress.goals}
+            self.timeline = progress.timeline
+            self.timeline_dropped = progress.timeline_dropped
+            self.visits = progress.visits
+            self.contact = progress.contact
+            self.resuming = progress.waiting
 
     # --- messages ---------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: EnrollmentInput) -> EnrollmentView:
-        self._record("entered", None, {"version": input.version})
+        if input.progress is None:
+            self._record("entered", None, {"version": input.version})
         try:
             await self._interpret()
         except asyncio.CancelledError:
@@ -137,6 +155,7 @@ class EnrollmentWorkflow:
         """An event for this contact, forwarded by the contact workflow in acceptance order."""
         if self.status != "active":
             return
+        self.events_this_run += 1
         self._absorb_contact_change(event)
         matched = goals_met_by(self.input.automation, event, self.input.automation_id)
         if not matched:
@@ -151,6 +170,10 @@ class EnrollmentWorkflow:
                 status.met = True
                 status.met_at = event.accepted_at or workflow.now()
                 status.event_id = event.id
+                # Replay-safe: the SDK does not record workflow metrics while replaying.
+                workflow.metric_meter().create_counter(
+                    "goalflow_goals_met", "goals met by enrollments (first match of each goal)"
+                ).add(1, {"automation_id": self.input.automation_id, "goal": goal.id})
             movable = index >= here or goal.jump_from == "anywhere"
             self._record(
                 "goal_met",
@@ -183,7 +206,7 @@ class EnrollmentWorkflow:
     # --- the interpreter --------------------------------------------------------------------
 
     async def _interpret(self) -> None:
-        position: int | None = 0
+        position: int | None = self.position
         unpaused = 0
         while position is not None and position < len(self.steps):
             self.position = position
@@ -206,9 +229,10 @@ class EnrollmentWorkflow:
         step = self.steps[index]
         if isinstance(step, GoalStep):
             return await self._arrive_at_goal(index, step)
-        visit = self.visits.get(step.id, 0) + 1
+        visit = self.visits.get(step.id, 0) + (0 if self.resuming else 1)
         self.visits[step.id] = visit
-        self._record("step_started", step.id, {"visit": visit} if visit > 1 else {})
+        if not self.resuming:
+            self._record("step_started", step.id, {"visit": visit} if visit > 1 else {})
         detail: dict[str, Any] = {}
         next_index: int | None = index + 1
         match step:
@@ -247,12 +271,15 @@ class EnrollmentWorkflow:
                 self._record("goal_unmet", goal.id, {"action": "continue"})
                 return index + 1
             case IfUnmetWait():
-                timeout = parse_duration(policy.timeout) if policy.timeout else None
-                until = workflow.now() + timeout if timeout else None
+                if self.resuming:
+                    until = self.resuming.until
+                else:
+                    timeout = parse_duration(policy.timeout) if policy.timeout else None
+                    until = workflow.now() + timeout if timeout else None
+                    self._record("waiting", goal.id, {"goal": goal.id, "until": _iso(until)})
                 self.waiting = Waiting(kind="goal", goal=goal.id, until=until)
-                self._record("waiting", goal.id, {"goal": goal.id, "until": _iso(until)})
                 self._show_progress()
-                moved = await self._pause(timeout, f"waiting for goal {goal.id}")
+                moved = await self._pause(until, f"waiting for goal {goal.id}")
                 self.waiting = None
                 if moved:
                     return self._take_move()
@@ -287,7 +314,9 @@ class EnrollmentWorkflow:
 
     async def _wait(self, step: WaitStep) -> dict[str, Any]:
         now = workflow.now()
-        if step.duration is not None:
+        if self.resuming is not None and self.resuming.until is not None:
+            until = self.resuming.until
+        elif step.duration is not None:
             until = now + parse_duration(step.duration)
         elif step.until is not None:
             until = step.until
@@ -295,25 +324,54 @@ class EnrollmentWorkflow:
             assert step.until_time is not None
             zone = self.contact.fields.get("timezone") or self.input.automation.settings.timezone
             until = next_clock_time(now, step.until_time, step.weekdays, zone)
-        delay = max(until - now, timedelta(0))
         self.waiting = Waiting(kind="timer", until=until)
-        self._record("waiting", step.id, {"until": _iso(until)})
+        if not self.resuming:
+            self._record("waiting", step.id, {"until": _iso(until)})
         self._show_progress()
-        moved = await self._pause(delay, f"wait {step.id}") if delay else False
+        moved = await self._pause(until, f"wait {step.id}")
         self.waiting = None
         return {"cut_short": True} if moved else {}
 
-    async def _pause(self, limit: timedelta | None, summary: str) -> bool:
-        """Durable wait that a goal match cuts short; True when cut short."""
-        try:
-            await workflow.wait_condition(
-                lambda: self.pending_move is not None,
-                timeout=limit,
-                timeout_summary=summary,
-            )
-        except TimeoutError:
-            return False
+    async def _pause(self, until: datetime | None, summary: str) -> bool:
+        """Durable wait until `until` (None: no limit) that a goal match cuts short; True when
+        cut short. Long waits through many events continue as new here, at a pause, where the
+        whole position is `self.waiting`."""
+        self.resuming = None
+        while self.pending_move is None:
+            remaining = None if until is None else until - workflow.now()
+            if remaining is not None and remaining <= timedelta(0):
+                return False
+            try:
+                await workflow.wait_condition(
+                    lambda: self.pending_move is not None or self._should_continue_as_new(),
+                    timeout=remaining,
+                    timeout_summary=summary,
+                )
+            except TimeoutError:
+                return False
+            if self.pending_move is None:
+                await self._continue_as_new()
         return True
+
+    def _should_continue_as_new(self) -> bool:
+        limit = self.input.continue_as_new_after_events
+        if limit is not None and self.events_this_run >= limit:
+            return True
+        return workflow.info().is_continue_as_new_suggested()
+
+    async def _continue_as_new(self) -> None:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        assert self.waiting is not None
+        progress = EnrollmentProgress(
+            position=self.position,
+            goals=list(self.goals.values()),
+            timeline=self.timeline,
+            timeline_dropped=self.timeline_dropped,
+            visits=self.visits,
+            contact=self.contact,
+            waiting=self.waiting,
+        )
+        workflow.continue_as_new(self.input.model_copy(update={"progress": progress}))
 
     async def _change_contact(
         self, step: AddTagStep | RemoveTagStep | UpdateContactStep, visit: int
@@ -419,6 +477,19 @@ class EnrollmentWorkflow:
         self.timeline.append(
             TimelineEntry(at=workflow.now(), kind=kind, step_id=step_id, detail=detail)
         )
+        if kind in LOGGED_KINDS:
+            # One line per step and per goal/end decision; ids only, never contact data.
+            workflow.logger.info(
+                "enrollment %s",
+                kind,
+                extra={
+                    "enrollment_id": self.input.enrollment_id,
+                    "contact_id": self.input.contact.id,
+                    "automation_id": self.input.automation_id,
+                    "step_id": step_id,
+                    "kind": kind,
+                },
+            )
         if len(self.timeline) > MAX_TIMELINE:
             del self.timeline[1]  # keep `entered`
             self.timeline_dropped += 1

@@ -119,6 +119,8 @@ class ContactState(BaseModel):
     continue_as_new_after_ops: int | None = None
     # A contact with nothing to remember completes after this long without traffic.
     idle_seconds: float = 3600.0
+    # Answers to the last enroll requests that carried a request id (bulk jobs), oldest first.
+    enroll_receipts: list[EnrollReceipt] = Field(default_factory=list)
 
 
 class EnrollRequest(BaseModel):
@@ -127,6 +129,9 @@ class EnrollRequest(BaseModel):
     automation: Automation
     contact: ContactProfile
     search_attributes: bool = True
+    # Idempotency key: a repeat gets the first answer (a bulk batch retried after a crash).
+    request_id: str | None = None
+    continue_as_new_after_events: int | None = None
 
 
 class EnrollResult(BaseModel):
@@ -136,6 +141,11 @@ class EnrollResult(BaseModel):
     contact_id: str
     created: bool
     status: EnrollmentStatus = "active"
+
+
+class EnrollReceipt(BaseModel):
+    request_id: str
+    result: EnrollResult
 
 
 class EventReceipt(BaseModel):
@@ -197,6 +207,10 @@ class EnrollmentInput(BaseModel):
     contact: ContactSnapshot
     contact_workflow_id: str
     search_attributes: bool = True
+    # Set when this run continues an earlier one (continue-as-new).
+    progress: EnrollmentProgress | None = None
+    # Tests force continue-as-new sooner than Temporal would suggest it.
+    continue_as_new_after_events: int | None = None
 
 
 class TimelineEntry(BaseModel):
@@ -217,6 +231,18 @@ class Waiting(BaseModel):
     kind: Literal["timer", "goal"]
     until: datetime | None = None
     goal: str | None = None
+
+
+class EnrollmentProgress(BaseModel):
+    """Where an enrollment is, carried across continue-as-new; only taken at a pause."""
+
+    position: int
+    goals: list[GoalStatus]
+    timeline: list[TimelineEntry]
+    timeline_dropped: int
+    visits: dict[str, int]
+    contact: ContactSnapshot
+    waiting: Waiting
 
 
 class EnrollmentView(BaseModel):
@@ -326,3 +352,6 @@ class SmsRequest(BaseModel):
 class DeliveryResult(BaseModel):
     message_id: str
     skipped: str | None = None
+
+
+EnrollmentInput.model_rebuild()
