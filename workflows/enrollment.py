@@ -219,8 +219,8 @@ class EnrollmentWorkflow:
             if unpaused > MAX_STEPS_WITHOUT_PAUSE:
                 self._finish("failed", "loop_guard")
                 raise _Finished
-        if position is not None:
-            self.position = len(self.steps)
+        # `self.position` stays at the last step run: the final view and the search attribute
+        # say where the enrollment ended.
         if self.status == "active":
             self._finish("completed", "completed")
 
