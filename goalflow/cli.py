@@ -97,12 +97,13 @@ def bench(
     Starts its own embedded Temporal unless TEMPORAL_ADDRESS is set; progress goes to stderr."""
     import os
 
-    from goalflow.bench.main import BenchOptions, run_benchmark
+    from goalflow.bench.main import BenchOptions, quiet_logs, run_benchmark
 
     options = BenchOptions(
         contacts=contacts,
         rate=rate,
         seconds=seconds,
+    quiet_logs()
         enrollments=enrollments,
         concurrency=concurrency,
         rounds=rounds,

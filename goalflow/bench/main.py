@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+
+import structlog
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 from goalflow.bench.report import Report, machine, note, versions
@@ -32,3 +36,13 @@ async def run_benchmark(kind: str, options: BenchOptions) -> Report:
     report.machine = found_machine
     report.versions = versions(info.server_version or None)
     return report
+
+
+def quiet_logs() -> None:
+    """For the command: stdout carries the report alone, so the stack's logs (one line per
+    request from the API) go to stderr, warnings and above only."""
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, force=True)

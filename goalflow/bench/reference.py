@@ -55,12 +55,23 @@ class BenchError(Exception):
 
 
 async def publish(http: httpx.AsyncClient) -> None:
-    link = await http.put(
-        f"/v1/trigger-links/{LINK_ID}", json={"name": "bench", "url": "https://example.com/book"}
-    )
-    _check(link, "PUT trigger link")
-    published = await http.put(f"/v1/automations/{AUTOMATION_ID}", json=REFERENCE)
-    _check(published, "PUT automation")
+    """Define the trigger link and the reference automation. Their workflows have fixed ids: on
+    a server where they were created on another task queue that no worker serves any more,
+    these calls would wait forever, hence the time limit and the advice."""
+    try:
+        link = await http.put(
+            f"/v1/trigger-links/{LINK_ID}",
+            json={"name": "bench", "url": "https://example.com/book"},
+            timeout=60,
+        )
+        _check(link, "PUT trigger link")
+        published = await http.put(f"/v1/automations/{AUTOMATION_ID}", json=REFERENCE, timeout=60)
+        _check(published, "PUT automation")
+    except httpx.TimeoutException as err:
+        raise BenchError(
+            "publishing the reference automation did not finish within 60 s: on a server given "
+            "by TEMPORAL_ADDRESS, use a namespace (TEMPORAL_NAMESPACE) kept for the benchmark"
+        ) from err
 
 
 def contact(contact_id: str) -> dict[str, Any]:

@@ -60,7 +60,7 @@ class Report:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.as_dict(), indent=2, default=str)
+        return json.dumps(self.as_dict(), indent=2, default=str, ensure_ascii=False)
 
     def to_table(self) -> str:
         lines = [f"goalflow bench {self.benchmark}", ""]
@@ -88,11 +88,19 @@ class Report:
 def _section(title: str, values: dict[str, Any]) -> list[str]:
     if not values:
         return []
+    return [title, *_lines(values, "  "), ""]
+
+
+def _lines(values: dict[str, Any], indent: str) -> list[str]:
     width = max(len(k) for k in values)
-    lines = [title]
+    lines = []
     for key, value in values.items():
-        lines.append(f"  {key.ljust(width)}  {_fmt(value, '')}")
-    return [*lines, ""]
+        if isinstance(value, dict) and any(isinstance(v, dict) for v in value.values()):
+            lines.append(f"{indent}{key}")
+            lines += _lines(value, indent + "  ")
+        else:
+            lines.append(f"{indent}{key.ljust(width)}  {_fmt(value, '')}")
+    return lines
 
 
 def _fmt(value: Any, unit: str) -> str:

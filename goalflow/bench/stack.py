@@ -157,7 +157,13 @@ async def open_stack(options: StackOptions) -> AsyncIterator[Stack]:
     from worker import build_worker
 
     data_dir = Path(tempfile.mkdtemp(prefix="goalflow-bench-"))
-    api_port, smtp_port = free_port(), free_port()
+    # The API's socket is bound now and handed to uvicorn: no other process can take the port
+    # between choosing it and serving on it (the tests run beside other stacks).
+    api_socket = socket.socket()
+    api_socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    api_socket.bind((HOST, 0))
+    api_port = int(api_socket.getsockname()[1])
+    smtp_port = free_port()
     temporal: subprocess.Popen[bytes] | None = None
     processes: list[subprocess.Popen[bytes]] = []
     sink = SmtpSink(data_dir / "outbox", HOST, smtp_port)
@@ -218,9 +224,11 @@ async def open_stack(options: StackOptions) -> AsyncIterator[Stack]:
                     port=api_port,
                     log_level="warning",
                     access_log=False,
+                    # A request stuck in Temporal must not hold the teardown forever.
+                    timeout_graceful_shutdown=5,
                 )
             )
-            serving = asyncio.create_task(server.serve())
+            serving = asyncio.create_task(server.serve(sockets=[api_socket]))
             while not server.started and not serving.done():  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
             if serving.done():
@@ -253,4 +261,5 @@ async def open_stack(options: StackOptions) -> AsyncIterator[Stack]:
         sink.stop()
         if temporal is not None:
             stop_process(temporal)
+        api_socket.close()
         shutil.rmtree(data_dir, ignore_errors=True)
