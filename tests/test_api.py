@@ -629,8 +629,10 @@ async def test_list_enrollments_with_filters_and_pages(stack: Stack) -> None:
     buyer, waiter = new_id(), "o'brien+" + new_id()  # a quote must not break the query
     bought = await enrolled(http, automation_id, buyer)
     waits = await enrolled(http, automation_id, waiter)
+    dropped = await enrolled(http, automation_id, new_id())
     await send(http, buyer, "custom", data={"name": "buy"})
     await until(http, bought, status="completed")
+    assert (await http.delete(f"/v1/enrollments/{dropped}")).json() == {"status": "cancelled"}
 
     async def listed(**params: Any) -> dict[str, Any]:
         answer = await http.get("/v1/enrollments", params=params)
@@ -643,7 +645,7 @@ async def test_list_enrollments_with_filters_and_pages(stack: Stack) -> None:
 
     everything = await assert_eventually(
         lambda: listed(automation_id=automation_id),
-        lambda page: ids(page) == {bought, waits},
+        lambda page: ids(page) == {bought, waits, dropped},
     )
     summaries = {e["enrollment_id"]: e for e in everything["enrollments"]}
     assert summaries[waits]["contact_id"] == waiter
@@ -657,6 +659,13 @@ async def test_list_enrollments_with_filters_and_pages(stack: Stack) -> None:
             lambda page: ids(page) == {bought},
         )
     ) == {bought}
+    assert ids(
+        await assert_eventually(
+            lambda: listed(automation_id=automation_id, status="cancelled"),
+            lambda page: ids(page) == {dropped},
+        )
+    ) == {dropped}
+    assert ids(await listed(automation_id=automation_id, status="exited")) == set()
     active = await listed(automation_id=automation_id, status="active")
     assert ids(active) == {waits}
     assert ids(await listed(contact_id=waiter)) == {waits}
@@ -669,7 +678,10 @@ async def test_list_enrollments_with_filters_and_pages(stack: Stack) -> None:
     second = await listed(
         automation_id=automation_id, page_size=1, next_page_token=first["next_page_token"]
     )
-    assert ids(first) | ids(second) == {bought, waits}
+    third = await listed(
+        automation_id=automation_id, page_size=1, next_page_token=second["next_page_token"]
+    )
+    assert ids(first) | ids(second) | ids(third) == {bought, waits, dropped}
     # A token is good only for the filters it was issued for.
     elsewhere = await http.get(
         "/v1/enrollments", params={"next_page_token": first["next_page_token"], "page_size": 1}
@@ -858,6 +870,17 @@ async def test_tag_changes_become_events_that_meet_goals(stack: Stack) -> None:
     assert (change.status_code, change.json()["removed"]) == (202, ["lead"])
     assert (await until(http, by_remove, status="completed"))["goals"][0]["met"] is True
 
+    # An idempotency key applies a change once.
+    keyed = {"add": ["keyed"], "id": "change-1"}
+    once = await http.post(f"/v1/contacts/{contact_id}/tags", json=keyed)
+    assert (once.json()["added"], once.json()["duplicate"]) == (["keyed"], False)
+    twice = await http.post(f"/v1/contacts/{contact_id}/tags", json=keyed)
+    assert (twice.status_code, twice.json()["added"], twice.json()["duplicate"]) == (
+        202,
+        [],
+        True,
+    )
+
     await http.post(f"/v1/contacts/{contact_id}/tags", json={"add": ["later"]})
     finished = await until(http, by_noop, status="completed")
     goals = {g["step_id"]: g["met"] for g in finished["goals"]}
@@ -869,7 +892,7 @@ async def test_tag_changes_become_events_that_meet_goals(stack: Stack) -> None:
             lambda: contact(http, contact_id), lambda c: "went-through" in c["tags"]
         )
     )["tags"]
-    assert sorted(tags) == ["later", "vip", "went-through"]
+    assert sorted(tags) == ["keyed", "later", "vip", "went-through"]
 
     for body, expected in (
         ({"add": [""]}, [["body", "add", 0]]),
