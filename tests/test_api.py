@@ -515,6 +515,12 @@ async def test_r13_one_active_enrollment_and_reentry(stack: Stack) -> None:
     assert refused.status_code == 409
     assert "re-entry" in refused.json()["detail"]
 
+    # Concurrent requests for one contact: one enrollment, the others answer it.
+    racer = new_id()
+    answers = await asyncio.gather(*(enroll(http, once, racer) for _ in range(10)))
+    assert sorted(a.status_code for a in answers) == [200] * 9 + [201]
+    assert len({a.json()["enrollment_id"] for a in answers}) == 1
+
     # Completed on its own, same rule.
     ends = await publish(http, ENDS_AT_ONCE)
     ended_id = await enrolled(http, ends, contact_id)
@@ -715,6 +721,10 @@ async def test_events_duplicates_and_errors(stack: Stack) -> None:
     )
     again = await http.post("/v1/events", json=event)
     assert (again.status_code, again.json()["duplicate"]) == (202, True)
+    # Sent concurrently, one id is still accepted once.
+    racing = {**event, "id": "e-race"}
+    answers = await asyncio.gather(*(http.post("/v1/events", json=racing) for _ in range(10)))
+    assert sorted(a.json()["duplicate"] for a in answers) == [False] + [True] * 9
     # The id is per contact.
     other = await http.post("/v1/events", json={**event, "contact_id": new_id()})
     assert other.json()["duplicate"] is False
