@@ -467,6 +467,30 @@ async def test_waiting_for_a_goal_and_exiting_unmet(stack: Stack) -> None:
     assert exited["outcome"] == "goal_unmet"
     assert kinds(exited)[-2:] == [("goal_unmet", "gate"), ("ended", None)]
 
+    times_out = await publish(
+        http,
+        {
+            "name": "times out",
+            "steps": [
+                {
+                    "id": "gate",
+                    "type": "goal",
+                    "any_of": [{"event": "custom"}],
+                    "if_unmet": {"action": "wait", "timeout": "PT1S", "on_timeout": "end"},
+                }
+            ],
+        },
+    )
+    timed_out = await until(http, await enrolled(http, times_out, new_id()), status="exited")
+    assert timed_out["outcome"] == "goal_unmet"
+    assert kinds(timed_out) == [
+        ("entered", None),
+        ("waiting", "gate"),
+        ("timed_out", "gate"),
+        ("ended", None),
+    ]
+    assert timed_out["timeline"][2]["detail"] == {"on_timeout": "end"}
+
 
 async def test_enroll_errors(stack: Stack) -> None:
     http = stack.http
