@@ -172,6 +172,37 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used, from /proc (Linux); 0 when unknown."""
+    fields = _read(f"/proc/{pid}/stat").rpartition(")")[2].split()
+    if len(fields) < 13:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds used by the Temporal server and by goalflow's Python processes between
+    start() and stop(): unlike wall time, barely moved by other load on a shared machine."""
+
+    def __init__(self, server_pid: int | None, python_pids: list[int]) -> None:
+        self.server_pid = server_pid
+        self.python_pids = python_pids
+        self.server = 0.0
+        self.python = 0.0
+
+    def _now(self) -> tuple[float, float]:
+        server = cpu_seconds(self.server_pid) if self.server_pid else 0.0
+        return server, sum(cpu_seconds(pid) for pid in self.python_pids)
+
+    def start(self) -> None:
+        self._started = self._now()
+
+    def stop(self) -> None:
+        server, python = self._now()
+        self.server += server - self._started[0]
+        self.python += python - self._started[1]
+
+
 # --- statistics -------------------------------------------------------------------------------
 
 

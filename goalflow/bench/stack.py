@@ -16,14 +16,10 @@ import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
-import aiosmtplib
 import httpx
 import uvicorn
-from temporalio import activity
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -54,7 +50,12 @@ class Stack:
     embedded: bool
     worker_process: bool
     worker_pid: int  # the goalflow worker's process (ours when in-process)
-    email_activity: str  # "send_email" (the real one) or "bench stub"
+    temporal_pid: int | None  # the embedded server's process
+    extra_pids: tuple[int, ...] = ()  # worker subprocesses
+
+    def python_pids(self) -> list[int]:
+        """Our process (driver, API, and the workers when in-process) and any worker process."""
+        return sorted({os.getpid(), self.worker_pid, *self.extra_pids})
 
 
 def free_port() -> int:
@@ -69,51 +70,6 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
-
-
-class StubEmail:
-    """Stands in for the `send_email` activity until the worker registers one: renders nothing,
-    but does send one small message over SMTP to the sink, so the cost of a send is counted."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-
-    @activity.defn(name="send_email")
-    async def send_email(self, request: dict[str, Any]) -> dict[str, Any]:
-        context = request["context"] if isinstance(request, dict) else request.context
-        enrollment = (
-            context["enrollment_id"] if isinstance(context, dict) else context.enrollment_id
-        )
-        message = EmailMessage()
-        message["From"] = "bench@goalflow.local"
-        message["To"] = "contact@bench.local"
-        message["Subject"] = "bench"
-        message_id = f"<{uuid.uuid4().hex}@bench>"
-        message["Message-ID"] = message_id
-        message["X-Goalflow-Enrollment"] = enrollment
-        message.set_content("bench")
-        await aiosmtplib.send(message, hostname=self.host, port=self.port)
-        return {"message_id": message_id, "skipped": None}
-
-
-def _activity_name(fn: Any) -> str | None:
-    definition = getattr(fn, "__temporal_activity_definition", None)
-    return getattr(definition, "name", None)
-
-
-def goalflow_activities(settings: Settings, http: httpx.AsyncClient) -> tuple[list[Any], str]:
-    from worker import activity_functions
-
-    activities = activity_functions(settings, http)
-    if any(_activity_name(fn) == "send_email" for fn in activities):
-        return activities, "send_email"
-    host, port = _smtp_address(settings.smtp_url)
-    return [*activities, StubEmail(host, port).send_email], "bench stub"
-
-
-def _smtp_address(url: str) -> tuple[str, int]:
-    parsed = httpx.URL(url)
-    return parsed.host or HOST, parsed.port or 25
 
 
 async def _wait_for_pollers(client: Client, task_queue: str, process: subprocess.Popen[bytes]):
@@ -207,12 +163,8 @@ async def open_stack(options: StackOptions) -> AsyncIterator[Stack]:
                 await _wait_for_pollers(client, settings.task_queue, worker)
                 await _wait_for_pollers(client, floor_queue, floor)
                 worker_pid = worker.pid
-                email = "send_email"
             else:
-                activities, email = goalflow_activities(settings, activity_http)
-                await stack.enter_async_context(
-                    build_worker(client, settings, activity_http, activities=activities)
-                )
+                await stack.enter_async_context(build_worker(client, settings, activity_http))
                 await stack.enter_async_context(
                     Worker(client, task_queue=floor_queue, workflows=[FloorWorkflow])
                 )
@@ -248,9 +200,10 @@ async def open_stack(options: StackOptions) -> AsyncIterator[Stack]:
                     floor_task_queue=floor_queue,
                     data_dir=data_dir,
                     embedded=temporal is not None,
+                    temporal_pid=temporal.pid if temporal is not None else None,
+                    extra_pids=tuple(process.pid for process in processes),
                     worker_process=options.worker_process,
                     worker_pid=worker_pid,
-                    email_activity=email,
                 )
             finally:
                 server.should_exit = True
