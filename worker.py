@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
@@ -11,6 +12,14 @@ from typing import Any
 
 import httpx
 from temporalio.client import Client
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.worker import Worker
 
 from activities.email import EmailActivities, SmtpConfig
@@ -65,7 +74,7 @@ async def run_worker(settings: Settings | None = None, client: Client | None = N
     settings = settings or get_settings()
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=30))
-        client = client or await connect(settings)
+        client = client or await connect(settings, worker_runtime(settings))
         worker = build_worker(client, settings, http)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -75,5 +84,24 @@ async def run_worker(settings: Settings | None = None, client: Client | None = N
             await stop.wait()
 
 
+def worker_runtime(settings: Settings) -> Runtime:
+    """The SDK core's own log lines go through Python logging (so they are structured too);
+    with GOALFLOW_WORKER_METRICS_PORT, the SDK's metrics and goalflow's worker-side counters are
+    served in Prometheus text on that port, on every interface."""
+    port = settings.worker_metrics_port
+    return Runtime(
+        telemetry=TelemetryConfig(
+            logging=LoggingConfig(
+                filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+                forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+            ),
+            metrics=PrometheusConfig(bind_address=f"0.0.0.0:{port}") if port else None,
+        )
+    )
+
+
 if __name__ == "__main__":
+    from goalflow.logging import configure_logging
+
+    configure_logging(get_settings().log_format)
     asyncio.run(run_worker())

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from api import metrics
 from api.deps import require_api_key
 from api.middleware import BodyGuard
 from api.routes import automations, contacts, enrollments, events, health, tracking, trigger_links
@@ -69,4 +70,5 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         app.include_router(dev_routes.router, prefix="/v1", dependencies=v1)
     # Open: the signed token is the credential (DESIGN §4).
     app.include_router(tracking.router)
+    metrics.install(app)
     return app

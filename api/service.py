@@ -19,6 +19,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api import metrics
 from workflows.automation import AutomationWorkflow, CatalogWorkflow
 from workflows.contact import ContactWorkflow
 from workflows.definition import Automation
@@ -171,8 +172,10 @@ class Goalflow:
         except WorkflowUpdateFailedError as err:
             cause = err.cause
             if isinstance(cause, ApplicationError) and cause.type == REENTRY_REFUSED:
+                metrics.ENROLLMENTS.labels(result="refused").inc()
                 raise Conflict(cause.message) from err
             raise
+        metrics.ENROLLMENTS.labels(result="created" if result.created else "existing").inc()
         return result
 
     async def send_event(
@@ -198,6 +201,7 @@ class Goalflow:
             event,
             start_workflow_operation=self._contact_start(contact_id),
         )
+        metrics.EVENTS.labels(result="duplicate" if receipt.duplicate else "accepted").inc()
         return receipt
 
     async def change_tags(

@@ -28,6 +28,7 @@ def dev(
     With TEMPORAL_ADDRESS set, that server is used instead of starting one."""
     from goalflow.dev import DevOptions, run_dev
 
+    _configure_logging()
     options = DevOptions(host, port, temporal_port, ui_port, smtp_port, data_dir)
     asyncio.run(run_dev(options))
 
@@ -37,6 +38,7 @@ def worker() -> None:
     """Run a worker (production): workflows and activities on GOALFLOW_TASK_QUEUE."""
     from worker import run_worker
 
+    _configure_logging()
     asyncio.run(run_worker())
 
 
@@ -50,7 +52,9 @@ def api(
 
     from api.main import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    _configure_logging()
+    # log_config=None: uvicorn logs through goalflow's structured handler.
+    uvicorn.run(create_app(), host=host, port=port, log_config=None, access_log=False)
 
 
 @app.command()
@@ -99,11 +103,11 @@ def bench(
 
     from goalflow.bench.main import BenchOptions, quiet_logs, run_benchmark
 
+    quiet_logs()
     options = BenchOptions(
         contacts=contacts,
         rate=rate,
         seconds=seconds,
-    quiet_logs()
         enrollments=enrollments,
         concurrency=concurrency,
         rounds=rounds,
@@ -114,6 +118,13 @@ def bench(
     )
     report = asyncio.run(run_benchmark(benchmark.value, options))
     typer.echo(report.to_json() if as_json else report.to_table())
+
+
+def _configure_logging() -> None:
+    from goalflow.logging import configure_logging
+    from goalflow.settings import get_settings
+
+    configure_logging(get_settings().log_format)
 
 
 def main() -> None:
