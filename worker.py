@@ -22,12 +22,14 @@ from temporalio.runtime import (
 )
 from temporalio.worker import Worker
 
+from activities.contacts import ContactActivities
 from activities.email import EmailActivities, SmtpConfig
 from activities.sms import SmsActivities, sms_provider
 from activities.webhook import WebhookActivities
 from goalflow.settings import Settings, get_settings
 from goalflow.tracking import Tracker
 from workflows.automation import AutomationWorkflow, CatalogWorkflow
+from workflows.bulk import BulkChunkWorkflow, BulkEnrollWorkflow
 from workflows.contact import ContactWorkflow
 from workflows.enrollment import EnrollmentWorkflow
 
@@ -36,16 +38,28 @@ WORKFLOWS: Sequence[type] = (
     EnrollmentWorkflow,
     AutomationWorkflow,
     CatalogWorkflow,
+    BulkEnrollWorkflow,
+    BulkChunkWorkflow,
 )
 
 
 def activity_functions(settings: Settings, http: httpx.AsyncClient) -> list[Any]:
-    """Every activity, bound to its clients."""
+    """Every activity, bound to its clients (except those that call Temporal: see below)."""
     webhooks = WebhookActivities(http, settings.webhook_secret)
     tracker = Tracker(settings.secret, settings.public_url)
     emails = EmailActivities(SmtpConfig.from_url(settings.smtp_url), tracker, settings.email_from)
     texts = SmsActivities(sms_provider(settings, http), tracker)
     return [webhooks.send_webhook, emails.send_email, texts.send_sms]
+
+
+def _activity_name(fn: Any) -> str | None:
+    definition = getattr(fn, "__temporal_activity_definition", None)
+    return getattr(definition, "name", None)
+
+
+def client_activities(client: Client) -> list[Any]:
+    """Activities that call Temporal itself, bound to the worker's own client."""
+    return [ContactActivities(client).enroll_batch]
 
 
 def build_worker(
@@ -56,13 +70,15 @@ def build_worker(
     task_queue: str | None = None,
     activities: Sequence[Any] | None = None,
 ) -> Worker:
+    chosen = list(activities if activities is not None else activity_functions(settings, http))
+    # Unless replaced by a fake of the same name, every worker runs those that need its client.
+    given = {_activity_name(fn) for fn in chosen}
+    chosen += [fn for fn in client_activities(client) if _activity_name(fn) not in given]
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=list(WORKFLOWS),
-        activities=list(
-            activities if activities is not None else activity_functions(settings, http)
-        ),
+        activities=chosen,
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
 

@@ -13,7 +13,16 @@ from temporalio.service import RPCError, RPCStatusCode
 from api import metrics
 from api.deps import require_api_key
 from api.middleware import BodyGuard
-from api.routes import automations, contacts, enrollments, events, health, tracking, trigger_links
+from api.routes import (
+    automations,
+    contacts,
+    enrollments,
+    events,
+    health,
+    jobs,
+    tracking,
+    trigger_links,
+)
 from api.routes import dev as dev_routes
 from api.service import Goalflow
 from goalflow import __version__
@@ -64,7 +73,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
 
     app.include_router(health.router)
     v1 = [Depends(require_api_key)]
-    for module in (automations, enrollments, events, contacts, trigger_links):
+    for module in (automations, enrollments, events, contacts, trigger_links, jobs):
         app.include_router(module.router, prefix="/v1", dependencies=v1)
     if settings.dev_mode:
         app.include_router(dev_routes.router, prefix="/v1", dependencies=v1)

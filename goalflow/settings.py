@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     data_dir: str = Field(".goalflow", alias="GOALFLOW_DATA_DIR")
     worker_metrics_port: int | None = Field(None, alias="GOALFLOW_WORKER_METRICS_PORT")
     max_body_bytes: int = Field(10 * 1024 * 1024, alias="GOALFLOW_MAX_BODY_BYTES")
+    # Enroll calls a bulk job keeps in flight per batch (two batches run at once).
+    bulk_concurrency: int = Field(16, ge=1, le=256, alias="GOALFLOW_BULK_CONCURRENCY")
 
     @property
     def outbox_dir(self) -> Path:

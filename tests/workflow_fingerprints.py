@@ -17,7 +17,12 @@ from typing import TypedDict
 
 ROOT = Path(__file__).resolve().parent.parent
 STORED = Path(__file__).parent / "workflow_fingerprints.json"
-MODULES = ("workflows/enrollment.py", "workflows/contact.py", "workflows/automation.py")
+MODULES = (
+    "workflows/enrollment.py",
+    "workflows/contact.py",
+    "workflows/automation.py",
+    "workflows/bulk.py",
+)
 
 # Calls that issue Temporal commands (or decide whether they are issued).
 COMMAND_CALLS = {

@@ -1,0 +1,146 @@
+"""Side effects on contacts: a bulk job's batch, enrolled through the contact workflows.
+
+Each row goes through its contact workflow's `enroll` update-with-start, exactly as the API
+enrolls one contact, with a request id (job + row) that the contact workflow answers idempotently.
+Progress is heartbeated, so a retry after a crash skips the rows already reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from temporalio import activity
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+
+from workflows.automation import AutomationWorkflow
+from workflows.bulk import (
+    ENROLL_BATCH,
+    BatchOutcome,
+    BulkChunkWorkflow,
+    BulkRow,
+    EnrollBatchRequest,
+    RowsRequest,
+)
+from workflows.contact import ContactWorkflow
+from workflows.definition import Automation
+from workflows.messages import (
+    REENTRY_REFUSED,
+    AutomationVersion,
+    ContactSnapshot,
+    ContactState,
+    EnrollRequest,
+    VersionRequest,
+    automation_workflow_id,
+    contact_workflow_id,
+)
+
+log = structlog.get_logger("goalflow.bulk")
+
+REENTRY_REASON = "re-entry refused: the contact was enrolled before and re-entry is not allowed"
+
+
+class ContactActivities:
+    def __init__(self, client: Client, *, search_attributes: bool = True) -> None:
+        self.client = client
+        self.search_attributes = search_attributes
+        # Published versions never change, so a definition fetched once serves every batch.
+        self.definitions: dict[tuple[str, int], Automation] = {}
+
+    @activity.defn(name=ENROLL_BATCH)
+    async def enroll_batch(self, request: EnrollBatchRequest) -> BatchOutcome:
+        info = activity.info()
+        outcome = (
+            BatchOutcome.model_validate(info.heartbeat_details[0])
+            if info.heartbeat_details
+            else BatchOutcome()
+        )
+        rows: list[BulkRow] = await self.client.get_workflow_handle(
+            request.chunk_workflow_id
+        ).query(BulkChunkWorkflow.rows, RowsRequest(offset=request.offset, limit=request.limit))
+        automation = await self._definition(request.automation_id, request.version)
+        done = set(outcome.done)
+        todo = [(position, row) for position, row in enumerate(rows) if position not in done]
+        slots = asyncio.Semaphore(request.concurrency)
+        counter = activity.metric_meter().create_counter(
+            "goalflow_bulk_enrollments", "rows of bulk jobs enrolled, by result"
+        )
+
+        async def enroll(position: int, row: BulkRow) -> None:
+            async with slots:
+                result = await self._enroll(request, automation, row, info.task_queue)
+            if result is None:
+                outcome.refused.setdefault(REENTRY_REASON, []).append(row.index)
+            elif result:
+                outcome.created += 1
+            else:
+                outcome.existing += 1
+            outcome.done.append(position)
+            label = "refused" if result is None else "created" if result else "existing"
+            counter.add(1, {"result": label})
+            activity.heartbeat(outcome)
+
+        async with asyncio.TaskGroup() as group:
+            for position, row in todo:
+                group.create_task(enroll(position, row))
+        log.info(
+            "bulk batch enrolled",
+            job_id=request.job_id,
+            automation_id=request.automation_id,
+            offset=request.offset,
+            rows=len(rows),
+            created=outcome.created,
+            existing=outcome.existing,
+            refused=sum(len(i) for i in outcome.refused.values()),
+            attempt=info.attempt,
+        )
+        outcome.done = []
+        return outcome
+
+    async def _enroll(
+        self, request: EnrollBatchRequest, automation: Automation, row: BulkRow, task_queue: str
+    ) -> bool | None:
+        """True: enrolled now; False: already active; None: re-entry refused."""
+        contact_id = row.contact.id
+        try:
+            result = await self.client.execute_update_with_start_workflow(
+                ContactWorkflow.enroll,
+                EnrollRequest(
+                    automation_id=request.automation_id,
+                    version=request.version,
+                    automation=automation,
+                    contact=row.contact,
+                    search_attributes=self.search_attributes,
+                    request_id=f"{request.job_id}:{row.index}",
+                ),
+                start_workflow_operation=WithStartWorkflowOperation(
+                    ContactWorkflow.run,
+                    ContactState(contact_id=contact_id, profile=ContactSnapshot(id=contact_id)),
+                    id=contact_workflow_id(contact_id),
+                    task_queue=task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    static_summary=f"contact {contact_id}",
+                ),
+            )
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type == REENTRY_REFUSED:
+                return None
+            raise
+        return bool(result.created)
+
+    async def _definition(self, automation_id: str, version: int) -> Automation:
+        key = (automation_id, version)
+        if key not in self.definitions:
+            handle = self.client.get_workflow_handle(automation_workflow_id(automation_id))
+            found: AutomationVersion = await handle.query(
+                AutomationWorkflow.get, VersionRequest(version=version)
+            )
+            self.definitions[key] = found.definition
+        return self.definitions[key]

@@ -1,0 +1,180 @@
+"""What the API asks of Temporal for bulk jobs: validate rows, store them in chunk holders, start
+the job, read its progress. The design (where the contacts live, why) is in `workflows/bulk.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from api import metrics
+from api.schemas import ContactIn
+from api.service import Goalflow, NotFound
+from workflows.bulk import (
+    BulkChunk,
+    BulkChunkWorkflow,
+    BulkEnrollWorkflow,
+    BulkJob,
+    BulkJobView,
+    BulkRow,
+    chunk_workflow_id,
+    job_workflow_id,
+)
+from workflows.messages import ContactProfile
+
+MAX_ROWS = 100_000
+# A chunk holder's input stays far below Temporal's 2 MB payload limit.
+CHUNK_ROWS = 2_000
+CHUNK_BYTES = 1_000_000
+# One contact must fit in an enroll update with room to spare.
+MAX_ROW_BYTES = 256 * 1024
+MAX_REASON = 300
+DUPLICATE_REASON = "duplicate: the same contact id is in an earlier row of this job"
+# Holders started at once.
+START_CONCURRENCY = 8
+# A running job's progress is a query, answered by a worker: do not hang when none is up.
+QUERY_TIMEOUT = timedelta(seconds=5)
+
+
+def validate_rows(raw: list[Any]) -> tuple[list[tuple[BulkRow, int]], dict[str, list[int]]]:
+    """Valid rows with their serialized size, and the invalid ones grouped by reason (so that
+    100,000 bad rows stay a small payload)."""
+    valid: list[tuple[BulkRow, int]] = []
+    invalid: dict[str, list[int]] = {}
+    seen: set[str] = set()
+    for index, item in enumerate(raw):
+        try:
+            contact = ContactIn.model_validate(item)
+        except ValidationError as err:
+            invalid.setdefault(_reason(err), []).append(index)
+            continue
+        if contact.id in seen:
+            # Which row's fields should win is unclear; a job enrolls each contact once.
+            invalid.setdefault(DUPLICATE_REASON, []).append(index)
+            continue
+        seen.add(contact.id)
+        row = BulkRow(index=index, contact=ContactProfile(**contact.model_dump()))
+        size = len(row.model_dump_json())
+        if size > MAX_ROW_BYTES:
+            invalid.setdefault(f"contact larger than {MAX_ROW_BYTES} bytes", []).append(index)
+            continue
+        valid.append((row, size))
+    return valid, invalid
+
+
+def chunk_rows(rows: list[tuple[BulkRow, int]]) -> list[list[BulkRow]]:
+    chunks: list[list[BulkRow]] = []
+    current: list[BulkRow] = []
+    size = 0
+    for row, row_size in rows:
+        if current and (len(current) >= CHUNK_ROWS or size + row_size > CHUNK_BYTES):
+            chunks.append(current)
+            current, size = [], 0
+        current.append(row)
+        size += row_size
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _reason(err: ValidationError) -> str:
+    reason = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"]
+        for e in err.errors(include_url=False)
+    )
+    return reason[:MAX_REASON]
+
+
+class JobUnavailable(Exception):
+    """No worker answered for the job (they are all down or busy): try again shortly."""
+
+
+class BulkJobs:
+    def __init__(self, goalflow: Goalflow, *, concurrency: int = 16) -> None:
+        self.goalflow = goalflow
+        self.client = goalflow.client
+        self.concurrency = concurrency
+
+    async def submit(
+        self, automation_id: str, contacts: list[Any], version: int | None = None, **knobs: Any
+    ) -> str:
+        """Start a job; its id. `knobs` override `BulkJob` defaults (tests)."""
+        found = await self.goalflow.automation(automation_id, version)
+        valid, invalid = validate_rows(contacts)
+        chunks = chunk_rows(valid)
+        job_id = uuid.uuid4().hex
+        task_queue = self.goalflow.task_queue
+        slots = asyncio.Semaphore(START_CONCURRENCY)
+
+        async def hold(number: int, rows: list[BulkRow]) -> None:
+            async with slots:
+                await self.client.start_workflow(
+                    BulkChunkWorkflow.run,
+                    BulkChunk(job_id=job_id, chunk=number, rows=rows),
+                    id=chunk_workflow_id(job_id, number),
+                    task_queue=task_queue,
+                    static_summary=f"rows {number + 1}/{len(chunks)} of bulk job {job_id}",
+                )
+
+        # The rows are stored before the job starts: a crash in between leaves only holders,
+        # which expire; never a job missing its rows.
+        await asyncio.gather(*(hold(n, rows) for n, rows in enumerate(chunks)))
+        job = BulkJob(
+            job_id=job_id,
+            automation_id=automation_id,
+            version=found.version,
+            total=len(contacts),
+            chunk_sizes=[len(rows) for rows in chunks],
+            invalid=invalid,
+            concurrency=self.concurrency,
+            **knobs,
+        )
+        await self.client.start_workflow(
+            BulkEnrollWorkflow.run,
+            job,
+            id=job_workflow_id(job_id),
+            task_queue=task_queue,
+            static_summary=(
+                f"bulk enrollment of {len(contacts)} contacts into {automation_id} v{found.version}"
+            ),
+        )
+        metrics.BULK_JOBS.inc()
+        metrics.BULK_ROWS.labels(result="valid").inc(len(valid))
+        metrics.BULK_ROWS.labels(result="invalid").inc(len(contacts) - len(valid))
+        return job_id
+
+    async def view(self, job_id: str) -> BulkJobView:
+        handle = self.client.get_workflow_handle(job_workflow_id(job_id), result_type=BulkJobView)
+        try:
+            description = await handle.describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise NotFound(f"job {job_id!r} not found") from err
+            raise
+        status = description.status
+        if status == WorkflowExecutionStatus.COMPLETED:
+            # The result, rather than a query that would replay the whole history.
+            done: BulkJobView = await handle.result()
+            return done
+        try:
+            view: BulkJobView = await handle.query(
+                BulkEnrollWorkflow.view, rpc_timeout=QUERY_TIMEOUT
+            )
+        except RPCError as err:
+            if err.status in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED):
+                raise JobUnavailable(
+                    f"job {job_id!r}: no worker answered within "
+                    f"{QUERY_TIMEOUT.total_seconds():.0f}s; the job goes on when one is back"
+                ) from err
+            raise
+        if status == WorkflowExecutionStatus.CANCELED:
+            view.status = "cancelled"
+        elif status not in (WorkflowExecutionStatus.RUNNING, None):
+            view.status = "failed"
+        return view

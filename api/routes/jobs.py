@@ -1,0 +1,96 @@
+"""Bulk enrollment jobs: submit up to 100,000 contacts, then follow the job's progress."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, status
+from pydantic import BaseModel, Field
+
+from api.bulk import MAX_ROWS, BulkJobs, JobUnavailable
+from api.deps import GoalflowDep, SettingsDep
+from api.schemas import Rejected, Strict
+from api.service import NotFound
+from workflows.bulk import JobStatus
+from workflows.definition import STEP_ID_PATTERN
+
+router = APIRouter(tags=["jobs"])
+
+JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
+
+
+class BulkEnrollmentIn(Strict):
+    # Rows are validated one by one: an invalid row is rejected by index, not the job.
+    contacts: list[Any] = Field(max_length=MAX_ROWS)
+    version: int | None = Field(None, ge=1)
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+
+
+class JobOut(BaseModel):
+    job_id: str
+    automation_id: str
+    version: int
+    status: JobStatus
+    total: int
+    done: int
+    created: int
+    existing: int
+    rejected: list[Rejected]
+    error: str | None = None
+
+
+@router.post(
+    "/automations/{automation_id}/enrollments/bulk",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobAccepted,
+    responses={404: {"description": "unknown automation or version"}},
+)
+async def bulk_enroll(
+    body: BulkEnrollmentIn,
+    goalflow: GoalflowDep,
+    settings: SettingsDep,
+    automation_id: Annotated[str, Path(description="automation id")],
+) -> JobAccepted:
+    """Enroll up to 100,000 contacts as a durable job; follow it at `GET /v1/jobs/{job_id}`.
+    Invalid rows are not enrolled: the job lists them in `rejected` with their index."""
+    if not re.fullmatch(STEP_ID_PATTERN, automation_id):
+        raise HTTPException(404, detail=f"automation {automation_id!r} not found")
+    jobs = BulkJobs(goalflow, concurrency=settings.bulk_concurrency)
+    try:
+        job_id = await jobs.submit(automation_id, body.contacts, body.version)
+    except NotFound as err:
+        raise HTTPException(404, detail=str(err)) from err
+    return JobAccepted(job_id=job_id)
+
+
+@router.get(
+    "/jobs/{job_id}",
+    response_model=JobOut,
+    responses={
+        404: {"description": "unknown job"},
+        503: {"description": "no worker answered for a running job (retry)"},
+    },
+)
+async def get_job(job_id: str, goalflow: GoalflowDep) -> JobOut:
+    """Progress of a bulk job: `done` of `total` rows, and what became of them."""
+    if not re.fullmatch(JOB_ID_PATTERN, job_id):
+        raise HTTPException(404, detail=f"job {job_id!r} not found")
+    try:
+        view = await BulkJobs(goalflow).view(job_id)
+    except NotFound as err:
+        raise HTTPException(404, detail=str(err)) from err
+    except JobUnavailable as err:
+        raise HTTPException(503, detail=str(err), headers={"Retry-After": "2"}) from err
+    rejected = sorted(
+        (
+            Rejected(index=index, reason=reason)
+            for reason, rows in view.rejected.items()
+            for index in rows
+        ),
+        key=lambda r: r.index,
+    )
+    return JobOut(**view.model_dump(exclude={"rejected"}), rejected=rejected)
