@@ -1,25 +1,22 @@
 from __future__ import annotations
 
-import base64
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 from itsdangerous import BadSignature, Signer
 
 from api.deps import GoalflowDep, SettingsDep
-from api.schemas import CONTACT_ID_PATTERN, EnrollmentList, EnrollmentOut, EnrollmentSummary
+from api.schemas import CONTACT_ID_PATTERN, EnrollmentList, EnrollmentOut
 from api.service import NotFound
+from api.visibility import BadPageToken, enrollment_query
+from api.visibility import list_enrollments as list_visible_enrollments
 from workflows.definition import STEP_ID_PATTERN
 from workflows.messages import ENROLLMENT_PREFIX
 
 router = APIRouter(tags=["enrollments"])
 
 StatusFilter = Literal["active", "completed", "exited", "cancelled", "failed"]
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 @router.get("/enrollments/{enrollment_id}", response_model=EnrollmentOut)
@@ -56,51 +53,33 @@ async def list_enrollments(
     page_size: int = Query(100, ge=1, le=1000),
     next_page_token: str | None = Query(None, max_length=4096),
 ) -> EnrollmentList:
-    """Through Temporal visibility: may lag the truth by a second."""
-    clauses = ["WorkflowType = 'EnrollmentWorkflow'"]
-    if automation_id:
-        clauses.append(f"GoalflowAutomationId = {_quote(automation_id)}")
-    if contact_id:
-        clauses.append(f"GoalflowContactId = {_quote(contact_id)}")
-    if status == "active":
-        clauses.append("ExecutionStatus = 'Running'")
-    elif status is not None:
-        clauses.append("ExecutionStatus != 'Running'")
-    query = " AND ".join(clauses)
-    # Page tokens are Temporal's, signed for this query: a token we did not hand out (or one
-    # for other filters) is refused here, rather than by Temporal as an internal error.
+    """Newest first, through Temporal visibility: may lag the enrollments by a second. A page
+    holds at most `page_size`; with an ended `status` it may hold fewer (even none) and still
+    have a `next_page_token`: page on until the token is null."""
+    query = enrollment_query(automation_id, contact_id, status)
+    # Page tokens are signed for this query: a token we did not hand out (or one for other
+    # filters) is refused here, rather than by Temporal as an internal error.
     signer = Signer(settings.secret, salt=f"goalflow-enrollments-page:{query}")
-    token: bytes | None = None
+    token: str | None = None
     if next_page_token:
         try:
-            token = base64.urlsafe_b64decode(signer.unsign(next_page_token))
+            token = signer.unsign(next_page_token).decode()
         except (BadSignature, ValueError) as err:
             raise _bad_token(next_page_token) from err
-    iterator = goalflow.client.list_workflows(query, page_size=page_size, next_page_token=token)
-    await iterator.fetch_next_page()
-    items: list[EnrollmentSummary] = []
-    for execution in iterator.current_page or []:
-        memo = await execution.memo()
-        attributes = execution.typed_search_attributes
-        summary = EnrollmentSummary(
-            enrollment_id=execution.id,
-            automation_id=_attr(attributes, "GoalflowAutomationId"),
-            contact_id=_attr(attributes, "GoalflowContactId"),
-            version=memo.get("version"),
-            status=memo.get("status") or "active",
-            current_step=_attr(attributes, "GoalflowStep") or None,
-            started_at=execution.start_time,
+    try:
+        items, next_token = await list_visible_enrollments(
+            goalflow.client,
+            automation_id=automation_id,
+            contact_id=contact_id,
+            status=status,
+            page_size=page_size,
+            page_token=token,
         )
-        if execution.status is not None and execution.status.name != "RUNNING":
-            summary.status = memo.get("status", "completed")
-        if status is None or summary.status == status:
-            items.append(summary)
-    next_token = iterator.next_page_token
+    except BadPageToken as err:
+        raise _bad_token(next_page_token or "") from err
     return EnrollmentList(
         enrollments=items,
-        next_page_token=(
-            signer.sign(base64.urlsafe_b64encode(next_token)).decode() if next_token else None
-        ),
+        next_page_token=signer.sign(next_token).decode() if next_token else None,
     )
 
 
@@ -115,10 +94,3 @@ def _bad_token(token: str) -> RequestValidationError:
             }
         ]
     )
-
-
-def _attr(attributes: Any, name: str) -> Any:
-    for pair in attributes:
-        if pair.key.name == name:
-            return pair.value
-    return None

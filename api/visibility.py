@@ -1,0 +1,170 @@
+"""Enrollments as Temporal visibility sees them: listing and stats.
+
+Visibility is eventually consistent (about a second behind on the dev server, a few seconds on a
+cluster with Elasticsearch): these answers may lag what `GET /v1/enrollments/{id}` says. They
+never route anything (DESIGN §1). The status of an ended enrollment is in its memo (the workflow
+upserts it when it ends); an execution that continued as new is not an enrollment of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any, cast
+
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
+
+from api.schemas import EnrollmentSummary
+from workflows.messages import EnrollmentStatus
+
+ENROLLMENTS = "WorkflowType = 'EnrollmentWorkflow' AND ExecutionStatus != 'ContinuedAsNew'"
+ENDED_STATUSES: tuple[EnrollmentStatus, ...] = ("completed", "exited", "cancelled", "failed")
+# A listing filtered on an ended status reads at most this many visibility pages per request
+# (the status is in the memo, so Temporal cannot filter on it); `next_page_token` goes on.
+MAX_SCAN_PAGES = 20
+# Visibility page size when reading every ended enrollment for stats.
+STATS_PAGE = 1000
+
+
+class BadPageToken(ValueError):
+    pass
+
+
+def quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def enrollment_query(
+    automation_id: str | None = None,
+    contact_id: str | None = None,
+    status: EnrollmentStatus | None = None,
+) -> str:
+    clauses = [ENROLLMENTS]
+    if automation_id:
+        clauses.append(f"GoalflowAutomationId = {quote(automation_id)}")
+    if contact_id:
+        clauses.append(f"GoalflowContactId = {quote(contact_id)}")
+    if status == "active":
+        clauses.append("ExecutionStatus = 'Running'")
+    elif status is not None:
+        clauses.append("ExecutionStatus != 'Running'")
+    return " AND ".join(clauses)
+
+
+def status_of(execution: WorkflowExecution, memo: Mapping[str, Any]) -> EnrollmentStatus:
+    if execution.status in (WorkflowExecutionStatus.RUNNING, None):
+        return "active"
+    recorded = memo.get("status")
+    if recorded in ENDED_STATUSES:
+        return cast(EnrollmentStatus, recorded)
+    # Ended without saying how: stopped from outside (Temporal UI, CLI) or crashed.
+    if execution.status in (WorkflowExecutionStatus.CANCELED, WorkflowExecutionStatus.TERMINATED):
+        return "cancelled"
+    if execution.status == WorkflowExecutionStatus.COMPLETED:
+        return "completed"
+    return "failed"
+
+
+async def summary_of(execution: WorkflowExecution) -> EnrollmentSummary:
+    memo = await execution.memo()
+    attributes = {pair.key.name: pair.value for pair in execution.typed_search_attributes}
+    return EnrollmentSummary(
+        enrollment_id=execution.id,
+        automation_id=attributes.get("GoalflowAutomationId"),
+        contact_id=attributes.get("GoalflowContactId"),
+        version=memo.get("version"),
+        status=status_of(execution, memo),
+        current_step=attributes.get("GoalflowStep") or None,
+        started_at=execution.start_time,
+    )
+
+
+def _encode_token(token: bytes | None, skip: int) -> str | None:
+    if token is None:
+        return None
+    text = json.dumps({"t": base64.b64encode(token).decode(), "s": skip})
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+def _decode_token(text: str | None) -> tuple[bytes | None, int]:
+    if not text:
+        return None, 0
+    try:
+        data = json.loads(base64.b64decode(text, altchars=b"-_", validate=True))
+        token = base64.b64decode(data["t"], validate=True)
+        skip = int(data["s"])
+    except (binascii.Error, ValueError, KeyError, TypeError) as err:
+        raise BadPageToken(text) from err
+    if skip < 0:
+        raise BadPageToken(text)
+    return token or None, skip
+
+
+async def list_enrollments(
+    client: Client,
+    *,
+    automation_id: str | None,
+    contact_id: str | None,
+    status: EnrollmentStatus | None,
+    page_size: int,
+    page_token: str | None,
+) -> tuple[list[EnrollmentSummary], str | None]:
+    """One page of enrollments, newest first, and the token of the next page (None: no more).
+
+    Raises BadPageToken for a token this function did not issue."""
+    query = enrollment_query(automation_id, contact_id, status)
+    token, skip = _decode_token(page_token)
+    filter_ended = status is not None and status != "active"
+    items: list[EnrollmentSummary] = []
+    for _ in range(MAX_SCAN_PAGES):
+        iterator = client.list_workflows(query, page_size=page_size, next_page_token=token)
+        await iterator.fetch_next_page()
+        page = list(iterator.current_page or [])
+        for position in range(skip, len(page)):
+            summary = await summary_of(page[position])
+            if filter_ended and summary.status != status:
+                continue
+            items.append(summary)
+            if len(items) == page_size:
+                if position + 1 < len(page):
+                    # Resume inside this page: the same token, past what was returned.
+                    return items, _encode_token(token or b"", position + 1)
+                return items, _encode_token(iterator.next_page_token, 0)
+        skip = 0
+        token = iterator.next_page_token
+        if not token:
+            return items, None
+    return items, _encode_token(token, 0)
+
+
+async def enrollment_stats(
+    client: Client, automation_id: str, goal_ids: list[str]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Counts by status, and per goal how many enrollments met it."""
+    base = enrollment_query(automation_id)
+
+    async def count(query: str) -> int:
+        return (await client.count_workflows(query)).count
+
+    async def ended() -> Counter[str]:
+        counts: Counter[str] = Counter()
+        async for execution in client.list_workflows(
+            f"{base} AND ExecutionStatus != 'Running'", page_size=STATS_PAGE
+        ):
+            counts[status_of(execution, await execution.memo())] += 1
+        return counts
+
+    active, by_status, met = await asyncio.gather(
+        count(f"{base} AND ExecutionStatus = 'Running'"),
+        ended(),
+        asyncio.gather(
+            *(count(f"{base} AND GoalflowGoalsMet = {quote(goal)}") for goal in goal_ids)
+        ),
+    )
+    statuses: dict[str, int] = {"active": active}
+    statuses.update({status: by_status.get(status, 0) for status in ENDED_STATUSES})
+    return statuses, dict(zip(goal_ids, met, strict=True))
