@@ -120,6 +120,44 @@ def bench(
     typer.echo(report.to_json() if as_json else report.to_table())
 
 
+@app.command()
+def enroll(
+    automation_id: Annotated[str, typer.Argument(help="the automation to enroll into")],
+    file: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, help="contacts.csv or contacts.jsonl"),
+    ],
+    api: Annotated[
+        str, typer.Option(envvar="GOALFLOW_API_URL", help="base URL of a running goalflow API")
+    ] = "http://127.0.0.1:8000",
+    api_key: Annotated[
+        str | None, typer.Option(envvar="GOALFLOW_API_KEY", help="one of GOALFLOW_API_KEYS")
+    ] = None,
+    version: Annotated[int | None, typer.Option(help="automation version (default: latest)")] = (
+        None
+    ),
+    job_rows: Annotated[int, typer.Option(help="rows per bulk job (at most 100,000)")] = 100_000,
+) -> None:
+    """Enroll every contact of a CSV or JSONL file as a bulk job, with progress and a summary."""
+    from goalflow.enroll_file import EnrollFileError, enroll_file, print_summary
+
+    try:
+        summary = enroll_file(
+            automation_id,
+            file,
+            api=api,
+            api_key=api_key,
+            version=version,
+            max_job_rows=max(1, min(job_rows, 100_000)),
+        )
+    except EnrollFileError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from err
+    print_summary(summary)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
 def _configure_logging() -> None:
     from goalflow.logging import configure_logging
     from goalflow.settings import get_settings
