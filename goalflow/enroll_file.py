@@ -24,10 +24,16 @@ import httpx
 CONTACT_COLUMNS = ("id", "email", "phone", "first_name", "last_name")
 MAX_JOB_ROWS = 100_000
 SHOWN_REJECTS = 20
+# How long the job's progress may stay unavailable (no worker answering) before giving up.
+MAX_UNAVAILABLE_SECONDS = 600
 
 
 class EnrollFileError(Exception):
     """Something the user must fix; the message says what."""
+
+
+class Unavailable(EnrollFileError):
+    """The API answered 503: retry later."""
 
 
 @dataclass
@@ -197,8 +203,19 @@ class Job:
         url = f"/v1/automations/{self.automation_id}/enrollments/bulk"
         job_id = _call(self.http.post, url, json=body)["job_id"]
         before = (summary.done, summary.created, summary.existing, len(summary.rejected))
+        unavailable_since: float | None = None
         while True:
-            job = _call(self.http.get, f"/v1/jobs/{job_id}")
+            try:
+                job = _call(self.http.get, f"/v1/jobs/{job_id}")
+            except Unavailable:
+                # No worker answers for the job (one is restarting): it goes on without us.
+                now = time.monotonic()
+                unavailable_since = unavailable_since or now
+                if now - unavailable_since > MAX_UNAVAILABLE_SECONDS:
+                    raise
+                sleep(poll_seconds)
+                continue
+            unavailable_since = None
             progress.update(
                 before[0] + job["done"],
                 before[1] + job["created"],
@@ -231,7 +248,10 @@ def _call(method: Callable[..., httpx.Response], url: str, **kwargs: Any) -> Any
             detail = response.text
         if response.status_code == 413:
             detail = f"{detail} — send fewer rows per job (--job-rows) or raise the API's limit"
-        raise EnrollFileError(f"{response.request.method} {url}: {response.status_code} {detail}")
+        problem = f"{response.request.method} {url}: {response.status_code} {detail}"
+        if response.status_code == 503:
+            raise Unavailable(problem)
+        raise EnrollFileError(problem)
     return response.json()
 
 

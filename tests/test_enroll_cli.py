@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import io
 import json
 import re
 import sys
 from pathlib import Path
 
+import httpx
+
+from goalflow.enroll_file import Job, Progress, Row, Summary
 from tests.conftest import Stack
 from tests.helpers import new_id
 
 GOALFLOW = Path(sys.executable).parent / "goalflow"
 WAITING = {"name": "cli", "steps": [{"id": "w", "type": "wait", "duration": "P1D"}]}
+JOB = {"job_id": "j1", "total": 2, "existing": 0, "rejected": []}
 
 
 async def goalflow(*args: str, within: float = 150) -> tuple[int, str, str]:
@@ -94,3 +99,28 @@ async def test_enroll_explains_what_went_wrong(stack: Stack, tmp_path: Path) -> 
     wrong.write_text("c1\n")
     code, _, err = await goalflow("enroll", "a", str(wrong), "--api", stack.url)
     assert code == 1 and "expected a .csv or .jsonl file" in err
+
+
+def test_progress_polls_through_a_worker_restart() -> None:
+    """While no worker answers (503), the command keeps polling; the job goes on meanwhile."""
+    answers = iter(
+        [
+            httpx.Response(503, json={"detail": "no worker answered"}),
+            httpx.Response(503, json={"detail": "no worker answered"}),
+            httpx.Response(200, json={**JOB, "status": "running", "done": 1, "created": 1}),
+            httpx.Response(200, json={**JOB, "status": "completed", "done": 2, "created": 2}),
+        ]
+    )
+
+    def api(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(202, json={"job_id": "j1"})
+        return next(answers)
+
+    rows = [Row(line=2, contact={"id": "a"}), Row(line=3, contact={"id": "b"})]
+    summary = Summary(total=2)
+    out = io.StringIO()
+    with httpx.Client(transport=httpx.MockTransport(api), base_url="http://api") as http:
+        Job(http, "auto", None, rows).run(summary, Progress(2, out), 0, lambda _: None)
+    assert (summary.done, summary.created, summary.failed) == (2, 2, [])
+    assert out.getvalue().splitlines()[-1].startswith("progress 2/2 (100%)")
