@@ -41,7 +41,7 @@ TEMPLATE_FAILED = "TemplateFailed"
 INVALID_MESSAGE = "InvalidMessage"
 
 _ANCHOR = re.compile(r"<a\b[^>]*>", re.IGNORECASE)
-_HREF = re.compile(r"""(\bhref\s*=\s*)(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE)
+_HREF = re.compile(r"""((?<![\w-])href\s*=\s*)(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE)
 _TEXT_URL = re.compile(r"""https?://[^\s<>"']+[^\s<>"'.,;:!?)\]]""", re.IGNORECASE)
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 

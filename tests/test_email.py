@@ -165,14 +165,15 @@ def test_unsubscribe_url_in_template_replaces_the_footer() -> None:
 
 def test_rewrite_links_leaves_other_markup_alone() -> None:
     source = (
-        '<p title="<a href=x>">t</p><a id="k" href="https://a.example/">a</a><img src="https://i">'
+        '<p title="<a href=x>">t</p><a data-href="https://d.example/" href="https://a.example/">'
+        'a</a><img src="https://i">'
     )
     out = rewrite_links(
         source, lambda url: "https://t.example/1" if url.startswith("https") else None
     )
-    assert (
-        out
-        == '<p title="<a href=x>">t</p><a id="k" href="https://t.example/1">a</a><img src="https://i">'
+    assert out == (
+        '<p title="<a href=x>">t</p><a data-href="https://d.example/" href="https://t.example/1">'
+        'a</a><img src="https://i">'
     )
 
 
