@@ -5,11 +5,17 @@
 - JSON text holding a lone UTF-16 surrogate (`"\\ud800"`, or its raw bytes) is 422. Python's
   `json` accepts it, but the string cannot be encoded as UTF-8 again, so it would fail later in
   the response, the data converter or Temporal itself as a 500.
+- `NaN`, `Infinity` and numbers too large for a float (`1e999`) are 422: they are not JSON
+  (RFC 8259); Python's `json` reads them as floats that no JSON answer can carry, so even the
+  422 that echoes them would fail as a 500.
+- JSON nested deeper than `MAX_JSON_DEPTH` levels is 422. Nothing goalflow takes needs more, and
+  past about 200 levels pydantic's serializer (so Temporal's data converter) gives up: a 500.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -20,6 +26,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 # Any escaped code unit in D800–DFFF; valid pairs match too and are checked after parsing.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MAX_JSON_DEPTH = 64
+_NOT_BRACKET = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_CHEAP_PASSES = 8
+# What could read as a non-finite float; bodies with none of these are not parsed here.
+_MAYBE_NOT_FINITE = re.compile(rb"NaN|Infinity|[0-9][eE][+]?[0-9]{3}|[0-9]{309}")
 
 
 class BodyGuard:
@@ -56,7 +67,7 @@ class BodyGuard:
                 break
         body = b"".join(chunks)
         if body and _is_json(headers.get("content-type")):
-            problem = _unicode_problem(body)
+            problem = _unicode_problem(body) or _depth_problem(body) or _number_problem(body)
             if problem is not None:
                 await _answer(scope, receive, send, 422, [problem])
                 return
@@ -144,3 +155,77 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _depth_problem(body: bytes) -> dict[str, Any] | None:
+    """A FastAPI-style error for JSON nested deeper than MAX_JSON_DEPTH, else None."""
+    # Most bodies are shallow: peeling empty pairs off the brackets a few times (at most two
+    # levels a pass) leaves nothing. Brackets inside strings count too, so this can only
+    # overestimate the depth; a body it does not empty is measured properly.
+    brackets = body.translate(None, _NOT_BRACKET)
+    for _ in range(_CHEAP_PASSES):
+        peeled = brackets.replace(b"[]", b"").replace(b"{}", b"")
+        if len(peeled) == len(brackets):
+            return None
+        brackets = peeled
+    try:
+        too_deep = _depth(json.loads(body)) > MAX_JSON_DEPTH
+    except RecursionError:
+        too_deep = True
+    except ValueError:
+        return None  # malformed JSON: FastAPI reports it with its position
+    if not too_deep:
+        return None
+    return {
+        "type": "json_too_deep",
+        "loc": ["body"],
+        "msg": f"JSON nested deeper than {MAX_JSON_DEPTH} levels",
+        "input": None,
+    }
+
+
+class _NotFinite(ValueError):
+    pass
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotFinite(text)
+    return value
+
+
+def _refuse_constant(text: str) -> float:
+    raise _NotFinite(text)
+
+
+def _number_problem(body: bytes) -> dict[str, Any] | None:
+    """A FastAPI-style error for NaN, Infinity or a float that overflows, else None."""
+    if not _MAYBE_NOT_FINITE.search(body):
+        return None
+    try:
+        json.loads(body, parse_float=_finite, parse_constant=_refuse_constant)
+    except _NotFinite as err:
+        return {
+            "type": "json_invalid",
+            "loc": ["body"],
+            "msg": "JSON decode error",
+            "input": {},
+            "ctx": {"error": f"{str(err)[:40]} is not a finite JSON number"},
+        }
+    except (ValueError, RecursionError):
+        return None  # malformed JSON: FastAPI reports it
+    return None
+
+
+def _depth(value: Any) -> int:
+    """How deep arrays and objects nest in a parsed JSON value (a scalar is 0)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        current, level = stack.pop()
+        items = current.values() if isinstance(current, dict) else current
+        if isinstance(current, dict | list):
+            deepest = max(deepest, level)
+            stack.extend((item, level + 1) for item in items if isinstance(item, dict | list))
+    return deepest
