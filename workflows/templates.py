@@ -2,19 +2,83 @@
 
 Compiled at publish time (a template that does not compile is a validation error) and rendered
 in activities. The sandbox refuses attribute access to internals such as `__class__`.
+
+Templates are a few kilobytes of text, so one that computes or allocates without end is a mistake
+(or worse), and failing its step beats stalling the process: publishing never evaluates anything
+(constant folding is off), and a render stops with a SecurityError when `*`, `**`, `+` or `~` would
+build something longer than MAX_RESULT or when it runs past RENDER_SECONDS.
 """
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
+
+# Characters (or items) one operation may produce, and seconds one render may take.
+MAX_RESULT = 1_000_000
+RENDER_SECONDS = 2.0
+_TEMPLATE_FILE = "<template>"
+
+
+class _BoundedConcat(CodeGenerator):
+    """`a ~ b` checked like the operators the sandbox intercepts."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.bounded(")
+        super().visit_Concat(node, frame)
+        self.write(")")
+
+
+class _Sandbox(SandboxedEnvironment):
+    code_generator_class = _BoundedConcat
+    # Intercepted operators go through `call_binop` at render time.
+    intercepted_binops = frozenset({"*", "**", "+"})
+
+    def __init__(self, **options: Any) -> None:
+        # No constant folding: publishing a template must not compute `{{ 2 ** 10**9 }}`.
+        super().__init__(optimized=False, **options)
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and _power_bits(left, right) > MAX_RESULT:
+            raise SecurityError("the result of ** would be too large")
+        if operator == "*":
+            for sequence, times in ((left, right), (right, left)):
+                if (
+                    _sized(sequence)
+                    and isinstance(times, int)
+                    and len(sequence) * times > MAX_RESULT
+                ):
+                    raise SecurityError("the result of * would be too long")
+        return self.bounded(super().call_binop(context, operator, left, right))
+
+    @staticmethod
+    def bounded(value: Any) -> Any:
+        if _sized(value) and len(value) > MAX_RESULT:
+            raise SecurityError(f"a value of the template grew past {MAX_RESULT} characters")
+        return value
+
+
+def _sized(value: Any) -> bool:
+    return isinstance(value, str | list | tuple | bytes)
+
+
+def _power_bits(base: Any, exponent: Any) -> int:
+    if isinstance(base, int) and isinstance(exponent, int) and exponent > 0:
+        return base.bit_length() * exponent
+    return 0  # floats overflow with an error of their own
 
 
 def _environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
+    env = _Sandbox(autoescape=False, undefined=StrictUndefined)
     env.globals["trigger_link"] = lambda link_id: ""
     return env
 
@@ -70,9 +134,40 @@ def render(
     autoescape: bool = False,
 ) -> str:
     """Render in a fresh sandbox; undefined names render empty rather than failing a send."""
-    env = SandboxedEnvironment(autoescape=autoescape)
+    env = _Sandbox(autoescape=autoescape)
     env.globals["trigger_link"] = trigger_link or (lambda link_id: "")
-    return env.from_string(source).render(**context)
+    template = env.from_string(source)
+    with _deadline(RENDER_SECONDS):
+        return template.render(**context)
+
+
+class _deadline:
+    """Stop template code that runs past `seconds`: a trace function on the template's own
+    frames (nothing else is traced) looks at the clock every thousand lines."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __enter__(self) -> None:
+        until = time.monotonic() + self.seconds
+        lines = 0
+
+        def line(frame: FrameType, event: str, arg: Any) -> Any:
+            nonlocal lines
+            if event == "line":
+                lines += 1
+                if lines % 1000 == 0 and time.monotonic() > until:
+                    raise SecurityError(f"the template ran longer than {self.seconds} s")
+            return line
+
+        def call(frame: FrameType, event: str, arg: Any) -> Any:
+            return line if frame.f_code.co_filename == _TEMPLATE_FILE else None
+
+        self.previous = sys.gettrace()
+        sys.settrace(call)
+
+    def __exit__(self, *exc: object) -> None:
+        sys.settrace(self.previous)
 
 
 def render_json(value: Any, context: dict[str, Any]) -> Any:
