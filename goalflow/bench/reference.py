@@ -149,14 +149,17 @@ def emails_sent(outbox_dir: Path) -> int:
 async def bounded(
     items: Iterable[T], concurrency: int, work: Callable[[T], Awaitable[None]]
 ) -> None:
-    """Run `work` over `items` with at most `concurrency` in flight (no task per item)."""
+    """Run `work` over `items` with at most `concurrency` in flight (no task per item); the
+    first failure cancels the rest."""
     iterator = iter(items)
 
     async def runner() -> None:
         for item in iterator:
             await work(item)
 
-    await asyncio.gather(*(runner() for _ in range(max(1, concurrency))))
+    async with asyncio.TaskGroup() as group:
+        for _ in range(max(1, concurrency)):
+            group.create_task(runner())
 
 
 @asynccontextmanager
