@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         EnrollRequest,
         EnrollResult,
         EventReceipt,
+        PendingWork,
         StepChange,
         TagChange,
         TagChangeResult,
@@ -46,6 +47,10 @@ with workflow.unsafe.imports_passed_through():
 DEDUPE_MEMORY = 10_000
 # Enroll request ids remembered per contact (a bulk job's rows), likewise.
 ENROLL_RECEIPTS = 100
+# A run due to continue as new hands its backlog of events to the next run (patch
+# "contact-carries-backlog-across-continue-as-new") as long as it stays well inside Temporal's
+# 2 MB limit for the new run's input.
+MAX_CARRIED_BYTES = 512 * 1024
 
 
 class _Op(BaseModel):
@@ -58,6 +63,10 @@ class _Op(BaseModel):
     step_change: StepChange | None = None
 
 
+def _carried(work: PendingWork) -> Callable[[int], _Op]:
+    return lambda seq: _Op(seq=seq, event=work.event, step_change=work.step_change)
+
+
 @workflow.defn
 class ContactWorkflow:
     @workflow.init
@@ -68,6 +77,12 @@ class ContactWorkflow:
         self.next_seq = 0
         self.ops_done = 0
         self.seen = set(state.recent_event_ids)
+        # What is queued, for deciding whether the queue can go to the next run.
+        self.queued_awaited = 0
+        self.queued_bytes = 0
+        for work in state.pending:
+            self._push(_carried(work))
+        state.pending = []
 
     @workflow.run
     async def run(self, state: ContactState) -> ContactView:
@@ -87,7 +102,9 @@ class ContactWorkflow:
                     return self.view()
                 continue
             while self.queue:
-                op = self.queue.pop(0)
+                if self._should_continue_as_new() and self._may_carry_queue():
+                    break
+                op = self._pop()
                 try:
                     self.results[op.seq] = await self._process(op)
                 except ApplicationError as refused:
@@ -95,12 +112,17 @@ class ContactWorkflow:
                     self.results[op.seq] = refused
                 self.ops_done += 1
             if self._should_continue_as_new():
+                # Handlers still running finish first; work someone waits on (an enrollment,
+                # a tag change) that arrives meanwhile is done in this run, so waiting on the
+                # handlers never waits on the queue.
                 await workflow.wait_condition(
-                    lambda: workflow.all_handlers_finished() and not self.queue
+                    lambda: workflow.all_handlers_finished() or self.queued_awaited > 0
                 )
-                # Handlers may have queued work while we waited for them to finish.
-                if self.queue:
+                if self.queue and not self._may_carry_queue():
                     continue
+                self.state.pending = [
+                    PendingWork(event=op.event, step_change=op.step_change) for op in self.queue
+                ]
                 self.state.recent_event_ids = self.state.recent_event_ids[-DEDUPE_MEMORY:]
                 workflow.continue_as_new(self.state)
 
@@ -353,8 +375,23 @@ class ContactWorkflow:
     def _push(self, make: Callable[[int], _Op]) -> int:
         seq = self.next_seq
         self.next_seq += 1
-        self.queue.append(make(seq))
+        op = make(seq)
+        self.queue.append(op)
+        self._count(op, 1)
         return seq
+
+    def _pop(self) -> _Op:
+        op = self.queue.pop(0)
+        self._count(op, -1)
+        return op
+
+    def _count(self, op: _Op, sign: int) -> None:
+        if op.enroll is not None or op.tags is not None:
+            self.queued_awaited += sign
+        elif op.event is not None:
+            self.queued_bytes += sign * len(op.event.model_dump_json())
+        elif op.step_change is not None:
+            self.queued_bytes += sign * len(op.step_change.model_dump_json())
 
     async def _enqueue(self, make: Callable[[int], _Op]) -> Any:
         seq = self._push(make)
@@ -374,6 +411,19 @@ class ContactWorkflow:
             or profile.fields
             or profile.unsubscribed
         )
+
+    def _may_carry_queue(self) -> bool:
+        """Whether the queue can go to the next run as it is: nothing in it has a caller
+        waiting for its answer in this run, and it is small enough.
+
+        Events can arrive faster than they are forwarded; a run that waited for an empty queue
+        might never continue as new, and past Temporal's 2,000 updates per run every further
+        event would be refused. Runs recorded before this patch never carry."""
+        if not self.queue:
+            return True
+        if self.queued_awaited or self.queued_bytes > MAX_CARRIED_BYTES:
+            return False
+        return workflow.patched("contact-carries-backlog-across-continue-as-new")
 
     def _should_continue_as_new(self) -> bool:
         limit = self.state.continue_as_new_after_ops

@@ -17,6 +17,7 @@ from workflows.definition import (
     SendSmsStep,
     WebhookStep,
 )
+from workflows.events import ContactEvent
 
 # Activity names.
 SEND_WEBHOOK = "send_webhook"
@@ -106,6 +107,14 @@ class ActiveEnrollment(BaseModel):
     version: int
 
 
+class PendingWork(BaseModel):
+    """Work a contact run accepted but left to the next one when it continued as new: events
+    and step changes, which no caller waits on."""
+
+    event: ContactEvent | None = None
+    step_change: StepChange | None = None
+
+
 class ContactState(BaseModel):
     """Everything a contact workflow keeps; carried across continue-as-new."""
 
@@ -121,6 +130,8 @@ class ContactState(BaseModel):
     idle_seconds: float = 3600.0
     # Answers to the last enroll requests that carried a request id (bulk jobs), oldest first.
     enroll_receipts: list[EnrollReceipt] = Field(default_factory=list)
+    # Accepted, not yet done when the previous run continued as new; done first, in order.
+    pending: list[PendingWork] = Field(default_factory=list)
 
 
 class EnrollRequest(BaseModel):
