@@ -183,7 +183,7 @@ async def api_on(env: WorkflowEnvironment, task_queue: str) -> AsyncIterator[htt
             yield http
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(120 + ROWS // 4)
 async def test_large_job_survives_a_killed_worker(stack: Stack, tmp_path: Path) -> None:
     env = stack.env
     automation = await publish(stack, INSTANT)  # stored through the stack's own worker
@@ -217,7 +217,7 @@ async def test_large_job_survives_a_killed_worker(stack: Stack, tmp_path: Path) 
                 return body
 
             halfway = await assert_eventually(
-                progress, lambda j: j["done"] >= 0.4 * ROWS, within=ROWS / 10
+                progress, lambda j: j["done"] >= 0.4 * ROWS, within=ROWS / 8
             )
             assert halfway["status"] == "running"
             # The worker serves the Temporal SDK's metrics and goalflow's counters.
@@ -231,7 +231,7 @@ async def test_large_job_survives_a_killed_worker(stack: Stack, tmp_path: Path) 
         unavailable = await http.get(f"/v1/jobs/{job_id}")
         assert unavailable.status_code == 503, unavailable.text
         with worker_process(env, task_queue, log):
-            job = await finished(http, job_id, within=ROWS / 10)
+            job = await finished(http, job_id, within=ROWS / 8)
 
     assert job["status"] == "completed", job
     assert (job["total"], job["done"]) == (ROWS, ROWS)

@@ -108,7 +108,8 @@ class BulkJob(BaseModel):
     parallel_batches: int = 2
     # Enroll calls in flight per batch.
     concurrency: int = 16
-    heartbeat_timeout_seconds: float = 10.0
+    # A batch whose worker died is retried after this long without a heartbeat.
+    heartbeat_timeout_seconds: float = 15.0
     progress: BulkProgress = Field(default_factory=BulkProgress)
     # Tests force continue-as-new sooner than Temporal would suggest it.
     continue_as_new_after_batches: int | None = None
