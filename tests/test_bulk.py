@@ -213,7 +213,11 @@ async def test_large_job_survives_a_killed_worker(stack: Stack, tmp_path: Path) 
             job_id = answer.json()["job_id"]
 
             async def progress() -> dict[str, Any]:
-                body: dict[str, Any] = (await http.get(f"/v1/jobs/{job_id}")).json()
+                answer = await http.get(f"/v1/jobs/{job_id}")
+                if answer.status_code == 503:  # the worker is still starting
+                    return {"status": "running", "done": 0}
+                assert answer.status_code == 200, answer.text
+                body: dict[str, Any] = answer.json()
                 return body
 
             halfway = await assert_eventually(
