@@ -52,6 +52,20 @@ class FuzzTarget:
     temporal_address: str
 
 
+def _poll(check: Any, process: Any, within: float = 90) -> None:
+    """Until `check()` holds (connection errors count as not yet); fail with the process's log
+    if it exits or time runs out."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            if check():
+                return
+        except httpx.TransportError:
+            pass
+        assert process.popen.poll() is None and time.monotonic() < deadline, process.output()
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="module")
 def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget]:
     """`goalflow api` with GOALFLOW_API_KEYS set and a `goalflow worker`, on a Temporal dev
@@ -72,19 +86,15 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget
     }
     server = start_temporal(options)
     processes = Processes(data_dir)
+    url = f"http://127.0.0.1:{port}"
     try:
-        processes.worker(env)
         api = processes.api(port, env)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:  # ready once the API answers and reaches Temporal
-            try:
-                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, api.output()
-            time.sleep(0.2)
+        _poll(lambda: httpx.get(f"{url}/readyz", timeout=5).status_code == 200, api)
+        # Only now: `goalflow worker` exits if Temporal does not answer when it starts.
+        worker = processes.worker(env)
+        ready = {"name": "ready", "steps": [{"id": "e", "type": "end"}]}
+        publish = f"{url}/v1/automations/ready"
+        _poll(lambda: httpx.put(publish, json=ready, headers=AUTH).status_code < 300, worker)
         yield FuzzTarget(url, env["TEMPORAL_ADDRESS"])
     finally:
         processes.stop_all()
