@@ -408,7 +408,7 @@ async def ingest(stack: Stack, options: BenchOptions) -> Report:
     concurrency = options.concurrency or 32
     contacts = options.contacts or 500
     batch_size = options.batch_size or 1000
-    batch_concurrency = max(1, min(4, concurrency))
+    batch_concurrency = 1  # one batch fans out to up to `batch_size` updates by itself
     report = Report(
         "ingest",
         {
