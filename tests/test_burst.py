@@ -110,7 +110,7 @@ async def test_burst_of_2000_events_with_duplicates(stack: Stack) -> None:
             len(goal_met_ids(v)) >= len(expected[c]) for c, v in zip(contacts, found, strict=True)
         ),
         within=120,
-        interval=0.5,
+        interval=1,
     )
     applied_in = time.monotonic() - started
     for contact, view in zip(contacts, finals, strict=True):
