@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_core import to_json
 
 from workflows.definition import STEP_ID_PATTERN, EventType
 from workflows.messages import EnrollmentStatus, GoalStatus, TimelineEntry, Waiting
@@ -15,6 +16,20 @@ CONTACT_ID_PATTERN = r"^[^\s/\x00-\x1f\x7f]{1,200}$"
 ContactId = Annotated[str, StringConstraints(pattern=CONTACT_ID_PATTERN)]
 AutomationId = Annotated[str, StringConstraints(pattern=STEP_ID_PATTERN)]
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+# Events, contacts and definitions travel whole in Temporal payloads (updates, signals to every
+# enrollment, child workflow inputs), which Temporal refuses past 2 MB: an enrollment carries a
+# definition and a contact together, so these stay well below.
+MAX_EVENT_DATA_BYTES = 1024 * 1024
+MAX_CONTACT_BYTES = 256 * 1024
+MAX_DEFINITION_BYTES = 1024 * 1024
+
+
+def fits(value: Any, limit: int, what: str) -> None:
+    size = len(to_json(value))
+    if size > limit:
+        raise ValueError(f"{what} is {size} bytes as JSON; at most {limit} are accepted")
+
+
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
@@ -40,6 +55,12 @@ class EnrollmentIn(Strict):
     contact: ContactIn
     version: int | None = Field(None, ge=1)
 
+    @field_validator("contact")
+    @classmethod
+    def _contact_fits(cls, contact: ContactIn) -> ContactIn:
+        fits(contact.model_dump(), MAX_CONTACT_BYTES, "the contact")
+        return contact
+
 
 class EnrollmentCreated(BaseModel):
     enrollment_id: str
@@ -62,6 +83,12 @@ class EventIn(Strict):
     type: EventType
     occurred_at: datetime | None = None
     data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("data")
+    @classmethod
+    def _data_fits(cls, data: dict[str, Any]) -> dict[str, Any]:
+        fits(data, MAX_EVENT_DATA_BYTES, "data")
+        return data
 
 
 class EventAccepted(BaseModel):

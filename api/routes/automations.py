@@ -8,7 +8,14 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from api.deps import GoalflowDep
-from api.schemas import AutomationId, EnrollmentCreated, EnrollmentIn, PublishOut
+from api.schemas import (
+    MAX_DEFINITION_BYTES,
+    AutomationId,
+    EnrollmentCreated,
+    EnrollmentIn,
+    PublishOut,
+    fits,
+)
 from api.service import Conflict, NotFound
 from workflows.definition import STEP_ID_PATTERN, Automation
 from workflows.messages import ContactProfile
@@ -53,6 +60,13 @@ async def publish_automation(
         automation, warnings = parse_automation(definition, links)
     except ValidationError as err:
         raise _validation_error(err, "body") from err
+    try:
+        # Enrollments carry the definition in Temporal payloads (2 MB at most).
+        fits(automation.model_dump(by_alias=True), MAX_DEFINITION_BYTES, "the definition")
+    except ValueError as err:
+        raise RequestValidationError(
+            [{"type": "too_large", "loc": ("body",), "msg": str(err), "input": None}]
+        ) from err
     result = await goalflow.publish(automation_id, automation)
     if not result.created:
         response.status_code = status.HTTP_200_OK
