@@ -15,7 +15,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -399,6 +399,60 @@ async def test_malformed_and_oversized_bodies_on_every_body_route(stack: Stack) 
         huge = b'{"x": "' + b"x" * limit + b'"}'
         answer = await stack.http.request(method, path, content=huge, headers=JSON)
         assert answer.status_code == 413, (path, answer.status_code)
+
+
+@pytest.fixture
+async def roomy(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    """The stack's app and worker, but taking bodies up to the default 10 MB."""
+    settings = stack.settings.model_copy(update={"max_body_bytes": 10 * 1024 * 1024})
+    app = create_app(settings, stack.env.client)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://goalflow", timeout=60
+        ) as http:
+            yield http
+
+
+async def test_events_contacts_and_definitions_too_big_for_temporal_are_422(
+    roomy: httpx.AsyncClient,
+) -> None:
+    """Temporal refuses payloads past 2 MB: a 2.5 MB event was a 500 (and a failed workflow
+    task) and a 5 MB one a misleading 503. Each item is capped well below, body limit or not."""
+    blob = "x" * (2_500_000)
+    sent = await roomy.post(
+        "/v1/events", json={"contact_id": new_id("big"), "type": "custom", "data": {"b": blob}}
+    )
+    assert sent.status_code == 422, sent.status_code
+    assert sent.json()["detail"][0]["loc"] == ["body", "data"]
+    batch = await roomy.post(
+        "/v1/events/batch",
+        json={"events": [{"contact_id": new_id("big"), "type": "custom", "data": {"b": blob}}]},
+    )
+    assert batch.status_code == 202 and batch.json()["rejected"][0]["index"] == 0
+
+    html = "<p>" + "x" * 490_000 + "</p>"
+    mails = [{"id": f"m{i}", "type": "send_email", "subject": "s", "html": html} for i in range(5)]
+    too_big = await roomy.put(f"/v1/automations/{new_id('a')}", json={"name": "x", "steps": mails})
+    assert too_big.status_code == 422, too_big.status_code
+    assert too_big.json()["detail"][0]["loc"] == ["body"]
+
+    automation = new_id("a")
+    assert (
+        await roomy.put(f"/v1/automations/{automation}", json={"name": "x", "steps": [END]})
+    ).status_code == 201
+    enrolled = await roomy.post(
+        f"/v1/automations/{automation}/enrollments",
+        json={"contact": {"id": new_id("big"), "fields": {"b": blob}}},
+    )
+    assert enrolled.status_code == 422, enrolled.status_code
+    assert enrolled.json()["detail"][0]["loc"] == ["body", "contact"]
+
+    contact = new_id("big")
+    fits = await roomy.post(
+        "/v1/events", json={"contact_id": contact, "type": "custom", "data": {"b": blob[:900_000]}}
+    )
+    assert fits.status_code == 202, fits.text
 
 
 async def test_forged_tracking_tokens_are_404_and_no_event(stack: Stack) -> None:
