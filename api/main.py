@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import metrics
@@ -63,6 +63,17 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         if err.status == RPCStatusCode.RESOURCE_EXHAUSTED:
             return JSONResponse({"detail": f"Temporal is busy: {err.message}"}, status_code=503)
         raise err
+
+    @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
+    async def temporal_overloaded(
+        request: Request, err: WorkflowUpdateRPCTimeoutOrCancelledError
+    ) -> JSONResponse:
+        # The update may still be applied: retrying with the same event id is safe (dedupe).
+        return JSONResponse(
+            {"detail": "Temporal did not answer in time; retry the request (same ids are safe)"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(RuntimeError)
     async def temporal_connect_error(request: Request, err: RuntimeError) -> JSONResponse:
