@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
 import sys
 
 import structlog
@@ -29,10 +32,23 @@ async def run_benchmark(kind: str, options: BenchOptions) -> Report:
         temporal_address=options.temporal_address, worker_process=worker_process
     )
     note(f"{kind}: starting the stack")
-    async with open_stack(stack_options) as stack:
-        info = await stack.client.workflow_service.get_system_info(GetSystemInfoRequest())
-        note(f"{kind}: running")
-        report = await BENCHMARKS[kind](stack, options)
+    # SIGTERM (`timeout`, a CI limit) stops the run like Ctrl-C: the stack is torn down, the
+    # embedded server and any worker process with it.
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    handled = False
+    if task is not None:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+            handled = True
+    try:
+        async with open_stack(stack_options) as stack:
+            info = await stack.client.workflow_service.get_system_info(GetSystemInfoRequest())
+            note(f"{kind}: running")
+            report = await BENCHMARKS[kind](stack, options)
+    finally:
+        if handled:
+            loop.remove_signal_handler(signal.SIGTERM)
     report.machine = found_machine
     report.versions = versions(info.server_version or None)
     return report
