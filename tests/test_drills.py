@@ -288,6 +288,16 @@ def waiting_at(step_id: str) -> Any:
     return check
 
 
+def reached(step_id: str) -> Any:
+    """Every enrollment has waited at `step_id` (it may be past it already: a condition that
+    stays true once met, so a slow poll cannot miss it)."""
+
+    def check(found: list[EnrollmentView]) -> bool:
+        return all(("waiting", step_id) in timeline(v) for v in found)
+
+    return check
+
+
 def all_ended(found: list[EnrollmentView]) -> bool:
     return all(v.status != "active" for v in found)
 
@@ -474,7 +484,7 @@ async def test_two_workers_one_killed_the_other_carries_on(
         contacts = [new_id("two") for _ in range(30)]
         enrollments = await enroll_all(goalflow, automation_id, contacts)
         await assert_eventually(
-            lambda: views(goalflow, enrollments), waiting_at("pause"), within=60, interval=0.5
+            lambda: views(goalflow, enrollments), reached("pause"), within=60, interval=0.5
         )
         doomed_prefix = f"{doomed.pid}@"
         before = [await workflow_task_identities(client, e) for e in enrollments]
