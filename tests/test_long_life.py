@@ -130,7 +130,8 @@ async def test_enrollment_held_at_a_goal_through_300_events(dev_env: WorkflowEnv
     ]
     # Every event reached the enrollment once, across both workflows' runs.
     assert sum(r.signals for r in enrollment_runs) == 301
-    assert len(enrollment_runs) >= 4, [r.events for r in enrollment_runs]
+    # Every 100 events: 3 runs, or 4 if the third continued as new before the last event came.
+    assert len(enrollment_runs) >= 3, [r.events for r in enrollment_runs]
     # 342 operations, continue-as-new due every 50: a backlog does not hold it off.
     assert len(contact_runs) >= 6, [r.events for r in contact_runs]
     check_limits(contact_runs + enrollment_runs)
