@@ -30,10 +30,9 @@ DEFINITION = {
 }
 
 
-@contextmanager
-def goalflow_dev(data_dir: Path, ports: dict[str, int]) -> Iterator[tuple[httpx.Client, str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "GOALFLOW_"))}
-    command = [
+def dev_command(data_dir: Path, ports: dict[str, int]) -> list[str]:
+    """`goalflow dev` on the given data dir and ports, as a user types it."""
+    return [
         sys.executable,
         "-m",
         "goalflow.cli",
@@ -49,6 +48,12 @@ def goalflow_dev(data_dir: Path, ports: dict[str, int]) -> Iterator[tuple[httpx.
         "--smtp-port",
         str(ports["smtp"]),
     ]
+
+
+@contextmanager
+def goalflow_dev(data_dir: Path, ports: dict[str, int]) -> Iterator[tuple[httpx.Client, str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "GOALFLOW_"))}
+    command = dev_command(data_dir, ports)
     log = data_dir.parent / f"dev-{time.monotonic_ns()}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -134,22 +139,7 @@ def test_dev_says_clearly_when_a_port_is_taken(tmp_path: Path, ports: dict[str, 
         busy.bind(("127.0.0.1", ports["api"]))
         busy.listen()
         result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "goalflow.cli",
-                "dev",
-                "--data-dir",
-                str(tmp_path),
-                "--port",
-                str(ports["api"]),
-                "--temporal-port",
-                str(ports["temporal"]),
-                "--ui-port",
-                str(ports["ui"]),
-                "--smtp-port",
-                str(ports["smtp"]),
-            ],
+            dev_command(tmp_path, ports),
             capture_output=True,
             text=True,
             timeout=60,
