@@ -1,4 +1,7 @@
-"""Dependencies: settings, the process's Temporal client, authentication."""
+"""Dependencies: settings, the process's Temporal client, authentication.
+
+All are `async def` although none awaits: FastAPI runs a plain `def` dependency in its thread
+pool, a thread hand-off per dependency per request (measured in docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -12,12 +15,12 @@ from api.service import Goalflow
 from goalflow.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_goalflow(request: Request) -> Goalflow:
+async def get_goalflow(request: Request) -> Goalflow:
     goalflow: Goalflow = request.app.state.goalflow
     return goalflow
 
@@ -25,7 +28,7 @@ def get_goalflow(request: Request) -> Goalflow:
 _bearer = HTTPBearer(auto_error=False, description="one of GOALFLOW_API_KEYS")
 
 
-def require_api_key(
+async def require_api_key(
     settings: Annotated[Settings, Depends(get_settings)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:

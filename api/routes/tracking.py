@@ -49,7 +49,7 @@ def _tracker(secret: str, public_url: str) -> Tracker:
     return Tracker(secret, public_url)
 
 
-def get_tracker(settings: SettingsDep) -> Tracker:
+async def get_tracker(settings: SettingsDep) -> Tracker:
     return _tracker(settings.secret, settings.public_url)
 
 
