@@ -40,6 +40,8 @@ from workflows.messages import (
     EnrollmentView,
     EnrollRequest,
     EnrollResult,
+    EventBatch,
+    EventBatchReceipt,
     EventReceipt,
     PublishRequest,
     PublishResult,
@@ -50,6 +52,11 @@ from workflows.messages import (
     automation_workflow_id,
     contact_workflow_id,
 )
+
+# The events of one contact go to its workflow in updates of at most this many bytes of JSON
+# (Temporal refuses payloads over 2 MB; one event's data is capped at 1 MiB, so an event that
+# large travels alone).
+EVENT_BATCH_BYTES = 512 * 1024
 
 
 class NotFound(Exception):
@@ -62,6 +69,39 @@ class Conflict(Exception):
 
 def _is_not_found(err: BaseException) -> bool:
     return isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND
+
+
+def contact_event(
+    contact_id: str,
+    type: str,
+    data: dict[str, Any],
+    *,
+    event_id: str | None = None,
+    occurred_at: datetime | None = None,
+) -> ContactEvent:
+    """The event as the contact workflow takes it; an event without an id gets a fresh one."""
+    return ContactEvent.model_validate(
+        {
+            "id": event_id or uuid.uuid4().hex,
+            "contact_id": contact_id,
+            "type": type,
+            "occurred_at": occurred_at,
+            "data": data,
+        }
+    )
+
+
+def _chunks(events: list[ContactEvent], max_bytes: int) -> list[list[ContactEvent]]:
+    chunks: list[list[ContactEvent]] = []
+    size = 0
+    for event in events:
+        event_bytes = len(event.model_dump_json())
+        if not chunks or size + event_bytes > max_bytes:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(event)
+        size += event_bytes
+    return chunks
 
 
 class Goalflow:
@@ -187,15 +227,7 @@ class Goalflow:
         event_id: str | None = None,
         occurred_at: datetime | None = None,
     ) -> EventReceipt:
-        event = ContactEvent.model_validate(
-            {
-                "id": event_id or uuid.uuid4().hex,
-                "contact_id": contact_id,
-                "type": type,
-                "occurred_at": occurred_at,
-                "data": data,
-            }
-        )
+        event = contact_event(contact_id, type, data, event_id=event_id, occurred_at=occurred_at)
         receipt: EventReceipt = await self.client.execute_update_with_start_workflow(
             ContactWorkflow.accept_event,
             event,
@@ -203,6 +235,22 @@ class Goalflow:
         )
         metrics.EVENTS.labels(result="duplicate" if receipt.duplicate else "accepted").inc()
         return receipt
+
+    async def send_events(self, contact_id: str, events: list[ContactEvent]) -> list[EventReceipt]:
+        """Events of one contact, in order, in as few updates as fit (`EVENT_BATCH_BYTES`).
+        An error leaves the events of later updates unsent; the receipts say how far it got
+        only through the error, so callers treat the whole list as not accepted."""
+        receipts: list[EventReceipt] = []
+        for chunk in _chunks(events, EVENT_BATCH_BYTES):
+            answer: EventBatchReceipt = await self.client.execute_update_with_start_workflow(
+                ContactWorkflow.accept_events,
+                EventBatch(events=chunk),
+                start_workflow_operation=self._contact_start(contact_id),
+            )
+            for receipt in answer.receipts:
+                metrics.EVENTS.labels(result="duplicate" if receipt.duplicate else "accepted").inc()
+            receipts += answer.receipts
+        return receipts
 
     async def change_tags(
         self, contact_id: str, add: list[str], remove: list[str], change_id: str | None = None

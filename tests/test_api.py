@@ -19,6 +19,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.main import create_app
+from api.service import EVENT_BATCH_BYTES, _chunks, contact_event
 from tests.conftest import Stack, free_port
 from tests.helpers import assert_eventually, new_id
 
@@ -818,6 +819,51 @@ async def test_event_batch(stack: Stack) -> None:
         ["body", "events"]
     ]
     assert locs(await http.post("/v1/events/batch", json={})) == [["body", "events"]]
+
+
+async def test_event_batch_of_large_events_goes_in_several_updates_in_order(
+    stack: Stack,
+) -> None:
+    http = stack.http
+    buyer = new_id()
+    # Three 300 KB events of one contact: more than one update's worth (EVENT_BATCH_BYTES).
+    # Each sets the field `last`; applied in order, it ends at 2.
+    padding = "x" * 300_000
+    events: list[dict[str, Any]] = [
+        {
+            "id": f"big-{n}",
+            "contact_id": buyer,
+            "type": "contact.updated",
+            "data": {"fields": {"last": n, "padding": padding}},
+        }
+        for n in range(3)
+    ]
+    as_sent = [contact_event(buyer, e["type"], e["data"], event_id=e["id"]) for e in events]
+    chunks = _chunks(as_sent, EVENT_BATCH_BYTES)
+    assert [[e.id for e in chunk] for chunk in chunks] == [["big-0"], ["big-1"], ["big-2"]]
+
+    first = await http.post("/v1/events/batch", json={"events": events})
+    assert first.status_code == 202, first.text
+    assert first.json() == {"accepted": 3, "duplicates": 0, "rejected": []}
+    again = await http.post("/v1/events/batch", json={"events": events})
+    assert again.json() == {"accepted": 0, "duplicates": 3, "rejected": []}
+    for _ in range(100):
+        fields = (await contact(http, buyer))["fields"]
+        if fields.get("last") == 2:
+            break
+        await asyncio.sleep(0.2)
+    assert fields["last"] == 2
+
+
+def test_event_chunks_keep_order_and_fill_up_to_the_limit() -> None:
+    events = [
+        contact_event("c", "custom", {"p": "x" * size}, event_id=f"e{n}")
+        for n, size in enumerate([10, 10, 400, 10, 10])
+    ]
+    one = len(events[0].model_dump_json())
+    chunks = _chunks(events, 2 * one + 10)
+    assert [[e.id for e in chunk] for chunk in chunks] == [["e0", "e1"], ["e2"], ["e3", "e4"]]
+    assert _chunks([], 100) == []
 
 
 # --- contacts and tags -----------------------------------------------------------------------

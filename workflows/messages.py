@@ -165,6 +165,18 @@ class EventReceipt(BaseModel):
     duplicate: bool
 
 
+class EventBatch(BaseModel):
+    """Events of one contact, in the order given, accepted by one update (the batch route)."""
+
+    events: list[ContactEvent]
+
+
+class EventBatchReceipt(BaseModel):
+    """One receipt per event of an `EventBatch`, in the same order."""
+
+    receipts: list[EventReceipt]
+
+
 class TagChange(BaseModel):
     """Tags to add/remove for a contact; `id` makes the resulting events idempotent."""
 
