@@ -66,6 +66,14 @@ def ensure_port_free(host: str, port: int, what: str, flag: str) -> None:
             ) from err
 
 
+# SQLite's write-ahead log instead of its default rollback journal: each commit appends to one
+# file and syncs it once, where the rollback journal writes every page twice with several syncs.
+# `synchronous=full` keeps every acknowledged commit on disk (an accepted event survives a power
+# cut). `goalflow bench throughput --contacts 200`, back to back: 6.0 → 9.8 enrollments/s, server
+# CPU per unit 127 → 96 ms (docs/benchmarks.md).
+SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=full")
+
+
 def start_temporal(options: DevOptions) -> subprocess.Popen[bytes]:
     """The embedded dev server on a SQLite file in the data dir, with its web UI."""
     args = [
@@ -83,6 +91,8 @@ def start_temporal(options: DevOptions) -> subprocess.Popen[bytes]:
         "--log-level",
         "warn",
     ]
+    for pragma in SQLITE_PRAGMAS:
+        args += ["--sqlite-pragma", pragma]
     for name, kind in SEARCH_ATTRIBUTES.items():
         args += ["--search-attribute", f"{name}={_TYPE_FLAG[kind]}"]
     log = (options.data_dir / "temporal.log").open("ab")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import httpx
@@ -105,7 +106,12 @@ def test_dev_prints_urls_and_keeps_state_across_restarts(
         ui = httpx.get(f"http://127.0.0.1:{ports['ui']}/", timeout=10)
         assert ui.status_code == 200
 
-    assert (data_dir / "temporal.db").exists()
+    database = data_dir / "temporal.db"
+    assert database.exists()
+    # Write-ahead log, every commit synced (goalflow.dev.SQLITE_PRAGMAS): journal_mode is
+    # kept in the file itself.
+    with closing(sqlite3.connect(database)) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
     with goalflow_dev(data_dir, ports) as (http, _):
         assert http.get("/v1/automations/restart?version=1").json()["name"] == "restart"
