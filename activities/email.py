@@ -12,8 +12,10 @@ SMTP 4xx replies and connection errors are retried by Temporal; a 5xx reply is a
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -238,6 +240,9 @@ class EmailActivities:
     def __init__(self, smtp: SmtpConfig, tracker: Tracker, sender: str) -> None:
         self.smtp = smtp
         self.composer = EmailComposer(tracker, sender)
+        # The name sent in EHLO, looked up once: aiosmtplib would call socket.getfqdn() in a
+        # thread for every message.
+        self.local_hostname: str | None = None
 
     @activity.defn(name=SEND_EMAIL)
     async def send_email(self, request: EmailRequest) -> DeliveryResult:
@@ -263,6 +268,8 @@ class EmailActivities:
 
     async def _send(self, message: EmailMessage, sender: str, recipient: str) -> None:
         smtp = self.smtp
+        if self.local_hostname is None:
+            self.local_hostname = await asyncio.to_thread(socket.getfqdn)
         try:
             await aiosmtplib.send(
                 message,
@@ -276,6 +283,7 @@ class EmailActivities:
                 start_tls=smtp.start_tls,
                 validate_certs=smtp.validate_certs,
                 timeout=smtp.timeout,
+                local_hostname=self.local_hostname,
             )
         except aiosmtplib.SMTPRecipientsRefused as err:
             worst = max(err.recipients, key=lambda r: r.code)

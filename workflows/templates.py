@@ -11,13 +11,14 @@ build something longer than MAX_RESULT or when it runs past RENDER_SECONDS.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
@@ -126,6 +127,18 @@ def trigger_link_ids(source: str) -> list[str]:
     return ids
 
 
+# Rendering environments (undefined names render empty rather than failing a send), one per
+# escaping mode; `trigger_link` comes with each render, so compiled templates can be shared.
+_RENDER_ENVS = {escape: _Sandbox(autoescape=escape) for escape in (False, True)}
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(source: str, autoescape: bool) -> Template:
+    """Compiling is most of a render's cost and the sources are those of published (immutable)
+    definitions, so each is compiled once per process."""
+    return _RENDER_ENVS[autoescape].from_string(source)
+
+
 def render(
     source: str,
     context: dict[str, Any],
@@ -133,12 +146,14 @@ def render(
     trigger_link: Callable[[str], str] | None = None,
     autoescape: bool = False,
 ) -> str:
-    """Render in a fresh sandbox; undefined names render empty rather than failing a send."""
-    env = _Sandbox(autoescape=autoescape)
-    env.globals["trigger_link"] = trigger_link or (lambda link_id: "")
-    template = env.from_string(source)
+    """Render in the sandbox; undefined names render empty rather than failing a send."""
+    template = _compiled(source, autoescape)
     with _deadline(RENDER_SECONDS):
-        return template.render(**context)
+        return template.render({**context, "trigger_link": trigger_link or _no_link})
+
+
+def _no_link(link_id: str) -> str:
+    return ""
 
 
 class _deadline:
