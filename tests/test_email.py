@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -13,7 +14,6 @@ from urllib.parse import urlsplit
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.email import EmailComposer, SmtpConfig, message_id_for, rewrite_links
@@ -504,10 +504,32 @@ def scripted_smtp() -> Iterator[tuple[ScriptedSmtp, int]]:
     controller.stop()
 
 
-async def pending_attempt(handle: WorkflowHandle[Any, Any]) -> int:
-    description = await handle.describe()
-    pending = description.raw_description.pending_activities
-    return pending[0].attempt if pending else 0
+def _count(refusing: RefusingSmtp) -> Callable[[], Awaitable[int]]:
+    async def connections() -> int:
+        return refusing.connections
+
+    return connections
+
+
+class RefusingSmtp:
+    """A port that accepts connections and drops them at once (an SMTP server that is down
+    hard), counting the attempts."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.server: asyncio.Server | None = None
+
+    async def start(self, port: int) -> None:
+        async def drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            writer.close()
+
+        self.server = await asyncio.start_server(drop, "127.0.0.1", port)
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
 
 
 async def test_smtp_down_is_retried_and_the_enrollment_carries_on(
@@ -517,10 +539,15 @@ async def test_smtp_down_is_retried_and_the_enrollment_carries_on(
     async with running_engine(dev_env, settings=smtp_settings(port, tmp_path)) as engine:
         contact = new_id()
         enrolled = await engine.enroll(EMAIL_THEN_TAG, contact, contact={"email": "d@example.com"})
-        handle = dev_env.client.get_workflow_handle(enrolled.enrollment_id)
-        # Nothing listens on the port: the send fails and Temporal schedules another attempt.
-        await assert_eventually(lambda: pending_attempt(handle), lambda n: n >= 2)
+        # The server drops every connection: the send fails and is attempted again.
+        refusing = RefusingSmtp()
+        await refusing.start(port)
+        try:
+            await assert_eventually(_count(refusing), lambda n: n >= 2)
+        finally:
+            await refusing.stop()
         assert read_messages(tmp_path / "outbox") == []
+        assert (await engine.view(enrolled.enrollment_id)).current_step == "mail"
         sink = SmtpSink(tmp_path / "outbox", "127.0.0.1", port)
         sink.start()
         try:

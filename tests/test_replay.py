@@ -18,7 +18,14 @@ TEXTS = {path.stem: path.read_text() for path in HISTORIES}
 
 def test_histories_cover_the_required_scenarios() -> None:
     names = {path.stem for path in HISTORIES}
-    for scenario in ("early_goal", "if_unmet_wait_timeout", "goto", "cancel"):
+    for scenario in (
+        "early_goal",
+        "if_unmet_wait_timeout",
+        "goto",
+        "cancel",
+        "email",  # sent by activities
+        "email_local_activity",  # sent by local activities (patch send-email-as-local-activity)
+    ):
         assert f"enrollment_{scenario}" in names
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.conditions import condition_holds
@@ -425,6 +426,17 @@ class EnrollmentWorkflow:
                         summary=f"webhook {name}",
                     )
                     return {"status_code": hook.status_code, "webhook_id": hook.webhook_id}
+                case SendEmailStep() if workflow.patched("send-email-as-local-activity"):
+                    # A local activity: run by this worker within the workflow task, recorded
+                    # as one marker, no task dispatch; a send takes milliseconds.
+                    sent = await workflow.execute_local_activity(
+                        SEND_EMAIL,
+                        EmailRequest(context=context, step=step),
+                        result_type=DeliveryResult,
+                        start_to_close_timeout=timedelta(seconds=60),
+                        retry_policy=ACTION_RETRY,
+                        summary=f"email {name}",
+                    )
                 case SendEmailStep():
                     sent = await workflow.execute_activity(
                         SEND_EMAIL,
@@ -444,13 +456,14 @@ class EnrollmentWorkflow:
                         summary=f"sms {name}",
                     )
         except ActivityError as err:
-            cause = err.cause
-            if isinstance(cause, CancelledError):
+            if isinstance(err.cause, CancelledError):
                 raise asyncio.CancelledError from err
-            # A permanent failure is shown in the timeline; the enrollment carries on.
-            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-            kind = cause.type if isinstance(cause, ApplicationError) else type(cause).__name__
-            return {"result": "failed", "error": message, "error_type": kind}
+            return _failed(err.cause)
+        except CancelledError as err:
+            raise asyncio.CancelledError from err
+        except (ApplicationError, TemporalTimeoutError) as err:
+            # A local activity's failure arrives as it is, not wrapped in an ActivityError.
+            return _failed(err)
         detail: dict[str, Any] = {"message_id": sent.message_id}
         if sent.skipped:
             detail["skipped"] = sent.skipped
@@ -523,6 +536,13 @@ class EnrollmentWorkflow:
         step = self.steps[self.position].id if self.position < len(self.steps) else ""
         met = [goal_id for goal_id, g in self.goals.items() if g.met]
         workflow.upsert_search_attributes([STEP.value_set(step), GOALS_MET.value_set(met)])
+
+
+def _failed(cause: BaseException | None) -> dict[str, Any]:
+    """A permanent failure, shown in the timeline; the enrollment carries on."""
+    message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+    kind = cause.type if isinstance(cause, ApplicationError) else type(cause).__name__
+    return {"result": "failed", "error": message, "error_type": kind}
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -1,15 +1,19 @@
 """Record the workflow histories replayed by tests/test_replay.py.
 
-    python -m tests.histories.record
+    python -m tests.histories.record                         # every scenario
+    python -m tests.histories.record email --suffix local    # enrollment_email_local.json, ...
 
-Run it when a deliberate, `workflow.patched`-guarded change should be pinned by new histories;
-the old files stay, so older histories keep being replayed too.
+Run it when a deliberate, `workflow.patched`-guarded change should be pinned by new histories.
+Record the changed scenarios under a new suffix: the files recorded by older code stay, so their
+histories keep being replayed too.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +21,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from goalflow.binaries import temporal_test_server
+from goalflow.settings import Settings
+from goalflow.smtp_sink import SmtpSink
+from tests.conftest import free_port
 from tests.helpers import Engine, running_engine
 from workflows.messages import contact_workflow_id
 
@@ -54,6 +61,15 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             {"id": "t", "type": "add_tag", "tag": "target"},
         ],
     },
+    "email": {
+        "name": "email, goal, email",
+        "steps": [
+            {"id": "hello", "type": "send_email", "subject": "Hi", "html": "<p>Hello</p>"},
+            {"id": "w", "type": "wait", "duration": "P1D"},
+            {"id": "g", "type": "goal", "any_of": BUY, "if_unmet": {"action": "wait"}},
+            {"id": "thanks", "type": "send_email", "subject": "Thanks", "html": "<p>Thanks</p>"},
+        ],
+    },
     "cancel": {
         "name": "cancel",
         "steps": [
@@ -66,8 +82,13 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 
 async def _record(engine: Engine, name: str, definition: dict[str, Any]) -> dict[str, str]:
     contact = f"replay-{name}"
-    enrolled = await engine.enroll(definition, contact, automation_id=name.replace("_", "-"))
-    if name in ("early_goal", "goto"):
+    enrolled = await engine.enroll(
+        definition,
+        contact,
+        automation_id=name.replace("_", "-"),
+        contact={"email": f"{contact}@example.com"},
+    )
+    if name in ("early_goal", "goto", "email"):
         await engine.until(enrolled.enrollment_id, lambda v: v.waiting is not None)
         await engine.send(contact, "custom", {"name": "buy"}, id=f"{name}-buy")
     if name == "cancel":
@@ -84,18 +105,30 @@ async def _record(engine: Engine, name: str, definition: dict[str, Any]) -> dict
     }
 
 
-async def main() -> None:
+async def main(names: list[str], suffix: str) -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=temporal_test_server(),
     )
-    async with env, running_engine(env) as engine:
-        for name, definition in SCENARIOS.items():
-            for file, history in (await _record(engine, name, definition)).items():
-                path = HERE / f"{file}.json"
-                path.write_text(json.dumps(json.loads(history), indent=1) + "\n")
-                print("wrote", path.relative_to(HERE.parent.parent))
+    with tempfile.TemporaryDirectory() as outbox:
+        sink = SmtpSink(Path(outbox), "127.0.0.1", free_port())
+        sink.start()
+        settings = Settings.model_validate({"GOALFLOW_SMTP_URL": f"smtp://127.0.0.1:{sink.port}"})
+        try:
+            async with env, running_engine(env, settings=settings) as engine:
+                for name in names:
+                    histories = await _record(engine, name, SCENARIOS[name])
+                    for file, history in histories.items():
+                        path = HERE / f"{file}{'_' + suffix if suffix else ''}.json"
+                        path.write_text(json.dumps(json.loads(history), indent=1) + "\n")
+                        print("wrote", path.relative_to(HERE.parent.parent))
+        finally:
+            sink.stop()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("scenarios", nargs="*", choices=[[], *SCENARIOS], default=[])
+    parser.add_argument("--suffix", default="", help="appended to the file names")
+    args = parser.parse_args()
+    asyncio.run(main(args.scenarios or list(SCENARIOS), args.suffix))
