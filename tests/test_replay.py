@@ -25,6 +25,7 @@ def test_histories_cover_the_required_scenarios() -> None:
         "cancel",
         "email",  # sent by activities
         "email_local_activity",  # sent by local activities (patch send-email-as-local-activity)
+        "event_batch",  # events accepted by one accept_events update
     ):
         assert f"enrollment_{scenario}" in names
 

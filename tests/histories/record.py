@@ -25,7 +25,9 @@ from goalflow.settings import Settings
 from goalflow.smtp_sink import SmtpSink
 from tests.conftest import free_port
 from tests.helpers import Engine, running_engine
-from workflows.messages import contact_workflow_id
+from workflows.contact import ContactWorkflow
+from workflows.events import ContactEvent
+from workflows.messages import EventBatch, contact_workflow_id
 
 HERE = Path(__file__).parent
 
@@ -70,6 +72,14 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             {"id": "thanks", "type": "send_email", "subject": "Thanks", "html": "<p>Thanks</p>"},
         ],
     },
+    "event_batch": {
+        "name": "goal met by an event of a batch",
+        "steps": [
+            {"id": "w", "type": "wait", "duration": "P1D"},
+            {"id": "g", "type": "goal", "any_of": BUY, "if_unmet": {"action": "wait"}},
+            {"id": "after", "type": "add_tag", "tag": "done"},
+        ],
+    },
     "cancel": {
         "name": "cancel",
         "steps": [
@@ -91,6 +101,17 @@ async def _record(engine: Engine, name: str, definition: dict[str, Any]) -> dict
     if name in ("early_goal", "goto", "email"):
         await engine.until(enrolled.enrollment_id, lambda v: v.waiting is not None)
         await engine.send(contact, "custom", {"name": "buy"}, id=f"{name}-buy")
+    if name == "event_batch":
+        await engine.until(enrolled.enrollment_id, lambda v: v.waiting is not None)
+        events = [
+            ContactEvent(id=f"{name}-{n}", contact_id=contact, type="custom", data={"name": what})
+            for n, what in enumerate(["look", "buy", "buy"])
+        ]
+        await engine.client.execute_update_with_start_workflow(
+            ContactWorkflow.accept_events,
+            EventBatch(events=events),
+            start_workflow_operation=engine.contact_start(contact),
+        )
     if name == "cancel":
         await engine.until(enrolled.enrollment_id, lambda v: v.waiting is not None)
         await engine.client.get_workflow_handle(enrolled.enrollment_id).cancel()
