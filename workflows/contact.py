@@ -13,7 +13,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
@@ -39,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         EventBatchReceipt,
         EventReceipt,
         PendingWork,
+        QueuedOp,
         StepChange,
         TagChange,
         TagChangeResult,
@@ -55,18 +55,8 @@ ENROLL_RECEIPTS = 100
 MAX_CARRIED_BYTES = 512 * 1024
 
 
-class _Op(BaseModel):
-    """One unit of work in the contact's queue, in acceptance order."""
-
-    seq: int
-    enroll: EnrollRequest | None = None
-    event: ContactEvent | None = None
-    tags: TagChange | None = None
-    step_change: StepChange | None = None
-
-
-def _carried(work: PendingWork) -> Callable[[int], _Op]:
-    return lambda seq: _Op(seq=seq, event=work.event, step_change=work.step_change)
+def _carried(work: PendingWork) -> Callable[[int], QueuedOp]:
+    return lambda seq: QueuedOp(seq=seq, event=work.event, step_change=work.step_change)
 
 
 @workflow.defn
@@ -74,7 +64,7 @@ class ContactWorkflow:
     @workflow.init
     def __init__(self, state: ContactState) -> None:
         self.state = state
-        self.queue: list[_Op] = []
+        self.queue: list[QueuedOp] = []
         self.results: dict[int, Any] = {}
         self.next_seq = 0
         self.ops_done = 0
@@ -132,7 +122,7 @@ class ContactWorkflow:
 
     @workflow.update
     async def enroll(self, request: EnrollRequest) -> EnrollResult:
-        result: EnrollResult = await self._enqueue(lambda seq: _Op(seq=seq, enroll=request))
+        result: EnrollResult = await self._enqueue(lambda seq: QueuedOp(seq=seq, enroll=request))
         return result
 
     @workflow.update
@@ -152,13 +142,13 @@ class ContactWorkflow:
             return TagChangeResult(
                 contact_id=self.state.contact_id, added=[], removed=[], duplicate=True
             )
-        result: TagChangeResult = await self._enqueue(lambda seq: _Op(seq=seq, tags=change))
+        result: TagChangeResult = await self._enqueue(lambda seq: QueuedOp(seq=seq, tags=change))
         return result
 
     @workflow.signal(name=SIGNAL_STEP_CHANGE)
     def step_change(self, change: StepChange) -> None:
         if self._remember(change.id):
-            self._push(lambda seq: _Op(seq=seq, step_change=change))
+            self._push(lambda seq: QueuedOp(seq=seq, step_change=change))
 
     @workflow.signal(name=SIGNAL_ENROLLMENT_ENDED)
     def enrollment_ended(self, ended: EnrollmentEnded) -> None:
@@ -182,14 +172,14 @@ class ContactWorkflow:
         if not duplicate:
             if event.accepted_at is None:
                 event.accepted_at = workflow.now()
-            self._push(lambda seq: _Op(seq=seq, event=event))
+            self._push(lambda seq: QueuedOp(seq=seq, event=event))
         return EventReceipt(
             event_id=event.id, contact_id=self.state.contact_id, duplicate=duplicate
         )
 
     # --- processing, in order ---------------------------------------------------------------
 
-    async def _process(self, op: _Op) -> Any:
+    async def _process(self, op: QueuedOp) -> Any:
         if op.enroll is not None:
             return await self._enroll(op.enroll)
         if op.event is not None:
@@ -383,7 +373,7 @@ class ContactWorkflow:
             self.seen.difference_update(forget)
         return True
 
-    def _push(self, make: Callable[[int], _Op]) -> int:
+    def _push(self, make: Callable[[int], QueuedOp]) -> int:
         seq = self.next_seq
         self.next_seq += 1
         op = make(seq)
@@ -391,12 +381,12 @@ class ContactWorkflow:
         self._count(op, 1)
         return seq
 
-    def _pop(self) -> _Op:
+    def _pop(self) -> QueuedOp:
         op = self.queue.pop(0)
         self._count(op, -1)
         return op
 
-    def _count(self, op: _Op, sign: int) -> None:
+    def _count(self, op: QueuedOp, sign: int) -> None:
         if op.enroll is not None or op.tags is not None:
             self.queued_awaited += sign
         elif op.event is not None:
@@ -404,7 +394,7 @@ class ContactWorkflow:
         elif op.step_change is not None:
             self.queued_bytes += sign * len(op.step_change.model_dump_json())
 
-    async def _enqueue(self, make: Callable[[int], _Op]) -> Any:
+    async def _enqueue(self, make: Callable[[int], QueuedOp]) -> Any:
         seq = self._push(make)
         await workflow.wait_condition(lambda: seq in self.results)
         result = self.results.pop(seq)

@@ -115,6 +115,19 @@ class PendingWork(BaseModel):
     step_change: StepChange | None = None
 
 
+class QueuedOp(BaseModel):
+    """One unit of work in a contact workflow's queue, in acceptance order. Defined here, in a
+    module the sandbox passes through, rather than in workflows/contact.py, which the sandbox
+    executes afresh for every contact workflow it runs: a pydantic model class is built once
+    per process instead of once per workflow."""
+
+    seq: int
+    enroll: EnrollRequest | None = None
+    event: ContactEvent | None = None
+    tags: TagChange | None = None
+    step_change: StepChange | None = None
+
+
 class ContactState(BaseModel):
     """Everything a contact workflow keeps; carried across continue-as-new."""
 
