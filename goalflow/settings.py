@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     dev_mode: bool = Field(False, alias="GOALFLOW_DEV")
     data_dir: str = Field(".goalflow", alias="GOALFLOW_DATA_DIR")
     worker_metrics_port: int | None = Field(None, alias="GOALFLOW_WORKER_METRICS_PORT")
+    # Workflows a worker keeps in memory between tasks (the SDK's max_cached_workflows).
+    worker_cached_workflows: int = Field(
+        1000, ge=0, le=100_000, alias="GOALFLOW_WORKER_CACHED_WORKFLOWS"
+    )
     max_body_bytes: int = Field(10 * 1024 * 1024, alias="GOALFLOW_MAX_BODY_BYTES")
     # Enroll calls a bulk job keeps in flight per batch (two batches run at once).
     bulk_concurrency: int = Field(16, ge=1, le=256, alias="GOALFLOW_BULK_CONCURRENCY")
