@@ -43,9 +43,12 @@ class Settings(BaseSettings):
     dev_mode: bool = Field(False, alias="GOALFLOW_DEV")
     data_dir: str = Field(".goalflow", alias="GOALFLOW_DATA_DIR")
     worker_metrics_port: int | None = Field(None, alias="GOALFLOW_WORKER_METRICS_PORT")
-    # Workflows a worker keeps in memory between tasks (the SDK's max_cached_workflows).
+    # Workflows a worker keeps in memory between tasks (the SDK's max_cached_workflows). At
+    # least as many as the workflow tasks a worker runs at once (100): emails are local
+    # activities, which need their workflow to stay cached while they run (with a cache of 1
+    # or 0, sends stalled for the 10 s workflow task timeout).
     worker_cached_workflows: int = Field(
-        1000, ge=0, le=100_000, alias="GOALFLOW_WORKER_CACHED_WORKFLOWS"
+        1000, ge=100, le=100_000, alias="GOALFLOW_WORKER_CACHED_WORKFLOWS"
     )
     max_body_bytes: int = Field(10 * 1024 * 1024, alias="GOALFLOW_MAX_BODY_BYTES")
     # Enroll calls a bulk job keeps in flight per batch (two batches run at once).
