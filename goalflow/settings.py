@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     # activities, which need their workflow to stay cached while they run (with a cache of 1
     # or 0, sends stalled for the 10 s workflow task timeout).
     worker_cached_workflows: int = Field(
-        400, ge=100, le=100_000, alias="GOALFLOW_WORKER_CACHED_WORKFLOWS"
+        1000, ge=100, le=100_000, alias="GOALFLOW_WORKER_CACHED_WORKFLOWS"
     )
     max_body_bytes: int = Field(10 * 1024 * 1024, alias="GOALFLOW_MAX_BODY_BYTES")
     # Enroll calls a bulk job keeps in flight per batch (two batches run at once).

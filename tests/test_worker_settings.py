@@ -21,7 +21,7 @@ async def test_cache_size_comes_from_the_setting(dev_env: WorkflowEnvironment) -
             http,
             task_queue="cache-b",
         )
-    assert default.config().get("max_cached_workflows") == 400
+    assert default.config().get("max_cached_workflows") == 1000
     assert chosen.config().get("max_cached_workflows") == 250
 
 
