@@ -238,8 +238,9 @@ class Goalflow:
 
     async def send_events(self, contact_id: str, events: list[ContactEvent]) -> list[EventReceipt]:
         """Events of one contact, in order, in as few updates as fit (`EVENT_BATCH_BYTES`).
-        An error leaves the events of later updates unsent; the receipts say how far it got
-        only through the error, so callers treat the whole list as not accepted."""
+        An error stops at the update that failed and is raised: earlier updates may have been
+        accepted, so callers report the whole list as not accepted (a retry with the same ids
+        applies each event once)."""
         receipts: list[EventReceipt] = []
         for chunk in _chunks(events, EVENT_BATCH_BYTES):
             answer: EventBatchReceipt = await self.client.execute_update_with_start_workflow(
