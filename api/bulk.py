@@ -14,8 +14,8 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import metrics
-from api.schemas import ContactIn
-from api.service import Goalflow, NotFound
+from api.schemas import ContactIn, validation_reason
+from api.service import Goalflow, NotFound, chunked
 from workflows.bulk import (
     BulkChunk,
     BulkChunkWorkflow,
@@ -69,26 +69,11 @@ def validate_rows(raw: list[Any]) -> tuple[list[tuple[BulkRow, int]], dict[str, 
 
 
 def chunk_rows(rows: list[tuple[BulkRow, int]]) -> list[list[BulkRow]]:
-    chunks: list[list[BulkRow]] = []
-    current: list[BulkRow] = []
-    size = 0
-    for row, row_size in rows:
-        if current and (len(current) >= CHUNK_ROWS or size + row_size > CHUNK_BYTES):
-            chunks.append(current)
-            current, size = [], 0
-        current.append(row)
-        size += row_size
-    if current:
-        chunks.append(current)
-    return chunks
+    return chunked(rows, CHUNK_BYTES, CHUNK_ROWS)
 
 
 def _reason(err: ValidationError) -> str:
-    reason = "; ".join(
-        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"]
-        for e in err.errors(include_url=False)
-    )
-    return reason[:MAX_REASON]
+    return validation_reason(err)[:MAX_REASON]
 
 
 class JobUnavailable(Exception):

@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 from pydantic_core import to_json
 
 from workflows.definition import STEP_ID_PATTERN, EventType
@@ -105,6 +112,14 @@ class EventBatchIn(Strict):
 class Rejected(BaseModel):
     index: int
     reason: str
+
+
+def validation_reason(err: ValidationError) -> str:
+    """A pydantic error as one line for `rejected` entries: `path.to.field: message; ...`."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"]
+        for e in err.errors(include_url=False)
+    )
 
 
 class EventBatchOut(BaseModel):

@@ -6,8 +6,9 @@ Routes stay thin; this class is also what the CLI and benchmarks drive.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio.client import (
     Client,
@@ -53,6 +54,8 @@ from workflows.messages import (
     contact_workflow_id,
 )
 
+T = TypeVar("T")
+
 # The events of one contact go to its workflow in updates of at most this many bytes of JSON
 # (Temporal refuses payloads over 2 MB; one event's data is capped at 1 MiB, so an event that
 # large travels alone).
@@ -91,17 +94,31 @@ def contact_event(
     )
 
 
-def _chunks(events: list[ContactEvent], max_bytes: int) -> list[list[ContactEvent]]:
-    chunks: list[list[ContactEvent]] = []
+def chunked(
+    sized: Iterable[tuple[T, int]], max_bytes: int, max_items: int | None = None
+) -> list[list[T]]:
+    """Items (each with its size in bytes) in order, cut into lists of at most `max_bytes` (an
+    item larger than that goes alone) and at most `max_items` items."""
+    chunks: list[list[T]] = []
     size = 0
-    for event in events:
-        event_bytes = len(event.model_dump_json())
-        if not chunks or size + event_bytes > max_bytes:
+    for item, item_bytes in sized:
+        current = chunks[-1] if chunks else None
+        if (
+            current is None
+            or size + item_bytes > max_bytes
+            or (max_items is not None and len(current) >= max_items)
+        ):
             chunks.append([])
             size = 0
-        chunks[-1].append(event)
-        size += event_bytes
+        chunks[-1].append(item)
+        size += item_bytes
     return chunks
+
+
+def event_chunks(
+    events: list[ContactEvent], max_bytes: int = EVENT_BATCH_BYTES
+) -> list[list[ContactEvent]]:
+    return chunked(((e, len(e.model_dump_json())) for e in events), max_bytes)
 
 
 class Goalflow:
@@ -242,7 +259,7 @@ class Goalflow:
         accepted, so callers report the whole list as not accepted (a retry with the same ids
         applies each event once)."""
         receipts: list[EventReceipt] = []
-        for chunk in _chunks(events, EVENT_BATCH_BYTES):
+        for chunk in event_chunks(events):
             answer: EventBatchReceipt = await self.client.execute_update_with_start_workflow(
                 ContactWorkflow.accept_events,
                 EventBatch(events=chunk),

@@ -19,7 +19,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.main import create_app
-from api.service import EVENT_BATCH_BYTES, _chunks, contact_event
+from api.service import chunked, contact_event, event_chunks
 from tests.conftest import Stack, free_port
 from tests.helpers import assert_eventually, new_id
 
@@ -839,7 +839,7 @@ async def test_event_batch_of_large_events_goes_in_several_updates_in_order(
         for n in range(3)
     ]
     as_sent = [contact_event(buyer, e["type"], e["data"], event_id=e["id"]) for e in events]
-    chunks = _chunks(as_sent, EVENT_BATCH_BYTES)
+    chunks = event_chunks(as_sent)
     assert [[e.id for e in chunk] for chunk in chunks] == [["big-0"], ["big-1"], ["big-2"]]
 
     first = await http.post("/v1/events/batch", json={"events": events})
@@ -855,15 +855,22 @@ async def test_event_batch_of_large_events_goes_in_several_updates_in_order(
     assert fields["last"] == 2
 
 
+def test_chunked_cuts_by_bytes_and_by_count() -> None:
+    sized = [("a", 4), ("b", 4), ("big", 50), ("c", 1), ("d", 1), ("e", 1)]
+    assert chunked(sized, 10) == [["a", "b"], ["big"], ["c", "d", "e"]]
+    assert chunked(sized, 10, max_items=2) == [["a", "b"], ["big"], ["c", "d"], ["e"]]
+    assert chunked([], 10, max_items=2) == []
+
+
 def test_event_chunks_keep_order_and_fill_up_to_the_limit() -> None:
     events = [
         contact_event("c", "custom", {"p": "x" * size}, event_id=f"e{n}")
         for n, size in enumerate([10, 10, 400, 10, 10])
     ]
     one = len(events[0].model_dump_json())
-    chunks = _chunks(events, 2 * one + 10)
+    chunks = event_chunks(events, 2 * one + 10)
     assert [[e.id for e in chunk] for chunk in chunks] == [["e0", "e1"], ["e2"], ["e3", "e4"]]
-    assert _chunks([], 100) == []
+    assert event_chunks([], 100) == []
 
 
 # --- contacts and tags -----------------------------------------------------------------------

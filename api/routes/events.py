@@ -9,7 +9,14 @@ from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from api.deps import GoalflowDep
-from api.schemas import EventAccepted, EventBatchIn, EventBatchOut, EventIn, Rejected
+from api.schemas import (
+    EventAccepted,
+    EventBatchIn,
+    EventBatchOut,
+    EventIn,
+    Rejected,
+    validation_reason,
+)
 from api.service import contact_event
 from workflows.events import ContactEvent
 
@@ -42,7 +49,7 @@ async def post_events(batch: EventBatchIn, goalflow: GoalflowDep) -> EventBatchO
         try:
             event = EventIn.model_validate(raw)
         except ValidationError as err:
-            rejected.append(Rejected(index=index, reason=_reason(err)))
+            rejected.append(Rejected(index=index, reason=validation_reason(err)))
             continue
         by_contact[event.contact_id].append(
             (
@@ -81,13 +88,6 @@ async def post_events(batch: EventBatchIn, goalflow: GoalflowDep) -> EventBatchO
     rejected.sort(key=lambda r: r.index)
     duplicates = sum(flags)
     return EventBatchOut(accepted=len(flags) - duplicates, duplicates=duplicates, rejected=rejected)
-
-
-def _reason(err: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"]
-        for e in err.errors(include_url=False)
-    )
 
 
 def _describe(err: BaseException) -> str:
