@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     task_queue: str = Field("goalflow", alias="GOALFLOW_TASK_QUEUE")
     api_keys: str = Field("", alias="GOALFLOW_API_KEYS")
     public_url: str = Field("http://127.0.0.1:8000", alias="GOALFLOW_PUBLIC_URL")
+    # Comma-separated: the first signs, all verify (see goalflow/tracking.py, docs/security.md).
     secret: str = Field("goalflow-dev-secret-change-me", alias="GOALFLOW_SECRET")
     # smtp://[user:pass@]host[:port][?starttls=true][&verify=false]; smtps:// for implicit TLS.
     smtp_url: str = Field("smtp://127.0.0.1:1025", alias="GOALFLOW_SMTP_URL")

@@ -5,19 +5,55 @@ A token is the compact JSON of a `TrackedTarget`, signed with HMAC-SHA256 under
 valid click token. Tokens carry everything the resulting event needs (contact, automation,
 step, link), so the tracking endpoints keep no state of their own. They do not expire: a link
 in an email read a year later still works.
+
+`GOALFLOW_SECRET` may list several secrets, comma-separated: the first signs, all verify, so a
+rotation (put the new secret first, keep the old ones after it) never breaks a link already in an
+inbox. Everything goalflow signs goes through `serializer()` / `signer()` here so that it rotates
+the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Literal
 
-from itsdangerous import BadData, URLSafeSerializer
+from itsdangerous import BadData, Signer, URLSafeSerializer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 # Longer than any token we issue (a URL of 2,000 characters fits); anything beyond is not ours.
 MAX_TOKEN_LENGTH = 4096
+
+
+Secrets = str | Sequence[str]
+
+
+def secret_list(secrets: Secrets) -> list[str]:
+    """The secrets of a `GOALFLOW_SECRET` value (comma-separated) or list, signing one first.
+    Blanks are dropped; none left is an error, never a token signed with an empty key."""
+    items = secrets.split(",") if isinstance(secrets, str) else list(secrets)
+    found = [s.strip() for s in items if s.strip()]
+    if not found:
+        raise ValueError("GOALFLOW_SECRET must not be empty")
+    return found
+
+
+def _keys(secrets: Secrets) -> list[str]:
+    # itsdangerous signs with the last key and verifies with all: ours signs with the first.
+    return list(reversed(secret_list(secrets)))
+
+
+def serializer(secrets: Secrets, salt: str) -> URLSafeSerializer:
+    """A URL-safe signed-JSON serializer (HMAC-SHA256): the first secret signs, all verify."""
+    return URLSafeSerializer(
+        _keys(secrets), salt=salt, signer_kwargs={"digest_method": hashlib.sha256}
+    )
+
+
+def signer(secrets: Secrets, salt: str) -> Signer:
+    """A signer of plain strings (HMAC-SHA256): the first secret signs, all verify."""
+    return Signer(_keys(secrets), salt=salt, digest_method=hashlib.sha256)
 
 
 class TrackingKind(StrEnum):
@@ -47,16 +83,10 @@ class TrackedTarget(BaseModel):
 class Tracker:
     """Issues and reads tracking tokens and builds the public URLs that carry them."""
 
-    def __init__(self, secret: str, public_url: str) -> None:
-        if not secret:
-            raise ValueError("GOALFLOW_SECRET must not be empty")
+    def __init__(self, secrets: Secrets, public_url: str) -> None:
         self.public_url = public_url.rstrip("/")
         self._serializers = {
-            kind: URLSafeSerializer(
-                secret,
-                salt=f"goalflow.tracking.{kind.name.lower()}",
-                signer_kwargs={"digest_method": hashlib.sha256},
-            )
+            kind: serializer(secrets, salt=f"goalflow.tracking.{kind.name.lower()}")
             for kind in TrackingKind
         }
 

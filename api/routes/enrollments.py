@@ -4,13 +4,14 @@ from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
-from itsdangerous import BadSignature, Signer
+from itsdangerous import BadSignature
 
 from api.deps import GoalflowDep, SettingsDep
 from api.schemas import CONTACT_ID_PATTERN, EnrollmentList, EnrollmentOut
 from api.service import NotFound
 from api.visibility import BadPageToken, enrollment_query
 from api.visibility import list_enrollments as list_visible_enrollments
+from goalflow.tracking import signer as secret_signer
 from workflows.definition import STEP_ID_PATTERN
 from workflows.messages import ENROLLMENT_PREFIX
 
@@ -59,7 +60,7 @@ async def list_enrollments(
     query = enrollment_query(automation_id, contact_id, status)
     # Page tokens are signed for this query: a token we did not hand out (or one for other
     # filters) is refused here, rather than by Temporal as an internal error.
-    signer = Signer(settings.secret, salt=f"goalflow-enrollments-page:{query}")
+    signer = secret_signer(settings.secret, salt=f"goalflow-enrollments-page:{query}")
     token: str | None = None
     if next_page_token:
         try:
