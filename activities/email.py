@@ -160,7 +160,7 @@ class EmailComposer:
             return tracker.url(TrackingKind.CLICK, self._target(context, url=url))
 
         variables = {
-            **contact.template_context(),
+            **context.template_context(),
             "unsubscribe_url": unsubscribe_url,
             "enrollment_id": context.enrollment_id,
             "automation_id": context.automation_id,

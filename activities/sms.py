@@ -191,7 +191,7 @@ class SmsActivities:
             return url
 
         variables = {
-            **contact.template_context(),
+            **context.template_context(),
             "enrollment_id": context.enrollment_id,
             "automation_id": context.automation_id,
             "step_id": context.step_id,

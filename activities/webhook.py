@@ -30,7 +30,7 @@ class WebhookActivities:
     async def send_webhook(self, request: WebhookRequest) -> WebhookResult:
         step, context = request.step, request.context
         variables = {
-            **context.contact.template_context(),
+            **context.template_context(),
             "enrollment_id": context.enrollment_id,
             "automation_id": context.automation_id,
             "step_id": context.step_id,

@@ -29,6 +29,8 @@ EventId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 MAX_EVENT_DATA_BYTES = 1024 * 1024
 MAX_CONTACT_BYTES = 256 * 1024
 MAX_DEFINITION_BYTES = 1024 * 1024
+# An enrollment's `context` travels in every step's activity input.
+MAX_CONTEXT_BYTES = 16 * 1024
 
 
 def fits(value: Any, limit: int, what: str) -> None:
@@ -61,12 +63,22 @@ class ContactIn(Strict):
 class EnrollmentIn(Strict):
     contact: ContactIn
     version: int | None = Field(None, ge=1)
+    context: dict[str, Any] = Field(
+        default_factory=dict,
+        description="a JSON object (at most 16 KiB) that templates see as enrollment.context",
+    )
 
     @field_validator("contact")
     @classmethod
     def _contact_fits(cls, contact: ContactIn) -> ContactIn:
         fits(contact.model_dump(), MAX_CONTACT_BYTES, "the contact")
         return contact
+
+    @field_validator("context")
+    @classmethod
+    def _context_fits(cls, context: dict[str, Any]) -> dict[str, Any]:
+        fits(context, MAX_CONTEXT_BYTES, "the context")
+        return context
 
 
 class EnrollmentCreated(BaseModel):
@@ -167,6 +179,7 @@ class EnrollmentOut(BaseModel):
     goals: list[GoalStatus]
     timeline: list[TimelineEntry]
     outcome: str | None
+    context: dict[str, Any] = Field(default_factory=dict)
 
 
 class EnrollmentSummary(BaseModel):

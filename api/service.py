@@ -211,7 +211,11 @@ class Goalflow:
         )
 
     async def enroll(
-        self, automation_id: str, contact: ContactProfile, version: int | None = None
+        self,
+        automation_id: str,
+        contact: ContactProfile,
+        version: int | None = None,
+        context: dict[str, Any] | None = None,
     ) -> EnrollResult:
         found = await self.automation(automation_id, version)
         try:
@@ -223,6 +227,7 @@ class Goalflow:
                     automation=found.definition,
                     contact=contact,
                     search_attributes=self.search_attributes,
+                    context=context or {},
                 ),
                 start_workflow_operation=self._contact_start(contact.id),
             )

@@ -259,6 +259,7 @@ class ContactWorkflow:
                 contact_workflow_id=workflow.info().workflow_id,
                 search_attributes=request.search_attributes,
                 continue_as_new_after_events=request.continue_as_new_after_events,
+                context=request.context,
             ),
             id=enrollment_id,
             parent_close_policy=ParentClosePolicy.ABANDON,

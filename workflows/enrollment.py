@@ -202,6 +202,7 @@ class EnrollmentWorkflow:
             timeline=self.timeline,
             outcome=self.outcome,
             timeline_dropped=self.timeline_dropped,
+            context=self.input.context,
         )
 
     # --- the interpreter --------------------------------------------------------------------
@@ -408,6 +409,7 @@ class EnrollmentWorkflow:
             step_id=step.id,
             visit=visit,
             contact=self.contact,
+            enrollment_context=self.input.context,
         )
         name = step.name or step.id
         if isinstance(step, SendEmailStep) and self.contact.unsubscribed:

@@ -156,6 +156,8 @@ class EnrollRequest(BaseModel):
     # Idempotency key: a repeat gets the first answer (a bulk batch retried after a crash).
     request_id: str | None = None
     continue_as_new_after_events: int | None = None
+    # What templates see as `enrollment.context` (validated and size-capped by the API).
+    context: dict[str, Any] = Field(default_factory=dict)
 
 
 class EnrollResult(BaseModel):
@@ -243,6 +245,7 @@ class EnrollmentInput(BaseModel):
     contact: ContactSnapshot
     contact_workflow_id: str
     search_attributes: bool = True
+    context: dict[str, Any] = Field(default_factory=dict)
     # Set when this run continues an earlier one (continue-as-new).
     progress: EnrollmentProgress | None = None
     # Tests force continue-as-new sooner than Temporal would suggest it.
@@ -293,6 +296,7 @@ class EnrollmentView(BaseModel):
     timeline: list[TimelineEntry]
     outcome: str | None
     timeline_dropped: int = 0
+    context: dict[str, Any] = Field(default_factory=dict)
 
 
 # --- automations -----------------------------------------------------------------------------
@@ -359,10 +363,18 @@ class StepContext(BaseModel):
     step_id: str
     visit: int
     contact: ContactSnapshot
+    enrollment_context: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def key(self) -> str:
         return f"{self.enrollment_id}:{self.step_id}:{self.visit}"
+
+    def template_context(self) -> dict[str, Any]:
+        """What a step's templates see: `contact.*`, `enrollment.id`, `enrollment.context`."""
+        return {
+            **self.contact.template_context(),
+            "enrollment": {"id": self.enrollment_id, "context": self.enrollment_context},
+        }
 
 
 class WebhookRequest(BaseModel):

@@ -119,7 +119,10 @@ async def enroll(
     not allowed)."""
     try:
         result = await goalflow.enroll(
-            _known(automation_id), ContactProfile(**body.contact.model_dump()), body.version
+            _known(automation_id),
+            ContactProfile(**body.contact.model_dump()),
+            body.version,
+            body.context,
         )
     except NotFound as err:
         raise HTTPException(404, detail=str(err)) from err
