@@ -12,8 +12,8 @@ from collections import Counter
 
 from api.service import Goalflow
 from tests.conftest import Stack
+from tests.drills_harness import EVERY_EVENT, goal_met_ids
 from tests.helpers import assert_eventually, new_id
-from tests.test_drills import EVERY_EVENT, goal_met_ids
 from workflows.messages import EnrollmentView
 
 CONTACTS = 200

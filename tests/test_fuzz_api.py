@@ -35,8 +35,8 @@ from goalflow.dev import DevOptions, start_temporal, stop_process
 from goalflow.settings import Settings
 from goalflow.tracking import TrackedTarget, Tracker, TrackingKind
 from tests.conftest import Stack, free_port
+from tests.drills_harness import Processes
 from tests.helpers import assert_eventually, new_id
-from tests.test_drills import Processes
 from workflows.messages import contact_workflow_id
 
 API_KEY = "fuzz-key"
