@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         app.include_router(module.router, prefix="/v1", dependencies=v1)
     if settings.dev_mode:
         app.include_router(dev_routes.router, prefix="/v1", dependencies=v1)
-    # Open: the signed token is the credential (DESIGN §4).
+    # Open: the signed token is the credential (docs/email.md).
     app.include_router(tracking.router)
     metrics.install(app)
     return app

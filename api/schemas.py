@@ -1,4 +1,4 @@
-"""Public request and response models of the HTTP API (DESIGN §4)."""
+"""Public request and response models of the HTTP API (docs/api.md)."""
 
 from __future__ import annotations
 
@@ -167,7 +167,7 @@ class TriggerLinkIn(Strict):
 
 
 class EnrollmentOut(BaseModel):
-    """One enrollment, exactly the fields of DESIGN §4."""
+    """One enrollment, exactly the fields docs/api.md lists."""
 
     enrollment_id: str
     automation_id: str

@@ -2,8 +2,9 @@
 
 Visibility is eventually consistent (about a second behind on the dev server, a few seconds on a
 cluster with Elasticsearch): these answers may lag what `GET /v1/enrollments/{id}` says. They
-never route anything (DESIGN §1). The status of an ended enrollment is in its memo (the workflow
-upserts it when it ends); an execution that continued as new is not an enrollment of its own.
+never route anything (R1 in docs/automations.md). The status of an ended enrollment is in its
+memo (the workflow upserts it when it ends); an execution that continued as new is not an
+enrollment of its own.
 """
 
 from __future__ import annotations

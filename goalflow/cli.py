@@ -97,7 +97,7 @@ def bench(
         ),
     ] = None,
 ) -> None:
-    """Measure goalflow against DESIGN §7 on this machine, side by side with bare Temporal.
+    """Measure goalflow against docs/benchmarks.md's targets here, side by side with bare Temporal.
     Starts its own embedded Temporal unless TEMPORAL_ADDRESS is set; progress goes to stderr."""
     import os
 

@@ -117,7 +117,7 @@ async def wait_for_temporal(settings: Settings, server: subprocess.Popen[bytes] 
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> None:
-    """Register the search attributes of DESIGN §6 on a server we did not start."""
+    """Register goalflow's search attributes (docs/temporal-ui.md) on a server we did not start."""
     existing = await client.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace=namespace)
     )

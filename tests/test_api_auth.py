@@ -1,4 +1,4 @@
-"""GOALFLOW_API_KEYS (DESIGN §4): every /v1 route needs `Authorization: Bearer KEY`; the rest
+"""GOALFLOW_API_KEYS (docs/api.md): every /v1 route needs `Authorization: Bearer KEY`; the rest
 is open. The routes are read from the app itself, so a route added later is covered too."""
 
 from __future__ import annotations

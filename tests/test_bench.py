@@ -1,7 +1,7 @@
 """`goalflow bench` keeps working: each benchmark runs with tiny sizes and reports its figures.
 
 Smoke tests only: no figure is compared with a time; the benchmarks themselves are commands
-(DESIGN §7, docs/benchmarks.md).
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations

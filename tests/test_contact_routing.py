@@ -1,4 +1,4 @@
-"""The routing property (DESIGN §1): every event accepted after an enrollment reaches it."""
+"""Routing (R1 in docs/automations.md): every event accepted after an enrollment reaches it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The automation definition and its validation rules (DESIGN §2).
+"""The automation definition and its validation rules (docs/automations.md).
 
 Every refusal is checked at the exact `loc` of the offending field, as the API reports it in a 422.
 """
@@ -249,7 +249,7 @@ def test_unknown_event_in_goal_criterion() -> None:
 
 
 def test_contact_updated_is_not_a_goal_event() -> None:
-    # An event type (DESIGN §4) but not a criterion of the §2 table.
+    # An event type the API accepts, but not a goal criterion (docs/automations.md).
     error = only_error(
         automation({"id": "g", "type": "goal", "any_of": [{"event": "contact.updated"}]})
     )

@@ -1,4 +1,4 @@
-"""Crash drills (DESIGN §8) with real processes and real signals.
+"""Crash drills (docs/reliability.md) with real processes and real signals.
 
 - a `goalflow worker` SIGKILLed while enrollments wait on timers and while emails are in mid-send
   (the SMTP sink holds its reply, so the kill lands between "message stored" and "250"), then a

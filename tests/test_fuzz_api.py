@@ -1,4 +1,4 @@
-"""Bad input (DESIGN §8): a 4xx with a clear message, never a 5xx, never a stuck workflow.
+"""Bad input (docs/reliability.md): a 4xx with a clear message, never a 5xx, never a stuck workflow.
 
 1. Schema fuzzing: schemathesis generates requests for every operation of the OpenAPI spec,
    valid and invalid, against a `goalflow api` that requires an API key (its own Temporal dev

@@ -1,4 +1,4 @@
-"""Goal semantics R1–R12 (DESIGN §3), one test per rule, at the workflow level.
+"""The goal rules R1–R13 of docs/automations.md, one test per rule, at the workflow level.
 
 Most run on the time-skipping server: days of waiting pass in milliseconds.
 """

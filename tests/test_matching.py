@@ -1,4 +1,4 @@
-"""Goal matching (DESIGN §2 criteria table): which criteria an event meets."""
+"""Goal matching (the criteria of docs/automations.md): which criteria an event meets."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Search attributes (DESIGN §6) follow the enrollment step by step and keep its last place."""
+"""Search attributes (docs/temporal-ui.md): they follow the enrollment, keep its last step."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ContactWorkflow: one per contact (entity pattern); the router of the routing property (§1).
+"""ContactWorkflow: one per contact (entity pattern); the router behind R1 (docs/automations.md).
 
 Enrollments and events for a contact go through its workflow, in one queue, processed in order:
 an enrollment accepted before an event is started before that event is forwarded, so no event

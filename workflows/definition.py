@@ -1,4 +1,4 @@
-"""The automation definition (DESIGN §2): pydantic models for steps and goal criteria.
+"""The automation definition (docs/automations.md): pydantic models for steps and goal criteria.
 
 Parsing and validation happen in the API (see `workflows.validation`); workflows receive an
 already-validated snapshot and never re-validate it.

@@ -1,6 +1,6 @@
 #!/bin/sh
 # goalflow deploy: one-shot job that makes sure goalflow's namespace and its custom search
-# attributes (DESIGN section 6) exist on the Temporal cluster.
+# attributes (docs/temporal-ui.md) exist on the Temporal cluster.
 #
 # Runs in the temporalio/admin-tools image (it has the `temporal` CLI). Idempotent: it looks
 # before it creates, so running it on every `docker compose up` changes nothing the second time.

@@ -1,4 +1,4 @@
-"""`goalflow bench`: goalflow measured against the floor of its own engine (DESIGN §7).
+"""`goalflow bench`: goalflow measured against the floor of its own engine (docs/benchmarks.md).
 
 Each benchmark starts its own stack (the embedded Temporal dev server unless TEMPORAL_ADDRESS is
 set, the SMTP sink, a worker, the API over real HTTP), drives the public HTTP API, and reports

@@ -1,4 +1,4 @@
-"""The reference work of DESIGN §7 and the calls that drive it through the public HTTP API."""
+"""The reference work (docs/benchmarks.md) and the calls that drive it through the HTTP API."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ Verdict = Literal["met", "missed", "not available"]
 @dataclass
 class Target:
     figure: str
-    target: str  # as written in DESIGN §7
+    target: str  # as written in docs/benchmarks.md
     measured: float | None
     unit: str
     verdict: Verdict
@@ -74,7 +74,7 @@ class Report:
                 (t.figure, _fmt(t.measured, t.unit), t.target, t.verdict) for t in self.targets
             ]
             widths = [max(len(row[i]) for row in rows) for i in range(4)]
-            lines.append("targets (DESIGN §7)")
+            lines.append("targets (docs/benchmarks.md)")
             for index, row in enumerate(rows):
                 lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
                 if index == 0:

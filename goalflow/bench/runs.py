@@ -1,5 +1,5 @@
 """The five benchmarks. Each drives a running stack through the public HTTP API and returns a
-Report; none asserts anything about time: the verdicts compare with DESIGN §7."""
+Report; none asserts anything about time: the verdicts compare with docs/benchmarks.md's targets."""
 
 from __future__ import annotations
 

@@ -133,7 +133,7 @@ def job_env(services: dict[str, dict[str, Any]], name: str) -> dict[str, str]:
 
 
 def expected_search_attributes() -> dict[str, str]:
-    """What the workflows write (DESIGN section 6), in the CLI's type names."""
+    """What the workflows write (docs/temporal-ui.md), in the CLI's type names."""
     from workflows import enrollment
 
     keys = (enrollment.CONTACT_ID, enrollment.AUTOMATION_ID, enrollment.STEP, enrollment.GOALS_MET)
