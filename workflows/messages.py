@@ -96,9 +96,10 @@ class ContactSnapshot(BaseModel):
     unsubscribed: bool = False
 
     def template_context(self) -> dict[str, Any]:
-        return {
-            "contact": {**self.fields, **self.model_dump(exclude={"fields"}), "fields": self.fields}
-        }
+        # A field that is not set is left out rather than None: it renders as nothing and
+        # `default(...)` fills it in.
+        known = self.model_dump(exclude={"fields"}, exclude_none=True)
+        return {"contact": {**self.fields, **known, "fields": self.fields}}
 
 
 class ActiveEnrollment(BaseModel):

@@ -127,9 +127,16 @@ def trigger_link_ids(source: str) -> list[str]:
     return ids
 
 
-# Rendering environments (undefined names render empty rather than failing a send), one per
-# escaping mode; `trigger_link` comes with each render, so compiled templates can be shared.
-_RENDER_ENVS = {escape: _Sandbox(autoescape=escape) for escape in (False, True)}
+def _blank_none(value: Any) -> Any:
+    return "" if value is None else value
+
+
+# Rendering environments, one per escaping mode: undefined names and null values render empty
+# ("Welcome {{ contact.first_name }}" → "Welcome ", never "Welcome None") rather than failing a
+# send. `trigger_link` comes with each render, so compiled templates can be shared.
+_RENDER_ENVS = {
+    escape: _Sandbox(autoescape=escape, finalize=_blank_none) for escape in (False, True)
+}
 
 
 @functools.lru_cache(maxsize=1024)
