@@ -182,6 +182,11 @@ class EnrollmentOut(BaseModel):
     context: dict[str, Any] = Field(default_factory=dict)
 
 
+class EnrollmentCancelled(BaseModel):
+    enrollment_id: str
+    status: EnrollmentStatus
+
+
 class EnrollmentSummary(BaseModel):
     enrollment_id: str
     automation_id: str | None

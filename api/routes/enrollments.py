@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from itsdangerous import BadSignature
 
 from api.deps import GoalflowDep, SettingsDep
-from api.schemas import CONTACT_ID_PATTERN, EnrollmentList, EnrollmentOut
+from api.schemas import CONTACT_ID_PATTERN, EnrollmentCancelled, EnrollmentList, EnrollmentOut
 from api.service import NotFound
 from api.visibility import BadPageToken, enrollment_query
 from api.visibility import list_enrollments as list_visible_enrollments
@@ -32,8 +32,8 @@ async def get_enrollment(enrollment_id: str, goalflow: GoalflowDep) -> Enrollmen
     return EnrollmentOut.model_validate(view.model_dump())
 
 
-@router.delete("/enrollments/{enrollment_id}")
-async def cancel_enrollment(enrollment_id: str, goalflow: GoalflowDep) -> dict[str, str]:
+@router.delete("/enrollments/{enrollment_id}", response_model=EnrollmentCancelled)
+async def cancel_enrollment(enrollment_id: str, goalflow: GoalflowDep) -> EnrollmentCancelled:
     """R11: ends the enrollment at once (`cancelled`), or answers its final status."""
     if not enrollment_id.startswith(ENROLLMENT_PREFIX):
         raise HTTPException(404, detail=f"enrollment {enrollment_id!r} not found")
@@ -41,7 +41,7 @@ async def cancel_enrollment(enrollment_id: str, goalflow: GoalflowDep) -> dict[s
         final = await goalflow.cancel(enrollment_id)
     except NotFound as err:
         raise HTTPException(404, detail=str(err)) from err
-    return {"status": final.status}
+    return EnrollmentCancelled(enrollment_id=enrollment_id, status=final.status)
 
 
 @router.get("/enrollments", response_model=EnrollmentList)
