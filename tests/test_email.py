@@ -390,7 +390,7 @@ async def test_unsubscribe_skips_later_emails_in_every_automation(stack: Stack) 
     await until(stack, three, lambda v: (v["waiting"] or {}).get("goal") == "left")
 
     from_first = next(m for m in sent if m["subject"] == "One")
-    page = await stack.http.get(from_first["links"][-1])
+    page = await stack.http.post(from_first["links"][-1])
     assert page.status_code == 200 and "unsubscribed" in page.text
     assert page.headers["content-type"].startswith("text/html")
     # The unsubscribe met the second automation's goal; its next email is skipped.

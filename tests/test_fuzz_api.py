@@ -484,7 +484,7 @@ async def test_forged_tracking_tokens_are_404_and_no_event(stack: Stack) -> None
     # A genuine unsubscribe link is an event, applied after any the forged ones would have made:
     # once it shows, the count says whether anything else got through.
     unsubscribe = genuine.token(TrackingKind.UNSUBSCRIBE, target)
-    assert (await http.get(f"/t/u/{unsubscribe}")).status_code == 200
+    assert (await http.post(f"/t/u/{unsubscribe}")).status_code == 200
     view = await assert_eventually(lambda: goalflow.contact(contact), lambda v: v.unsubscribed)
     assert view.events_seen == 2
     assert await workflow_trouble(stack.env.client, contact_workflow_id(contact)) is None

@@ -8,6 +8,7 @@ goes out; each has a fresh event id, so the same click twice is two events.
 from __future__ import annotations
 
 import base64
+import html
 import uuid
 from functools import lru_cache
 from typing import Annotated, Any
@@ -33,6 +34,23 @@ UNSUBSCRIBED_PAGE = """<!doctype html>
 <body style="font-family:sans-serif;max-width:32em;margin:4em auto;padding:0 1em">
 <h1>You are unsubscribed</h1>
 <p>You will not receive further emails from us.</p>
+</body></html>
+"""
+
+# Shown by GET: link scanners in mail gateways follow every link of a message, so only the
+# form's POST (or a mail client's RFC 8058 one-click POST) unsubscribes.
+CONFIRM_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>Unsubscribe</title></head>
+<body style="font-family:sans-serif;max-width:32em;margin:4em auto;padding:0 1em">
+<h1>Unsubscribe?</h1>
+<p>You will not receive further emails from us.</p>
+<form method="post" action="{action}">
+<input type="hidden" name="List-Unsubscribe" value="One-Click">
+<button type="submit">Unsubscribe</button>
+</form>
 </body></html>
 """
 
@@ -128,22 +146,22 @@ async def open_pixel(token: str, goalflow: GoalflowDep, tracker: TrackerDep) -> 
     return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
 
 
-async def _unsubscribe(token: str, goalflow: Goalflow, tracker: Tracker) -> HTMLResponse:
-    target = _verified(tracker, TrackingKind.UNSUBSCRIBE, token)
-    await _record(goalflow, target, "email.unsubscribed", _email_data(target))
-    return HTMLResponse(UNSUBSCRIBED_PAGE, headers=NO_STORE)
-
-
 @router.get("/u/{token}", response_class=HTMLResponse)
-async def unsubscribe(token: str, goalflow: GoalflowDep, tracker: TrackerDep) -> HTMLResponse:
-    """The unsubscribe link: `email.unsubscribed`; no further email reaches the contact from
-    any automation."""
-    return await _unsubscribe(token, goalflow, tracker)
+async def confirm_unsubscribe(token: str, tracker: TrackerDep) -> HTMLResponse:
+    """The unsubscribe link of an email: a page whose button unsubscribes (POST). Following the
+    link records nothing, since link scanners follow every link of a message."""
+    _verified(tracker, TrackingKind.UNSUBSCRIBE, token)
+    # Relative: the form posts back to the URL the page was read from, whatever its host.
+    action = html.escape(f"./{token}", quote=True)
+    return HTMLResponse(CONFIRM_PAGE.format(action=action), headers=NO_STORE)
 
 
 @router.post("/u/{token}", response_class=HTMLResponse)
-async def unsubscribe_one_click(
-    token: str, goalflow: GoalflowDep, tracker: TrackerDep
-) -> HTMLResponse:
-    """RFC 8058 one-click unsubscribe (`List-Unsubscribe-Post`), sent by mail clients."""
-    return await _unsubscribe(token, goalflow, tracker)
+async def unsubscribe(token: str, goalflow: GoalflowDep, tracker: TrackerDep) -> HTMLResponse:
+    """Unsubscribe: `email.unsubscribed`; no further email reaches the contact from any
+    automation. Posted by the page's form, or by a mail client with RFC 8058's one-click body
+    `List-Unsubscribe=One-Click` (the email's `List-Unsubscribe-Post` header); the body is not
+    needed."""
+    target = _verified(tracker, TrackingKind.UNSUBSCRIBE, token)
+    await _record(goalflow, target, "email.unsubscribed", _email_data(target))
+    return HTMLResponse(UNSUBSCRIBED_PAGE, headers=NO_STORE)
