@@ -162,7 +162,7 @@ def update_state(state_path: Path, **changes: Any) -> dict[str, Any]:
     return state
 
 
-def test_design_search_attributes_are_the_expected_ones() -> None:
+def test_search_attributes_are_the_expected_ones() -> None:
     assert expected_search_attributes() == {
         "GoalflowContactId": "Keyword",
         "GoalflowAutomationId": "Keyword",
