@@ -45,7 +45,7 @@ WORKFLOWS: Sequence[type] = (
 
 def activity_functions(settings: Settings, http: httpx.AsyncClient) -> list[Any]:
     """Every activity, bound to its clients (except those that call Temporal: see below)."""
-    webhooks = WebhookActivities(http, settings.webhook_secret)
+    webhooks = WebhookActivities(settings.webhook_secret, settings.outbound_policy)
     tracker = Tracker(settings.secret, settings.public_url)
     emails = EmailActivities(SmtpConfig.from_url(settings.smtp_url), tracker, settings.email_from)
     texts = SmsActivities(sms_provider(settings, http), tracker)

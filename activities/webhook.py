@@ -2,29 +2,91 @@
 
 `webhook-id` is the enrollment + step + visit key (R10), so a receiver can drop the repeat of a
 call that was retried after a crash mid-send.
+
+The URL is the automation author's: every call goes through the outbound guard
+(goalflow/outbound.py), redirects are not followed, and nothing of the receiver's answer but its
+status line reaches the timeline (a response body could carry anything, secrets included).
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import httpx
 from standardwebhooks import Webhook
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from workflows.messages import SEND_WEBHOOK, WEBHOOK_REJECTED, WebhookRequest, WebhookResult
+from goalflow.outbound import (
+    GuardedTransport,
+    OutboundPolicy,
+    OutboundRefused,
+    Resolver,
+    system_resolver,
+)
+from workflows.messages import (
+    OUTBOUND_REFUSED,
+    SEND_WEBHOOK,
+    WEBHOOK_REJECTED,
+    WebhookRequest,
+    WebhookResult,
+)
 from workflows.templates import render, render_json
 
 # Client errors that a retry can fix: timeouts and rate limiting.
 RETRYABLE_4XX = frozenset({408, 429})
 
 
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+def _status_line(response: httpx.Response) -> str:
+    """`404 Not Found`: the status and its reason phrase, printable ASCII, at most 60 characters."""
+    reason = _UNPRINTABLE.sub("", response.reason_phrase)[:40]
+    return f"{response.status_code} {reason}".strip()
+
+
+def _where(url: str) -> str:
+    """Scheme, host and path of a URL: what a timeline may show (no query, no credentials)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"[:200]
+
+
 class WebhookActivities:
-    def __init__(self, http: httpx.AsyncClient, secret: str) -> None:
-        self.http = http
+    def __init__(
+        self,
+        secret: str,
+        policy: OutboundPolicy,
+        *,
+        resolver: Resolver = system_resolver,
+        connector: Callable[[], httpx.AsyncBaseTransport] | None = None,
+        timeout: float = 30,
+    ) -> None:
         self.signer = Webhook(secret)
+        self.policy = policy
+        self.resolver = resolver
+        # What makes the connections once the guard has checked the address (tests: a
+        # transport that refuses anything but loopback, a second net under the guard).
+        self.connector = connector
+        self.timeout = timeout
+
+    def _client(self) -> httpx.AsyncClient:
+        # A client per call: its transport pins the addresses it checked. No redirects, no proxy
+        # from the environment (a proxy would connect to addresses nobody checked).
+        return httpx.AsyncClient(
+            transport=GuardedTransport(
+                self.policy, self.resolver, self.connector() if self.connector else None
+            ),
+            timeout=self.timeout,
+            follow_redirects=False,
+            trust_env=False,
+        )
 
     @activity.defn(name=SEND_WEBHOOK)
     async def send_webhook(self, request: WebhookRequest) -> WebhookResult:
@@ -49,19 +111,29 @@ class WebhookActivities:
         )
         if body is not None:
             headers.setdefault("content-type", "application/json")
+        url = render(step.url, variables)
+        where = _where(url)
         try:
-            response = await self.http.request(
-                step.method, render(step.url, variables), content=payload or None, headers=headers
-            )
-        except httpx.HTTPError as err:
-            raise ApplicationError(f"webhook {step.url}: {err!r}") from err  # retried
-        code = response.status_code
-        if 400 <= code < 500 and code not in RETRYABLE_4XX:
+            async with self._client() as http:
+                response = await http.request(
+                    step.method, url, content=payload or None, headers=headers
+                )
+        except OutboundRefused as err:
             raise ApplicationError(
-                f"webhook {step.url} answered {code}: {response.text[:200]}",
+                f"webhook {where} refused: {err}", type=OUTBOUND_REFUSED, non_retryable=True
+            ) from err
+        except httpx.HTTPError as err:
+            raise ApplicationError(f"webhook {where}: {type(err).__name__}") from err  # retried
+        code = response.status_code
+        answered = f"webhook {where} answered {_status_line(response)}"
+        if 300 <= code < 400:
+            raise ApplicationError(
+                f"{answered}; redirects are not followed",
                 type=WEBHOOK_REJECTED,
                 non_retryable=True,
             )
+        if 400 <= code < 500 and code not in RETRYABLE_4XX:
+            raise ApplicationError(answered, type=WEBHOOK_REJECTED, non_retryable=True)
         if code >= 400:
-            raise ApplicationError(f"webhook {step.url} answered {code}")  # retried
+            raise ApplicationError(answered)  # retried
         return WebhookResult(status_code=code, webhook_id=webhook_id)

@@ -25,6 +25,7 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 
 from goalflow.binaries import temporal_cli
+from goalflow.outbound import LOOPBACK_NETWORKS
 from goalflow.settings import Settings
 from goalflow.temporal import connect
 
@@ -172,6 +173,10 @@ async def run_dev(options: DevOptions) -> None:
             "GOALFLOW_SMTP_URL": f"smtp://{options.host}:{options.smtp_port}",
             "GOALFLOW_DEV": True,
             "GOALFLOW_DATA_DIR": str(options.data_dir),
+            # On a laptop, webhook steps may call this machine (unless told otherwise).
+            "GOALFLOW_OUTBOUND_ALLOWED_NETWORKS": os.environ.get(
+                "GOALFLOW_OUTBOUND_ALLOWED_NETWORKS", LOOPBACK_NETWORKS
+            ),
         }
     )
     temporal = None if external else start_temporal(options)

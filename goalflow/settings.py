@@ -6,8 +6,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from goalflow.outbound import OutboundPolicy, parse_networks
 
 
 class Settings(BaseSettings):
@@ -51,9 +53,22 @@ class Settings(BaseSettings):
     worker_cached_workflows: int = Field(
         1000, ge=100, le=100_000, alias="GOALFLOW_WORKER_CACHED_WORKFLOWS"
     )
+    # CIDRs (comma-separated) of non-public networks webhook steps may call; public addresses
+    # are always allowed (goalflow/outbound.py, docs/security.md).
+    outbound_allowed_networks: str = Field("", alias="GOALFLOW_OUTBOUND_ALLOWED_NETWORKS")
     max_body_bytes: int = Field(10 * 1024 * 1024, alias="GOALFLOW_MAX_BODY_BYTES")
     # Enroll calls a bulk job keeps in flight per batch (two batches run at once).
     bulk_concurrency: int = Field(16, ge=1, le=256, alias="GOALFLOW_BULK_CONCURRENCY")
+
+    @field_validator("outbound_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # a bad CIDR stops the process at start, not at the first call
+        return value
+
+    @property
+    def outbound_policy(self) -> OutboundPolicy:
+        return OutboundPolicy.from_setting(self.outbound_allowed_networks)
 
     @property
     def outbox_dir(self) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -17,10 +18,16 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from goalflow.binaries import temporal_cli, temporal_test_server
+from goalflow.outbound import LOOPBACK_NETWORKS
 from goalflow.settings import Settings
 from goalflow.smtp_sink import SmtpSink
 from worker import build_worker
 from workflows.enrollment import AUTOMATION_ID, CONTACT_ID, GOALS_MET, STEP
+
+# As under `goalflow dev`: webhook steps in tests call receivers on this machine. Set in the
+# environment so that every Settings() of every test, and every process a test starts, sees it;
+# tests of the outbound guard build their own policy.
+os.environ.setdefault("GOALFLOW_OUTBOUND_ALLOWED_NETWORKS", LOOPBACK_NETWORKS)
 
 
 @pytest.fixture(scope="session")

@@ -39,6 +39,8 @@ CATALOG_WORKFLOW_ID = "goalflow-catalog"
 REENTRY_REFUSED = "ReentryRefused"
 UNKNOWN_VERSION = "UnknownVersion"
 WEBHOOK_REJECTED = "WebhookRejected"
+# A webhook destination the outbound guard refused (goalflow/outbound.py); never retried.
+OUTBOUND_REFUSED = "OutboundRefused"
 SMTP_REJECTED = "SmtpRejected"
 SMS_REJECTED = "SmsRejected"
 

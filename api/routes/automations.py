@@ -7,7 +7,7 @@ from fastapi import APIRouter, Body, HTTPException, Path, Query, Response, statu
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from api.deps import GoalflowDep
+from api.deps import GoalflowDep, SettingsDep
 from api.schemas import (
     MAX_DEFINITION_BYTES,
     AutomationId,
@@ -17,7 +17,8 @@ from api.schemas import (
     fits,
 )
 from api.service import Conflict, NotFound
-from workflows.definition import STEP_ID_PATTERN, Automation
+from goalflow.outbound import OutboundPolicy, literal_address_refusal
+from workflows.definition import STEP_ID_PATTERN, Automation, WebhookStep
 from workflows.messages import ContactProfile
 from workflows.validation import parse_automation
 
@@ -40,6 +41,21 @@ def _validation_error(err: ValidationError, *prefix: str) -> RequestValidationEr
     )
 
 
+def _refused_destinations(automation: Automation, policy: OutboundPolicy) -> list[dict[str, Any]]:
+    """A webhook URL naming a non-public address outright is refused now rather than at every
+    call (hostnames are checked when the call connects: goalflow/outbound.py)."""
+    errors: list[dict[str, Any]] = []
+    for i, step in enumerate(automation.steps):
+        if isinstance(step, WebhookStep):
+            reason = literal_address_refusal(step.url, policy)
+            if reason is not None:
+                loc = ("body", "steps", i, "url")
+                errors.append(
+                    {"type": "outbound_refused", "loc": loc, "msg": reason, "input": step.url}
+                )
+    return errors
+
+
 @router.put(
     "/automations/{automation_id}",
     status_code=status.HTTP_201_CREATED,
@@ -48,6 +64,7 @@ def _validation_error(err: ValidationError, *prefix: str) -> RequestValidationEr
 )
 async def publish_automation(
     goalflow: GoalflowDep,
+    settings: SettingsDep,
     response: Response,
     automation_id: AutomationId = AutomationPath,
     definition: dict[str, Any] = Body(
@@ -60,6 +77,9 @@ async def publish_automation(
         automation, warnings = parse_automation(definition, links)
     except ValidationError as err:
         raise _validation_error(err, "body") from err
+    refused = _refused_destinations(automation, settings.outbound_policy)
+    if refused:
+        raise RequestValidationError(refused)
     try:
         # Enrollments carry the definition in Temporal payloads (2 MB at most).
         fits(automation.model_dump(by_alias=True), MAX_DEFINITION_BYTES, "the definition")
