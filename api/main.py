@@ -23,6 +23,7 @@ from api.routes import (
     stats,
     tracking,
     trigger_links,
+    ui,
 )
 from api.routes import dev as dev_routes
 from api.service import Goalflow
@@ -91,5 +92,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         app.include_router(dev_routes.router, prefix="/v1", dependencies=v1)
     # Open: the signed token is the credential (docs/email.md).
     app.include_router(tracking.router)
+    # The dashboard: HTML pages with their own login (a session cookie, not bearer keys).
+    ui.install(app)
     metrics.install(app)
     return app

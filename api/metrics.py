@@ -97,7 +97,8 @@ class RequestObserver:
         for pattern, template in self.templates:
             if pattern.match(path):
                 return template
-        return UNMATCHED
+        # The dashboard's pages are not in the OpenAPI spec: one label for all of them.
+        return "/ui/*" if path == "/ui" or path.startswith("/ui/") else UNMATCHED
 
 
 async def metrics_endpoint(request: Request) -> Response:

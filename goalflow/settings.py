@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     )
     log_format: str = Field("console", alias="GOALFLOW_LOG_FORMAT")
     dev_mode: bool = Field(False, alias="GOALFLOW_DEV")
+    # Base URL of Temporal's web UI; the dashboard links each enrollment to its workflow there.
+    temporal_ui_url: str | None = Field(None, alias="GOALFLOW_TEMPORAL_UI_URL")
     data_dir: str = Field(".goalflow", alias="GOALFLOW_DATA_DIR")
     worker_metrics_port: int | None = Field(None, alias="GOALFLOW_WORKER_METRICS_PORT")
     # Workflows a worker keeps in memory between tasks (the SDK's max_cached_workflows). At

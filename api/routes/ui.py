@@ -1,0 +1,468 @@
+"""The dashboard at /ui: server-rendered pages over the same service layer as the JSON API.
+
+Pages are HTML (Jinja2, autoescaped); counts refresh through small JSON fragments
+(`…/counts.json`) that `static/dashboard.js` polls. Sessions, login and CSRF tokens are in
+`api/dashboard_auth.py`; what the pages show is read by `api/dashboard.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any, get_args
+from urllib.parse import quote as urlquote
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from itsdangerous import BadSignature, Signer
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from api import dashboard
+from api.dashboard_auth import (
+    CsrfRefused,
+    LoginRequired,
+    Session,
+    check_csrf,
+    clear_cookie,
+    logged_in,
+    matching_key,
+    new_session,
+    read_form,
+    read_session,
+    set_cookie,
+)
+from api.deps import GoalflowDep, SettingsDep
+from api.schemas import CONTACT_ID_PATTERN
+from api.service import NotFound
+from api.visibility import BadPageToken, enrollment_query, list_enrollments
+from goalflow.settings import Settings
+from goalflow.smtp_sink import read_messages
+from workflows.definition import STEP_ID_PATTERN
+from workflows.messages import ENROLLMENT_PREFIX, EnrollmentStatus
+
+UI_DIR = Path(__file__).resolve().parent.parent / "ui"
+STATUSES: tuple[str, ...] = get_args(EnrollmentStatus)
+PAGE_SIZE = 50
+OUTBOX_LIMIT = 200
+
+_env = Environment(
+    loader=FileSystemLoader(UI_DIR / "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+)
+# For a value placed in a URL path or query: every character outside the unreserved set is
+# percent-encoded (ids may hold anything but whitespace and "/").
+_env.filters["urlpart"] = lambda value: urlquote(str(value), safe="")
+_env.filters["when"] = lambda value: (
+    value.strftime("%Y-%m-%d %H:%M:%S UTC") if isinstance(value, datetime) else "—"
+)
+# JSON shown as text (autoescaped like any other), readable: no \u escapes.
+_env.filters["json"] = lambda value, indent=None: json.dumps(
+    value, ensure_ascii=False, indent=indent, default=str
+)
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f} %"
+
+
+_env.filters["percent"] = percent
+templates = Jinja2Templates(env=_env)
+
+
+class PageNotFound(Exception):
+    """Rendered as the dashboard's 404 page."""
+
+
+async def visitor(request: Request, settings: SettingsDep) -> Session:
+    """The visitor's session, created when there is none (its cookie is set on the answer)."""
+    session = read_session(request, settings)
+    if session is None:
+        session = new_session()
+        request.state.new_session = session
+    return session
+
+
+async def user(
+    request: Request, settings: SettingsDep, session: Session = Depends(visitor)
+) -> Session:
+    """A visitor allowed to see the dashboard: anyone when no keys are set, else logged in."""
+    if not logged_in(session, settings):
+        raise LoginRequired(request.url.path)
+    return session
+
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+def render(
+    request: Request,
+    name: str,
+    session: Session,
+    context: dict[str, Any],
+    status_code: int = 200,
+) -> Response:
+    settings: Settings = request.app.state.settings
+    response = templates.TemplateResponse(
+        request,
+        name,
+        {
+            "csrf_token": session.csrf,
+            "auth": bool(settings.api_key_list),
+            "signed_in": session.key is not None,
+            "dev": settings.dev_mode,
+            **context,
+        },
+        status_code=status_code,
+    )
+    fresh = getattr(request.state, "new_session", None)
+    if fresh is not None:
+        set_cookie(response, request, settings, fresh)
+    return response
+
+
+def _known_automation(automation_id: str) -> str:
+    if not re.fullmatch(STEP_ID_PATTERN, automation_id):
+        raise PageNotFound(f"automation {automation_id!r} not found")
+    return automation_id
+
+
+# --- automations -----------------------------------------------------------------------------
+
+
+def _row_counts(rows: list[dashboard.AutomationRow]) -> dict[str, str]:
+    counts: dict[str, str] = {}
+    for row in rows:
+        key = row.entry.automation_id
+        for name, value in row.funnel.as_dict().items():
+            counts[f"{key}:{name}"] = _shown(name, value)
+    return counts
+
+
+def _shown(name: str, value: int | float | None) -> str:
+    if name == "conversion":
+        return percent(value)
+    return "—" if value is None else str(value)
+
+
+@router.get("")
+@router.get("/")
+async def automations_page(
+    request: Request, goalflow: GoalflowDep, session: Session = Depends(user)
+) -> Response:
+    rows = await dashboard.automation_rows(goalflow)
+    return render(request, "automations.html", session, {"rows": rows})
+
+
+@router.get("/automations.json")
+async def automations_counts(goalflow: GoalflowDep, _: Session = Depends(user)) -> JSONResponse:
+    rows = await dashboard.automation_rows(goalflow)
+    return JSONResponse({"counts": _row_counts(rows)})
+
+
+async def _automation_view(
+    goalflow: GoalflowDep, automation_id: str, version: int | None
+) -> tuple[Any, dashboard.Funnel, dict[str, dashboard.StepCount]]:
+    try:
+        found = await goalflow.automation(_known_automation(automation_id), version)
+    except NotFound as err:
+        raise PageNotFound(str(err)) from err
+    return (
+        found,
+        await dashboard.funnel(goalflow, automation_id),
+        await dashboard.step_counts(goalflow, automation_id, found.definition),
+    )
+
+
+def _version(raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= 1_000_000:
+        raise PageNotFound(f"no version {raw!r}")
+    return int(raw)
+
+
+def _step_counts_json(
+    funnel: dashboard.Funnel, steps: dict[str, dashboard.StepCount]
+) -> dict[str, str]:
+    counts = {f"funnel:{name}": _shown(name, v) for name, v in funnel.as_dict().items()}
+    for step_id, count in steps.items():
+        counts[f"step:{step_id}:here"] = str(count.here)
+        counts[f"step:{step_id}:reached"] = _shown("reached", count.reached)
+        if count.met is not None:
+            counts[f"step:{step_id}:met"] = str(count.met)
+    return counts
+
+
+@router.get("/automations/{automation_id}")
+async def automation_page(
+    request: Request,
+    automation_id: str,
+    goalflow: GoalflowDep,
+    version: str | None = None,
+    session: Session = Depends(user),
+) -> Response:
+    found, funnel, counts = await _automation_view(goalflow, automation_id, _version(version))
+    catalog = await goalflow.catalog()
+    entry = next((e for e in catalog.automations if e.automation_id == automation_id), None)
+    latest = entry.latest_version if entry is not None else found.version
+    triggers = getattr(found.definition, "triggers", None) or []
+    return render(
+        request,
+        "automation.html",
+        session,
+        {
+            "automation_id": automation_id,
+            "found": found,
+            "state": dashboard.state_of(entry),
+            "versions": list(range(latest, 0, -1)),
+            "funnel": funnel,
+            "flow": dashboard.flow(found.definition),
+            "counts": counts,
+            "triggers": [_describe(t) for t in triggers],
+        },
+    )
+
+
+def _describe(criterion: Any) -> str:
+    """A trigger as one line: its event and filters."""
+    data = criterion.model_dump(exclude_none=True, by_alias=True)
+    event = data.pop("event", "?")
+    name = data.pop("id", None)
+    filters = ", ".join(f"{k}={v}" for k, v in data.items() if v not in ({}, []))
+    text = f"{event} ({filters})" if filters else str(event)
+    return f"{name}: {text}" if name else text
+
+
+@router.get("/automations/{automation_id}/counts.json")
+async def automation_counts(
+    automation_id: str,
+    goalflow: GoalflowDep,
+    version: str | None = None,
+    _: Session = Depends(user),
+) -> JSONResponse:
+    _found, funnel, counts = await _automation_view(goalflow, automation_id, _version(version))
+    return JSONResponse({"counts": _step_counts_json(funnel, counts)})
+
+
+# --- enrollments -----------------------------------------------------------------------------
+
+
+@router.get("/enrollments")
+async def enrollments_page(
+    request: Request,
+    goalflow: GoalflowDep,
+    settings: SettingsDep,
+    automation_id: str = "",
+    contact_id: str = "",
+    status: str = "",
+    page: str = "",
+    session: Session = Depends(user),
+) -> Response:
+    problems = []
+    if automation_id and not re.fullmatch(STEP_ID_PATTERN, automation_id):
+        problems.append("no automation has that id")
+    if contact_id and not re.fullmatch(CONTACT_ID_PATTERN, contact_id):
+        problems.append("a contact id has no spaces or slashes and at most 200 characters")
+    if status and status not in STATUSES:
+        problems.append(f"status is one of {', '.join(STATUSES)}")
+    items: list[Any] = []
+    next_page = None
+    if not problems:
+        wanted: Any = status or None
+        query = enrollment_query(automation_id or None, contact_id or None, wanted)
+        signer = Signer(settings.secret, salt=f"goalflow-ui-enrollments:{query}")
+        try:
+            token = signer.unsign(page).decode() if page else None
+            items, next_token = await list_enrollments(
+                goalflow.client,
+                automation_id=automation_id or None,
+                contact_id=contact_id or None,
+                status=wanted,
+                page_size=PAGE_SIZE,
+                page_token=token,
+            )
+        except (BadSignature, BadPageToken, ValueError):
+            problems.append("that page link is not valid: start again from the first page")
+        else:
+            next_page = signer.sign(next_token).decode() if next_token else None
+    return render(
+        request,
+        "enrollments.html",
+        session,
+        {
+            "automation_id": automation_id,
+            "contact_id": contact_id,
+            "status": status,
+            "statuses": STATUSES,
+            "items": items,
+            "next_page": next_page,
+            "problems": problems,
+        },
+        status_code=400 if problems else 200,
+    )
+
+
+async def _enrollment(goalflow: GoalflowDep, enrollment_id: str) -> Any:
+    if not enrollment_id.startswith(ENROLLMENT_PREFIX):
+        raise PageNotFound(f"enrollment {enrollment_id!r} not found")
+    try:
+        return await goalflow.enrollment(enrollment_id)
+    except NotFound as err:
+        raise PageNotFound(str(err)) from err
+
+
+def temporal_link(settings: Settings, workflow_id: str) -> str | None:
+    if not settings.temporal_ui_url:
+        return None
+    base = settings.temporal_ui_url.rstrip("/")
+    namespace = urlquote(settings.temporal_namespace, safe="")
+    return f"{base}/namespaces/{namespace}/workflows/{urlquote(workflow_id, safe='')}"
+
+
+@router.get("/enrollments/{enrollment_id}")
+async def enrollment_page(
+    request: Request,
+    enrollment_id: str,
+    goalflow: GoalflowDep,
+    settings: SettingsDep,
+    session: Session = Depends(user),
+) -> Response:
+    view = await _enrollment(goalflow, enrollment_id)
+    return render(
+        request,
+        "enrollment.html",
+        session,
+        {
+            "view": view,
+            "context_data": getattr(view, "context", None),
+            "temporal_url": temporal_link(settings, enrollment_id),
+        },
+    )
+
+
+@router.post("/enrollments/{enrollment_id}/cancel")
+async def cancel_enrollment(
+    request: Request,
+    enrollment_id: str,
+    goalflow: GoalflowDep,
+    session: Session = Depends(user),
+) -> Response:
+    check_csrf(session, await read_form(request))
+    await _enrollment(goalflow, enrollment_id)
+    await goalflow.cancel(enrollment_id)
+    return RedirectResponse(f"/ui/enrollments/{urlquote(enrollment_id, safe='')}", 303)
+
+
+# --- dev outbox ------------------------------------------------------------------------------
+
+
+@router.get("/outbox")
+async def outbox_page(
+    request: Request,
+    settings: SettingsDep,
+    contact_id: str = "",
+    session: Session = Depends(user),
+) -> Response:
+    if not settings.dev_mode:
+        raise PageNotFound("the outbox exists in development mode only")
+    messages = read_messages(settings.outbox_dir)
+    if contact_id:
+        messages = [m for m in messages if m.get("contact_id") == contact_id]
+    messages = messages[::-1][:OUTBOX_LIMIT]
+    return render(request, "outbox.html", session, {"messages": messages, "contact_id": contact_id})
+
+
+# --- login -----------------------------------------------------------------------------------
+
+
+def _safe_next(raw: str | None) -> str:
+    """Where to go after logging in: a dashboard path, never another site."""
+    if raw and raw.startswith("/ui") and "//" not in raw and "\\" not in raw:
+        return raw
+    return "/ui"
+
+
+@router.get("/login")
+async def login_page(
+    request: Request,
+    settings: SettingsDep,
+    next: str = "/ui",
+    session: Session = Depends(visitor),
+) -> Response:
+    if not settings.api_key_list:
+        return RedirectResponse(_safe_next(next), 303)
+    return render(request, "login.html", session, {"next": _safe_next(next), "error": None})
+
+
+@router.post("/login")
+async def login(
+    request: Request, settings: SettingsDep, session: Session = Depends(visitor)
+) -> Response:
+    form = await read_form(request)
+    check_csrf(session, form)
+    target = _safe_next(form.get("next"))
+    key = matching_key(settings, form.get("api_key", ""))
+    if key is None:
+        error = "That key is not one of this server's API keys."
+        context = {"next": target, "error": error}
+        return render(request, "login.html", session, context, status_code=401)
+    response = RedirectResponse(target, 303)
+    # A fresh CSRF token with the login, so a token seen before it is worth nothing after.
+    set_cookie(response, request, settings, new_session(key))
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, session: Session = Depends(visitor)) -> Response:
+    check_csrf(session, await read_form(request))
+    response = RedirectResponse("/ui/login", 303)
+    clear_cookie(response, request)
+    return response
+
+
+@router.get("/{rest:path}")
+async def unknown_page(rest: str, _: Session = Depends(visitor)) -> Response:
+    raise PageNotFound(f"no page at /ui/{rest}")
+
+
+# --- wiring ----------------------------------------------------------------------------------
+
+
+def install(app: FastAPI) -> None:
+    """Mount the dashboard: static files, pages, and the answers to its own errors."""
+
+    async def not_found(request: Request, err: Exception) -> Response:
+        settings: Settings = request.app.state.settings
+        session = (
+            getattr(request.state, "new_session", None)
+            or read_session(request, settings)
+            or new_session()
+        )
+        return render(request, "not_found.html", session, {"message": str(err)}, 404)
+
+    async def csrf_refused(request: Request, err: Exception) -> Response:
+        return HTMLResponse(
+            "<!doctype html><title>Refused</title><h1>Refused</h1><p>This form is out of date "
+            'or did not come from the dashboard. <a href="/ui">Back to the dashboard</a>.</p>',
+            status_code=403,
+        )
+
+    async def login_required(request: Request, err: Exception) -> Response:
+        if request.url.path.endswith(".json"):
+            return JSONResponse({"detail": "log in to the dashboard first"}, status_code=401)
+        target = urlquote(_safe_next(request.url.path), safe="/")
+        response = RedirectResponse(f"/ui/login?next={target}", 303)
+        fresh = getattr(request.state, "new_session", None)
+        if fresh is not None:
+            set_cookie(response, request, request.app.state.settings, fresh)
+        return response
+
+    app.add_exception_handler(PageNotFound, not_found)
+    app.add_exception_handler(CsrfRefused, csrf_refused)
+    app.add_exception_handler(LoginRequired, login_required)
+    app.mount("/ui/static", StaticFiles(directory=UI_DIR / "static"), name="ui-static")
+    app.include_router(router)
