@@ -165,11 +165,15 @@ async def run_dev(options: DevOptions) -> None:
         ensure_port_free(options.host, options.ui_port, "the Temporal UI", "--ui-port")
 
     public_url = os.environ.get("GOALFLOW_PUBLIC_URL", f"http://{options.host}:{options.port}")
+    temporal_ui_url = os.environ.get("GOALFLOW_TEMPORAL_UI_URL") or (
+        None if external else f"http://{options.host}:{options.ui_port}"
+    )
     settings = Settings.model_validate(
         {
             **{k: v for k, v in os.environ.items() if k.isupper()},
             "TEMPORAL_ADDRESS": external or f"{options.host}:{options.temporal_port}",
             "GOALFLOW_PUBLIC_URL": public_url,
+            "GOALFLOW_TEMPORAL_UI_URL": temporal_ui_url,
             "GOALFLOW_SMTP_URL": f"smtp://{options.host}:{options.smtp_port}",
             "GOALFLOW_DEV": True,
             "GOALFLOW_DATA_DIR": str(options.data_dir),
@@ -220,12 +224,13 @@ def _print_urls(options: DevOptions, settings: Settings, external: str | None) -
     api = f"http://{options.host}:{options.port}"
     lines = [
         "goalflow dev is running",
+        f"  Dashboard      {api}/ui",
         f"  API            {api}   (docs: {api}/docs)",
         f"  Temporal       {settings.temporal_address}"
         + ("   (external)" if external else "   (embedded dev server)"),
     ]
-    if not external:
-        lines.append(f"  Temporal UI    http://{options.host}:{options.ui_port}")
+    if settings.temporal_ui_url:
+        lines.append(f"  Temporal UI    {settings.temporal_ui_url}")
     lines += [
         f"  SMTP sink      smtp://{options.host}:{options.smtp_port}"
         f"   (outbox: {api}/v1/dev/outbox)",
