@@ -1,0 +1,249 @@
+"""The dashboard at /ui in a real browser, against a real stack (open: no API keys).
+
+Each page is screenshotted into the run's screenshot folder (see tests/dashboard_browser.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from tests.conftest import Stack
+from tests.dashboard_browser import chromium, screenshot
+from tests.helpers import assert_eventually, new_id
+
+# Counts refresh every 3 s and visibility lags by about a second.
+REFRESHED = 20_000
+DEFINITION: dict[str, Any] = {
+    "name": "Dashboard follow-up",
+    "steps": [
+        {"id": "welcome", "type": "send_email", "subject": "Welcome", "html": "<p>Hi</p>"},
+        {"id": "pause", "type": "wait", "duration": "P1D", "name": "Give it a day"},
+        {
+            "id": "bought",
+            "type": "goal",
+            "name": "Bought Goal",
+            "any_of": [{"event": "custom", "name": "buy"}],
+            "on_met": {"action": "goto", "step": "thanks"},
+            "if_unmet": {"action": "end"},
+        },
+        {"id": "check", "type": "if_else", "if": {"has_tag": "vip"}, "then": "thanks",
+         "else": "reminder"},
+        {"id": "reminder", "type": "send_email", "subject": "Reminder", "html": "<p>Still?</p>"},
+        {"id": "thanks", "type": "send_email", "subject": "Thanks", "html": "<p>Thanks</p>"},
+    ],
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    yield page
+    await context.close()
+    assert not dialogs, f"a script ran on the page: {dialogs}"
+
+
+async def publish(stack: Stack, definition: dict[str, Any] = DEFINITION) -> str:
+    automation = new_id("dash")
+    answer = await stack.http.put(f"/v1/automations/{automation}", json=definition)
+    assert answer.status_code == 201, answer.text
+    return automation
+
+
+async def enroll(stack: Stack, automation: str, contact: str) -> str:
+    answer = await stack.http.post(
+        f"/v1/automations/{automation}/enrollments",
+        json={"contact": {"id": contact, "email": f"{new_id('m')}@example.com"}},
+    )
+    assert answer.status_code == 201, answer.text
+    enrollment_id: str = answer.json()["enrollment_id"]
+    return enrollment_id
+
+
+async def test_counts_change_on_the_page_without_a_reload(stack: Stack, page: Page) -> None:
+    automation = await publish(stack)
+    await page.goto(f"{stack.url}/ui/automations/{automation}")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard follow-up")
+    # The flow: document order, the goal marked, its jump and the if_else branches as links.
+    steps = page.locator("ol.flow > li.step")
+    await expect(steps).to_have_count(len(DEFINITION["steps"]) + 1)  # + how contacts enter
+    await expect(steps.first).to_contain_text("Enters when")
+    await expect(page.locator("li.step.goal")).to_have_count(1)
+    goal = page.locator("#step-bought")
+    await expect(goal).to_contain_text("Bought Goal")
+    await expect(goal.get_by_role("link", name="thanks")).to_have_attribute("href", "#step-thanks")
+    branches = page.locator("#step-check .jumps")
+    await expect(branches).to_contain_text("if true: go to thanks")
+    await expect(branches).to_contain_text("else: go to reminder")
+    enrolled = page.locator('[data-count="funnel:enrolled"]')
+    await expect(enrolled).to_have_text("0")
+    await page.evaluate("window.notReloaded = true")
+
+    contact = new_id()
+    enrollment_id = await enroll(stack, automation, contact)
+    await expect(enrolled).to_have_text("1", timeout=REFRESHED)
+    here = page.locator('[data-count="step:pause:here"]')
+    await expect(here).to_have_text("1", timeout=REFRESHED)
+    await screenshot(page, "automation-waiting")
+
+    answer = await stack.http.post(
+        "/v1/events", json={"contact_id": contact, "type": "custom", "data": {"name": "buy"}}
+    )
+    assert answer.status_code == 202, answer.text
+    await expect(page.locator('[data-count="step:bought:met"]')).to_have_text(
+        "1", timeout=REFRESHED
+    )
+    await expect(here).to_have_text("0", timeout=REFRESHED)
+    await expect(page.locator('[data-count="funnel:finished"]')).to_have_text(
+        "1", timeout=REFRESHED
+    )
+    await expect(page.locator('[data-count="funnel:conversion"]')).to_have_text("100 %")
+    assert await page.evaluate("window.notReloaded") is True
+    await screenshot(page, "automation-goal-met")
+
+    # The list of automations shows it with its counts, and links to it.
+    await page.goto(f"{stack.url}/ui")
+    row = page.get_by_role("row").filter(has_text=automation)
+    await expect(row).to_contain_text("Dashboard follow-up")
+    await expect(page.locator(f'[data-count="{automation}:enrolled"]')).to_have_text("1")
+    await screenshot(page, "automations")
+    await row.get_by_role("link", name="Dashboard follow-up").click()
+    await expect(page).to_have_url(f"{stack.url}/ui/automations/{automation}")
+
+    # The enrollment: goals, timeline, no cancel button once it has ended.
+    await page.goto(f"{stack.url}/ui/enrollments/{enrollment_id}")
+    await expect(page.locator("#status")).to_have_text("completed")
+    await expect(page.locator("#goals tbody tr").filter(has_text="bought")).to_contain_text("yes")
+    timeline = page.locator("#timeline")
+    await expect(timeline.get_by_role("cell", name="goal_met", exact=True)).to_have_count(1)
+    await expect(timeline.get_by_role("cell", name="moved", exact=True)).to_have_count(1)
+    await expect(page.get_by_role("button", name="Cancel enrollment")).to_have_count(0)
+    await screenshot(page, "enrollment-completed")
+
+
+async def test_cancel_an_enrollment_from_its_page(stack: Stack, page: Page) -> None:
+    automation = await publish(stack)
+    contact = new_id()
+    enrollment_id = await enroll(stack, automation, contact)
+    await page.goto(f"{stack.url}/ui/enrollments?contact_id={contact}")
+    link = page.get_by_role("link", name=enrollment_id)
+    await expect(link).to_be_visible(timeout=REFRESHED)  # visibility lags a little
+    await screenshot(page, "enrollments-of-contact")
+    await link.click()
+    await expect(page.locator("#status")).to_have_text("active")
+    # Waiting at the one-day wait, with its deadline.
+    await expect(page.locator("main")).to_contain_text("Current steppause")
+    await expect(page.locator("main")).to_contain_text("on a timer until 20")
+    await screenshot(page, "enrollment-waiting")
+    await page.get_by_role("button", name="Cancel enrollment").click()
+    await expect(page.locator("#status")).to_have_text("cancelled")
+    view = (await stack.http.get(f"/v1/enrollments/{enrollment_id}")).json()
+    assert view["status"] == "cancelled"
+
+    # Filter by status: the cancelled enrollment is listed under cancelled, not under active.
+    await page.goto(f"{stack.url}/ui/enrollments?automation_id={automation}")
+    await page.get_by_label("Status").select_option("active")
+    await page.get_by_role("button", name="Search").click()
+    await expect(page.get_by_role("link", name=enrollment_id)).to_have_count(0)
+    await page.get_by_label("Status").select_option("cancelled")
+    await page.get_by_role("button", name="Search").click()
+    await expect(page.get_by_role("link", name=enrollment_id)).to_be_visible(timeout=REFRESHED)
+
+
+async def test_outbox_page_in_dev_mode(stack: Stack, page: Page) -> None:
+    automation = await publish(stack)
+    contact = new_id()
+    await enroll(stack, automation, contact)
+
+    async def outbox() -> list[dict[str, Any]]:
+        answer = await stack.http.get("/v1/dev/outbox", params={"contact_id": contact})
+        messages: list[dict[str, Any]] = answer.json()["messages"]
+        return messages
+
+    await assert_eventually(outbox, lambda messages: len(messages) == 1)
+    await page.goto(f"{stack.url}/ui/outbox")
+    await page.get_by_label("Contact id").fill(contact)
+    await page.get_by_role("button", name="Filter").click()
+    rows = page.locator("tbody tr")
+    await expect(rows).to_have_count(1)
+    await expect(rows).to_contain_text("Welcome")
+    await screenshot(page, "outbox")
+
+
+async def test_odd_input_is_escaped(stack: Stack, page: Page) -> None:
+    # No "/" or space: a valid contact id, that would swallow the page if it were not escaped.
+    contact = f"<script>alert({new_id('x')})<script>"
+    automation = await publish(stack)
+    enrollment_id = await enroll(stack, automation, contact)
+    await page.goto(f"{stack.url}/ui/enrollments/{enrollment_id.replace('<', '%3C')}")
+    await expect(page.locator("main")).to_contain_text(contact)
+    await page.goto(f"{stack.url}/ui/enrollments")
+    await page.get_by_label("Contact id").fill(contact)
+    await page.get_by_role("button", name="Search").click()
+    await expect(page.get_by_role("link", name=enrollment_id)).to_be_visible(timeout=REFRESHED)
+    await screenshot(page, "enrollments-odd-contact")
+    # A contact id no contact can have, straight in the URL: said plainly, and escaped.
+    await page.goto(f"{stack.url}/ui/enrollments?contact_id=<script>alert(1)</script>")
+    await expect(page.get_by_label("Contact id")).to_have_value("<script>alert(1)</script>")
+    await expect(page.get_by_role("alert")).to_contain_text("no spaces or slashes")
+    assert await page.locator("script").count() == 1  # the dashboard's own
+    answer = await page.goto(f"{stack.url}/ui/enrollments/enr:<script>alert(1)</script>:1")
+    assert answer is not None and answer.status == 404
+    await expect(page.locator("main")).to_contain_text("<script>alert(1)</script>")
+    assert await page.locator("script").count() == 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ui/automations/no-such-automation",
+        "/ui/automations/NOT%20AN%20ID",
+        "/ui/automations/{automation}?version=99",
+        "/ui/automations/{automation}?version=abc",
+        "/ui/automations/no-such-automation/counts.json",
+        "/ui/enrollments/enr:no-such:contact:1",
+        "/ui/enrollments/not-an-enrollment",
+        "/ui/enrollments/contact:x",
+        "/ui/no/such/page",
+    ],
+)
+async def test_unknown_ids_get_the_404_page(stack: Stack, page: Page, path: str) -> None:
+    automation = await publish(stack)
+    answer = await page.goto(stack.url + path.format(automation=automation))
+    assert answer is not None and answer.status == 404
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Not found")
+    await expect(page.get_by_role("link", name="Back to the automations")).to_be_visible()
+    if path.startswith("/ui/automations/no-such"):
+        await screenshot(page, "not-found")
+
+
+async def test_readable_on_a_phone(stack: Stack, browser: Browser) -> None:
+    automation = await publish(stack)
+    await enroll(stack, automation, new_id())
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = await context.new_page()
+    try:
+        for path, name in ((f"/ui/automations/{automation}", "automation-phone"), ("/ui", "")):
+            await page.goto(stack.url + path)
+            overflow = await page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, f"{path} is wider than the phone by {overflow}px"
+            if name:
+                await screenshot(page, name)
+        # Keyboard: the first Tab reaches the skip link, which leads to the content.
+        await page.keyboard.press("Tab")
+        await expect(page.locator(":focus")).to_have_text("Skip to content")
+    finally:
+        await context.close()

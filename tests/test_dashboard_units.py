@@ -1,0 +1,92 @@
+"""The dashboard's pieces that need no browser: the flow drawn from a definition, where a login
+may send the visitor, the `goalflow dev` banner, and the files the package ships."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from api.dashboard import flow
+from api.routes.ui import UI_DIR, _safe_next, temporal_link
+from goalflow.dev import DevOptions, _print_urls
+from goalflow.settings import Settings
+from workflows.validation import parse_automation
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_flow_keeps_document_order_and_draws_every_jump() -> None:
+    automation, _ = parse_automation(
+        {
+            "name": "jumps",
+            "steps": [
+                {"id": "branch", "type": "if_else", "if": {"has_tag": "a"}, "then": "late",
+                 "else": "early"},
+                {"id": "early", "type": "wait", "duration": "P1D"},
+                {"id": "g", "type": "goal", "any_of": [{"event": "custom"}],
+                 "on_met": {"action": "goto", "step": "late"}, "jump_from": "anywhere",
+                 "if_unmet": {"action": "wait", "timeout": "P3D"}},
+                {"id": "late", "type": "end"},
+            ],
+        },
+        set(),
+    )  # fmt: skip
+    drawn = flow(automation)
+    assert [s.step_id for s in drawn] == ["branch", "early", "g", "late"]
+    assert [(j.label, j.target) for j in drawn[0].jumps] == [("if true", "late"), ("else", "early")]
+    goal = drawn[2]
+    assert goal.goal and [(j.label, j.target) for j in goal.jumps] == [("when met", "late")]
+    assert "reached unmet: waits for it up to P3D, then end" in goal.notes
+    assert any("anywhere" in note for note in goal.notes)
+    assert drawn[3].notes == ["the enrollment ends here"]
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("/ui/enrollments/enr:a:b:1", "/ui/enrollments/enr:a:b:1"),
+        ("https://evil.example/ui", "/ui"),
+        ("//evil.example/ui", "/ui"),
+        ("/ui//evil.example", "/ui"),
+        ("/ui\\@evil.example", "/ui"),
+        ("/v1/automations", "/ui"),
+        (None, "/ui"),
+    ],
+)
+def test_login_only_sends_back_to_the_dashboard(given: str | None, expected: str) -> None:
+    assert _safe_next(given) == expected
+
+
+def test_temporal_link_needs_the_setting() -> None:
+    assert temporal_link(Settings(), "enr:a:b:1") is None
+    settings = Settings(GOALFLOW_TEMPORAL_UI_URL="http://127.0.0.1:8233/")
+    assert temporal_link(settings, "enr:a:<b>:1") == (
+        "http://127.0.0.1:8233/namespaces/default/workflows/enr%3Aa%3A%3Cb%3E%3A1"
+    )
+
+
+def test_dev_banner_names_the_dashboard_and_the_temporal_ui(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = Settings(GOALFLOW_TEMPORAL_UI_URL="http://127.0.0.1:9233")
+    _print_urls(DevOptions(port=9000), settings, None)
+    banner = capsys.readouterr().out
+    assert "Dashboard      http://127.0.0.1:9000/ui" in banner
+    assert "Temporal UI    http://127.0.0.1:9233" in banner
+
+
+def test_templates_and_static_files_ship_in_the_package() -> None:
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["api"]
+    shipped = {
+        path.relative_to(ROOT / "api")
+        for pattern in package_data
+        for path in (ROOT / "api").glob(pattern)
+    }
+    on_disk = {p.relative_to(ROOT / "api") for p in UI_DIR.rglob("*") if p.is_file()}
+    assert on_disk and on_disk <= shipped
+    assert Path("ui/templates/automation.html") in shipped
+    assert Path("ui/static/dashboard.js") in shipped
