@@ -21,6 +21,7 @@ from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from goalflow.settings import Settings
+from goalflow.tracking import secret_list
 
 COOKIE = "goalflow_session"
 # A dashboard session lasts a working day; after that the key is asked for again.
@@ -46,15 +47,18 @@ class Session:
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
-    # GOALFLOW_SECRET may list several secrets: the first signs, all verify (itsdangerous
-    # signs with the last of its list).
-    keys = [part.strip() for part in settings.secret.split(",") if part.strip()]
-    return URLSafeTimedSerializer(list(reversed(keys)), salt="goalflow-dashboard-session")
+    # Timed (the session expires), so not goalflow.tracking.serializer; it rotates the same way:
+    # the first secret signs, all verify (itsdangerous signs with the last of its list).
+    keys = list(reversed(secret_list(settings.secret)))
+    return URLSafeTimedSerializer(
+        keys, salt="goalflow-dashboard-session", signer_kwargs={"digest_method": hashlib.sha256}
+    )
 
 
 def fingerprint(settings: Settings, api_key: str) -> str:
-    """What the cookie keeps of an API key: an HMAC, never the key itself."""
-    digest = hmac.new(settings.secret.encode(), api_key.encode(), hashlib.sha256)
+    """What the cookie keeps of an API key: an HMAC under the signing secret, never the key."""
+    signing = secret_list(settings.secret)[0]
+    digest = hmac.new(signing.encode(), api_key.encode(), hashlib.sha256)
     return digest.hexdigest()[:32]
 
 

@@ -61,10 +61,15 @@ async def publish(stack: Stack, definition: dict[str, Any] = DEFINITION) -> str:
     return automation
 
 
-async def enroll(stack: Stack, automation: str, contact: str) -> str:
+async def enroll(
+    stack: Stack, automation: str, contact: str, context: dict[str, Any] | None = None
+) -> str:
     answer = await stack.http.post(
         f"/v1/automations/{automation}/enrollments",
-        json={"contact": {"id": contact, "email": f"{new_id('m')}@example.com"}},
+        json={
+            "contact": {"id": contact, "email": f"{new_id('m')}@example.com"},
+            "context": context or {},
+        },
     )
     assert answer.status_code == 201, answer.text
     enrollment_id: str = answer.json()["enrollment_id"]
@@ -135,7 +140,7 @@ async def test_counts_change_on_the_page_without_a_reload(stack: Stack, page: Pa
 async def test_cancel_an_enrollment_from_its_page(stack: Stack, page: Page) -> None:
     automation = await publish(stack)
     contact = new_id()
-    enrollment_id = await enroll(stack, automation, contact)
+    enrollment_id = await enroll(stack, automation, contact, {"order": "<b>A-42</b>"})
     await page.goto(f"{stack.url}/ui/enrollments?contact_id={contact}")
     link = page.get_by_role("link", name=enrollment_id)
     await expect(link).to_be_visible(timeout=REFRESHED)  # visibility lags a little
@@ -145,6 +150,7 @@ async def test_cancel_an_enrollment_from_its_page(stack: Stack, page: Page) -> N
     # Waiting at the one-day wait, with its deadline.
     await expect(page.locator("main")).to_contain_text("Current steppause")
     await expect(page.locator("main")).to_contain_text("on a timer until 20")
+    await expect(page.locator("pre")).to_contain_text('"order": "<b>A-42</b>"')
     await screenshot(page, "enrollment-waiting")
     await page.get_by_role("button", name="Cancel enrollment").click()
     await expect(page.locator("#status")).to_have_text("cancelled")

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from itsdangerous import BadSignature, Signer
+from itsdangerous import BadSignature
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api import dashboard
@@ -41,6 +41,7 @@ from api.service import NotFound
 from api.visibility import BadPageToken, enrollment_query, list_enrollments
 from goalflow.settings import Settings
 from goalflow.smtp_sink import read_messages
+from goalflow.tracking import signer as secret_signer
 from workflows.definition import STEP_ID_PATTERN
 from workflows.messages import ENROLLMENT_PREFIX, EnrollmentStatus
 
@@ -274,7 +275,7 @@ async def enrollments_page(
     if not problems:
         wanted: Any = status or None
         query = enrollment_query(automation_id or None, contact_id or None, wanted)
-        signer = Signer(settings.secret, salt=f"goalflow-ui-enrollments:{query}")
+        signer = secret_signer(settings.secret, salt=f"goalflow-ui-enrollments:{query}")
         try:
             token = signer.unsign(page).decode() if page else None
             items, next_token = await list_enrollments(
@@ -338,7 +339,7 @@ async def enrollment_page(
         session,
         {
             "view": view,
-            "context_data": getattr(view, "context", None),
+            "context_data": view.context,
             "temporal_url": temporal_link(settings, enrollment_id),
         },
     )
