@@ -28,6 +28,8 @@ def test_histories_cover_the_required_scenarios() -> None:
         "event_batch",  # events accepted by one accept_events update
     ):
         assert f"enrollment_{scenario}" in names
+    # A bulk job stopped between batches (patch bulk-cancel-between-batches; record_bulk.py).
+    assert "bulk_cancel_between_batches" in names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

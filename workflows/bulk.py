@@ -15,6 +15,11 @@ batch not recorded; an activity that dies mid-batch is retried and skips the row
 recorded. Each enrollment carries a request id (job + row), which the contact workflow answers
 idempotently: a row enrolled by an attempt that died before reporting it is counted once, as
 created, and never enrolled twice. The job continues as new when Temporal suggests it.
+
+Stopping a job. The `request_cancel` signal stops it between batches: no new batch starts, the
+batches in flight finish and are counted, the holders are released, and the job completes with
+status `cancelled` and the counts of what was done. (Cancelling the workflow through Temporal
+still works too, but cuts the batches in flight.)
 """
 
 from __future__ import annotations
@@ -38,7 +43,8 @@ JOB_PREFIX = "bulk:"
 # Chunk holders keep their rows this long at most (a job finishes long before).
 CHUNK_HOLD = timedelta(days=7)
 
-JobStatus = Literal["running", "completed", "failed", "cancelled"]
+# "cancelling": a cancel was asked for; the batches in flight are finishing.
+JobStatus = Literal["running", "cancelling", "completed", "failed", "cancelled"]
 
 BATCH_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -206,6 +212,7 @@ class BulkEnrollWorkflow:
         self.running = 0
         self.started_in_run = 0
         self.tasks: set[asyncio.Task[None]] = set()
+        self.cancel_requested = False
 
     @workflow.run
     async def run(self, job: BulkJob) -> BulkJobView:
@@ -215,9 +222,17 @@ class BulkEnrollWorkflow:
                 if number in self.done:
                     continue
                 await workflow.wait_condition(
-                    lambda: self.running < job.parallel_batches or self.progress.error is not None
+                    lambda: (
+                        self.running < job.parallel_batches
+                        or self.progress.error is not None
+                        or self.cancel_requested
+                    )
                 )
-                if self.progress.error is not None or self._should_continue_as_new():
+                if (
+                    self.progress.error is not None
+                    or self._stopping()
+                    or self._should_continue_as_new()
+                ):
                     break
                 self.running += 1
                 self.started_in_run += 1
@@ -233,6 +248,8 @@ class BulkEnrollWorkflow:
             return self.view()
         if self.progress.error is not None:
             self.progress.status = "failed"
+        elif len(self.done) < len(self.batches) and self._stopping():
+            self.progress.status = "cancelled"
         elif len(self.done) < len(self.batches):
             self.progress.done_batches = sorted(self.done)
             workflow.continue_as_new(self.job)
@@ -247,14 +264,26 @@ class BulkEnrollWorkflow:
         )
         return self.view()
 
+    @workflow.signal
+    def request_cancel(self) -> None:
+        """Stop between batches: the batches in flight finish and count, no other starts."""
+        self.cancel_requested = True
+
+    def _stopping(self) -> bool:
+        # Jobs that never receive the signal issue the same commands as before it existed.
+        return self.cancel_requested and workflow.patched("bulk-cancel-between-batches")
+
     @workflow.query
     def view(self) -> BulkJobView:
         job, progress = self.job, self.progress
+        status = progress.status
+        if status == "running" and self.cancel_requested:
+            status = "cancelling"
         return BulkJobView(
             job_id=job.job_id,
             automation_id=job.automation_id,
             version=job.version,
-            status=progress.status,
+            status=status,
             total=job.total,
             done=self.invalid_count + progress.done_rows,
             created=progress.created,

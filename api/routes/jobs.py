@@ -5,19 +5,22 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter, Header, HTTPException, Path, Response, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
-from api.bulk import MAX_ROWS, BulkJobs, JobUnavailable
+from api.bulk import MAX_ROWS, BulkJobs, JobUnavailable, KeyReused
 from api.deps import GoalflowDep, SettingsDep
 from api.schemas import Rejected, Strict
 from api.service import NotFound
-from workflows.bulk import JobStatus
+from workflows.bulk import BulkJobView, JobStatus
 from workflows.definition import STEP_ID_PATTERN
 
 router = APIRouter(tags=["jobs"])
 
 JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
+# Printable ASCII, as HTTP header values go; a UUID is the usual choice.
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 
 
 class BulkEnrollmentIn(Strict):
@@ -47,13 +50,25 @@ class JobOut(BaseModel):
     "/automations/{automation_id}/enrollments/bulk",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobAccepted,
-    responses={404: {"description": "unknown automation or version"}},
+    responses={
+        404: {"description": "unknown automation or version"},
+        422: {"description": "invalid body, or an Idempotency-Key used for another request"},
+    },
 )
 async def bulk_enroll(
     body: BulkEnrollmentIn,
     goalflow: GoalflowDep,
     settings: SettingsDep,
     automation_id: Annotated[str, Path(description="automation id")],
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="the same key with the same body answers the same job_id; with another "
+            "body, 422",
+        ),
+    ] = None,
 ) -> JobAccepted:
     """Enroll up to 100,000 contacts as a durable job; follow it at `GET /v1/jobs/{job_id}`.
     Invalid rows are not enrolled: the job lists them in `rejected` with their index."""
@@ -61,9 +76,16 @@ async def bulk_enroll(
         raise HTTPException(404, detail=f"automation {automation_id!r} not found")
     jobs = BulkJobs(goalflow, concurrency=settings.bulk_concurrency)
     try:
-        job_id = await jobs.submit(automation_id, body.contacts, body.version)
+        job_id = await jobs.submit(
+            automation_id, body.contacts, body.version, idempotency_key=idempotency_key
+        )
     except NotFound as err:
         raise HTTPException(404, detail=str(err)) from err
+    except KeyReused as err:
+        loc = ("header", "Idempotency-Key")
+        raise RequestValidationError(
+            [{"type": "idempotency_key_reused", "loc": loc, "msg": str(err), "input": None}]
+        ) from err
     return JobAccepted(job_id=job_id)
 
 
@@ -85,6 +107,37 @@ async def get_job(job_id: str, goalflow: GoalflowDep) -> JobOut:
         raise HTTPException(404, detail=str(err)) from err
     except JobUnavailable as err:
         raise HTTPException(503, detail=str(err), headers={"Retry-After": "2"}) from err
+    return _job_out(view)
+
+
+@router.post(
+    "/jobs/{job_id}/cancel",
+    response_model=JobOut,
+    responses={
+        202: {"model": JobOut, "description": "cancelling: batches in flight still finishing"},
+        404: {"description": "unknown job"},
+        503: {"description": "no worker answered for a running job (retry)"},
+    },
+)
+async def cancel_job(job_id: str, goalflow: GoalflowDep, response: Response) -> JobOut:
+    """Stop a job between batches: no new batch starts, the batches in flight finish. Answers
+    what was done: status `cancelled` with the counts (200), `cancelling` when batches were
+    still finishing after 20 s (202; `GET` the job later), or the final status of a job that had
+    already ended (200)."""
+    if not re.fullmatch(JOB_ID_PATTERN, job_id):
+        raise HTTPException(404, detail=f"job {job_id!r} not found")
+    try:
+        view = await BulkJobs(goalflow).cancel(job_id)
+    except NotFound as err:
+        raise HTTPException(404, detail=str(err)) from err
+    except JobUnavailable as err:
+        raise HTTPException(503, detail=str(err), headers={"Retry-After": "2"}) from err
+    if view.status == "cancelling":
+        response.status_code = status.HTTP_202_ACCEPTED
+    return _job_out(view)
+
+
+def _job_out(view: BulkJobView) -> JobOut:
     rejected = sorted(
         (
             Rejected(index=index, reason=reason)
