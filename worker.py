@@ -26,6 +26,7 @@ from activities.contacts import ContactActivities
 from activities.email import EmailActivities, SmtpConfig
 from activities.sms import SmsActivities, sms_provider
 from activities.webhook import WebhookActivities
+from goalflow.production import UnsafeProductionSettings, require_production_ready
 from goalflow.settings import Settings, get_settings
 from goalflow.tracking import Tracker
 from workflows.automation import AutomationWorkflow, CatalogWorkflow
@@ -92,6 +93,7 @@ async def run_worker(settings: Settings | None = None, client: Client | None = N
     from goalflow.temporal import connect
 
     settings = settings or get_settings()
+    require_production_ready(settings, "worker")
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=30))
         client = client or await connect(settings, worker_runtime(settings))
@@ -124,4 +126,7 @@ if __name__ == "__main__":
     from goalflow.logging import configure_logging
 
     configure_logging(get_settings().log_format)
-    asyncio.run(run_worker())
+    try:
+        asyncio.run(run_worker())
+    except UnsafeProductionSettings as err:
+        raise SystemExit(str(err)) from None

@@ -28,6 +28,7 @@ from api.routes import (
 from api.routes import dev as dev_routes
 from api.service import Goalflow
 from goalflow import __version__
+from goalflow.production import require_production_ready
 from goalflow.settings import Settings, get_settings
 from goalflow.temporal import lazy_client
 
@@ -36,6 +37,7 @@ UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
 
 def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
     settings = settings or get_settings()
+    require_production_ready(settings, "api")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

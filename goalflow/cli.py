@@ -36,10 +36,14 @@ def dev(
 @app.command()
 def worker() -> None:
     """Run a worker (production): workflows and activities on GOALFLOW_TASK_QUEUE."""
+    from goalflow.production import UnsafeProductionSettings
     from worker import run_worker
 
     _configure_logging()
-    asyncio.run(run_worker())
+    try:
+        asyncio.run(run_worker())
+    except UnsafeProductionSettings as err:
+        raise SystemExit(str(err)) from None
 
 
 @app.command()
@@ -51,10 +55,15 @@ def api(
     import uvicorn
 
     from api.main import create_app
+    from goalflow.production import UnsafeProductionSettings
 
     _configure_logging()
+    try:
+        app = create_app()
+    except UnsafeProductionSettings as err:
+        raise SystemExit(str(err)) from None
     # log_config=None: uvicorn logs through goalflow's structured handler.
-    uvicorn.run(create_app(), host=host, port=port, log_config=None, access_log=False)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
 
 
 @app.command()

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     webhook_secret: str = Field(
         "whsec_Z29hbGZsb3ctZGV2LXdlYmhvb2stc2VjcmV0", alias="GOALFLOW_WEBHOOK_SECRET"
     )
+    # "production": the API and the worker refuse to start on placeholder secrets, a local public
+    # URL or (API) no API keys; see goalflow/production.py and docs/deploy.md.
+    env: Literal["development", "production"] = Field("development", alias="GOALFLOW_ENV")
     log_format: str = Field("console", alias="GOALFLOW_LOG_FORMAT")
     dev_mode: bool = Field(False, alias="GOALFLOW_DEV")
     # Base URL of Temporal's web UI; the dashboard links each enrollment to its workflow there.
