@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import typing
 from pathlib import Path
 from typing import Any
@@ -130,3 +131,21 @@ def test_every_rule_cited_in_the_code_is_defined() -> None:
                 cited.update(re.findall(r"\bR(\d+)\b", path.read_text()))
     undefined = sorted(f"R{n}" for n in cited if f"R{n}" not in defined)
     assert not undefined, f"rules cited but not defined in docs/automations.md: {undefined}"
+
+
+def test_no_reference_to_a_document_outside_the_repository() -> None:
+    root = PAGE.parent.parent
+    files = subprocess.run(
+        ["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.split()
+    outside = re.compile(r"DESIGN\b|§")
+    found = [
+        f"{name}:{number}"
+        for name in files
+        if (root / name).is_file() and name != "tests/test_automation_docs.py"
+        for number, line in enumerate(
+            (root / name).read_text(errors="replace").splitlines(), start=1
+        )
+        if outside.search(line)
+    ]
+    assert not found, f"cite docs/ instead of an outside design document: {found}"
