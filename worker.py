@@ -29,6 +29,7 @@ from activities.webhook import WebhookActivities
 from goalflow.production import UnsafeProductionSettings, require_production_ready
 from goalflow.settings import Settings, get_settings
 from goalflow.tracking import Tracker
+from goalflow.triggers import TriggerActivities
 from workflows.automation import AutomationWorkflow, CatalogWorkflow
 from workflows.bulk import BulkChunkWorkflow, BulkEnrollWorkflow
 from workflows.contact import ContactWorkflow
@@ -60,7 +61,7 @@ def _activity_name(fn: Any) -> str | None:
 
 def client_activities(client: Client) -> list[Any]:
     """Activities that call Temporal itself, bound to the worker's own client."""
-    return [ContactActivities(client).enroll_batch]
+    return [ContactActivities(client).enroll_batch, TriggerActivities(client).match_triggers]
 
 
 def build_worker(

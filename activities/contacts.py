@@ -8,6 +8,7 @@ Progress is heartbeated, so a retry after a crash skips the rows already reporte
 from __future__ import annotations
 
 import asyncio
+import time
 
 import structlog
 from temporalio import activity
@@ -32,6 +33,7 @@ from workflows.contact import ContactWorkflow
 from workflows.definition import Automation
 from workflows.messages import (
     REENTRY_REFUSED,
+    AutomationLifecycle,
     AutomationVersion,
     ContactSnapshot,
     ContactState,
@@ -44,6 +46,7 @@ from workflows.messages import (
 log = structlog.get_logger("goalflow.bulk")
 
 REENTRY_REASON = "re-entry refused: the contact was enrolled before and re-entry is not allowed"
+PAUSED_REASON = "the automation is paused: it enrolls nobody"
 
 
 class ContactActivities:
@@ -52,6 +55,7 @@ class ContactActivities:
         self.search_attributes = search_attributes
         # Published versions never change, so a definition fetched once serves every batch.
         self.definitions: dict[tuple[str, int], Automation] = {}
+        self.states: dict[str, tuple[float, AutomationLifecycle]] = {}
 
     @activity.defn(name=ENROLL_BATCH)
     async def enroll_batch(self, request: EnrollBatchRequest) -> BatchOutcome:
@@ -64,9 +68,14 @@ class ContactActivities:
         rows: list[BulkRow] = await self.client.get_workflow_handle(
             request.chunk_workflow_id
         ).query(BulkChunkWorkflow.rows, RowsRequest(offset=request.offset, limit=request.limit))
-        automation = await self._definition(request.automation_id, request.version)
+        automation, state = await self._definition(request.automation_id, request.version)
         done = set(outcome.done)
         todo = [(position, row) for position, row in enumerate(rows) if position not in done]
+        if state == "paused":
+            # R17, checked per batch: a job on an automation paused midway stops enrolling.
+            outcome.refused.setdefault(PAUSED_REASON, []).extend(row.index for _, row in todo)
+            outcome.done = []
+            return outcome
         slots = asyncio.Semaphore(request.concurrency)
         counter = activity.metric_meter().create_counter(
             "goalflow_bulk_enrollments", "rows of bulk jobs enrolled, by result"
@@ -135,12 +144,20 @@ class ContactActivities:
             raise
         return bool(result.created)
 
-    async def _definition(self, automation_id: str, version: int) -> Automation:
+    async def _definition(
+        self, automation_id: str, version: int
+    ) -> tuple[Automation, AutomationLifecycle]:
+        """The version's definition and the automation's state, asked at most once a second
+        per automation (R17 within the same bound as triggers)."""
         key = (automation_id, version)
-        if key not in self.definitions:
-            handle = self.client.get_workflow_handle(automation_workflow_id(automation_id))
-            found: AutomationVersion = await handle.query(
-                AutomationWorkflow.get, VersionRequest(version=version)
-            )
-            self.definitions[key] = found.definition
-        return self.definitions[key]
+        known = self.states.get(automation_id)
+        if key in self.definitions and known is not None and time.monotonic() - known[0] < 1.0:
+            return self.definitions[key], known[1]
+        handle = self.client.get_workflow_handle(automation_workflow_id(automation_id))
+        found: AutomationVersion = await handle.query(
+            AutomationWorkflow.get, VersionRequest(version=version)
+        )
+        # Published versions never change: keep one copy of each definition.
+        self.definitions.setdefault(key, found.definition)
+        self.states[automation_id] = (time.monotonic(), found.state)
+        return self.definitions[key], found.state

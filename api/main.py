@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -44,8 +46,16 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         # One client per process; lazy, so the API starts (and /readyz says 503) while
         # Temporal is still coming up.
         temporal = client or await lazy_client(settings)
-        app.state.goalflow = Goalflow(temporal, settings.task_queue)
-        yield
+        goalflow = Goalflow(temporal, settings.task_queue)
+        app.state.goalflow = goalflow
+        # The trigger set is refreshed in the background, so no request waits for it.
+        refreshing = asyncio.create_task(goalflow.triggers.run())
+        try:
+            yield
+        finally:
+            refreshing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refreshing
 
     app = FastAPI(
         title="goalflow",

@@ -16,7 +16,13 @@ from pydantic import (
 from pydantic_core import to_json
 
 from workflows.definition import STEP_ID_PATTERN, EventType
-from workflows.messages import EnrollmentStatus, GoalStatus, TimelineEntry, Waiting
+from workflows.messages import (
+    AutomationLifecycle,
+    EnrollmentStatus,
+    GoalStatus,
+    TimelineEntry,
+    Waiting,
+)
 
 # Any printable text without whitespace or "/" (ids from a CRM: emails, UUIDs, numbers...).
 CONTACT_ID_PATTERN = r"^[^\s/\x00-\x1f\x7f]{1,200}$"
@@ -93,7 +99,13 @@ class EnrollmentCreated(BaseModel):
 class PublishOut(BaseModel):
     automation_id: str
     version: int
+    state: AutomationLifecycle
     warnings: list[str] = Field(default_factory=list)
+
+
+class AutomationStateOut(BaseModel):
+    automation_id: str
+    state: AutomationLifecycle
 
 
 class EventIn(Strict):

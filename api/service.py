@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import metrics
+from goalflow.triggers import TriggerCache
 from workflows.automation import AutomationWorkflow, CatalogWorkflow
 from workflows.contact import ContactWorkflow
 from workflows.definition import Automation
@@ -29,7 +30,9 @@ from workflows.messages import (
     CATALOG_WORKFLOW_ID,
     REENTRY_REFUSED,
     UNKNOWN_VERSION,
+    AutomationLifecycle,
     AutomationState,
+    AutomationStatus,
     AutomationVersion,
     CatalogEntry,
     CatalogState,
@@ -46,8 +49,10 @@ from workflows.messages import (
     EventReceipt,
     PublishRequest,
     PublishResult,
+    StateRequest,
     TagChange,
     TagChangeResult,
+    TriggerCount,
     TriggerLink,
     VersionRequest,
     automation_workflow_id,
@@ -122,17 +127,30 @@ def event_chunks(
 
 
 class Goalflow:
-    def __init__(self, client: Client, task_queue: str, *, search_attributes: bool = True) -> None:
+    def __init__(
+        self,
+        client: Client,
+        task_queue: str,
+        *,
+        search_attributes: bool = True,
+        triggers: TriggerCache | None = None,
+    ) -> None:
         self.client = client
         self.task_queue = task_queue
         self.search_attributes = search_attributes
+        # The trigger set this process matches accepted events against (R14).
+        self.triggers = triggers or TriggerCache(client, search_attributes=search_attributes)
 
     # --- automations ------------------------------------------------------------------------
 
-    async def publish(self, automation_id: str, definition: Automation) -> PublishResult:
+    async def publish(
+        self, automation_id: str, definition: Automation, *, activate: bool = True
+    ) -> PublishResult:
+        """A new version; `activate` (the default) makes the automation active, else a new
+        automation starts paused and an existing one keeps its state."""
         result: PublishResult = await self.client.execute_update_with_start_workflow(
             AutomationWorkflow.publish,
-            PublishRequest(automation_id=automation_id, definition=definition),
+            PublishRequest(automation_id=automation_id, definition=definition, activate=activate),
             start_workflow_operation=WithStartWorkflowOperation(
                 AutomationWorkflow.run,
                 AutomationState(automation_id=automation_id),
@@ -144,17 +162,64 @@ class Goalflow:
         )
         # Registered on every publish (idempotent), so a crash between the two calls heals
         # on the next PUT.
+        # Not created: the definition equals the latest version.
+        await self._register(
+            automation_id, definition, result.version, result.state, result.revision
+        )
+        return result
+
+    async def set_state(self, automation_id: str, state: AutomationLifecycle) -> AutomationStatus:
+        """Pause or resume (R17); effective for events accepted after this returns, in every
+        process within the trigger set's refresh interval."""
+        handle = self.client.get_workflow_handle(automation_workflow_id(automation_id))
+        try:
+            status: AutomationStatus = await handle.execute_update(
+                AutomationWorkflow.set_state, StateRequest(state=state)
+            )
+        except RPCError as err:
+            if _is_not_found(err):
+                raise NotFound(f"automation {automation_id!r} not found") from err
+            raise
+        except WorkflowUpdateFailedError as err:
+            raise NotFound(f"automation {automation_id!r} not found") from err
+        latest = await self.automation(automation_id)
+        await self._register(
+            automation_id, latest.definition, latest.version, status.state, status.revision
+        )
+        return status
+
+    async def _register(
+        self,
+        automation_id: str,
+        definition: Automation,
+        version: int,
+        state: AutomationLifecycle,
+        revision: int,
+    ) -> None:
         await self.client.execute_update_with_start_workflow(
             CatalogWorkflow.register,
             CatalogEntry(
                 automation_id=automation_id,
                 name=definition.name,
-                latest_version=result.version,
+                latest_version=version,
                 updated_at=datetime.now(UTC),
+                state=state,
+                revision=revision,
+                triggers=definition.triggers,
             ),
             start_workflow_operation=self._catalog_start(),
         )
-        return result
+        self.triggers.invalidate()
+
+    async def trigger_counts(self, automation_id: str) -> dict[str, TriggerCount]:
+        handle = self.client.get_workflow_handle(automation_workflow_id(automation_id))
+        try:
+            counts: dict[str, TriggerCount] = await handle.query(AutomationWorkflow.trigger_counts)
+        except RPCError as err:
+            if _is_not_found(err):
+                raise NotFound(f"automation {automation_id!r} not found") from err
+            raise
+        return counts
 
     async def automation(self, automation_id: str, version: int | None = None) -> AutomationVersion:
         handle = self.client.get_workflow_handle(automation_workflow_id(automation_id))
@@ -218,6 +283,9 @@ class Goalflow:
         context: dict[str, Any] | None = None,
     ) -> EnrollResult:
         found = await self.automation(automation_id, version)
+        if found.state == "paused":
+            metrics.ENROLLMENTS.labels(result="refused").inc()
+            raise Conflict(f"automation {automation_id!r} is paused: it enrolls nobody (R17)")
         try:
             result: EnrollResult = await self.client.execute_update_with_start_workflow(
                 ContactWorkflow.enroll,
@@ -250,6 +318,7 @@ class Goalflow:
         occurred_at: datetime | None = None,
     ) -> EventReceipt:
         event = contact_event(contact_id, type, data, event_id=event_id, occurred_at=occurred_at)
+        await self._attach_triggers([event])
         receipt: EventReceipt = await self.client.execute_update_with_start_workflow(
             ContactWorkflow.accept_event,
             event,
@@ -264,6 +333,7 @@ class Goalflow:
         accepted, so callers report the whole list as not accepted (a retry with the same ids
         applies each event once)."""
         receipts: list[EventReceipt] = []
+        await self._attach_triggers(events)
         for chunk in event_chunks(events):
             answer: EventBatchReceipt = await self.client.execute_update_with_start_workflow(
                 ContactWorkflow.accept_events,
@@ -278,12 +348,30 @@ class Goalflow:
     async def change_tags(
         self, contact_id: str, add: list[str], remove: list[str], change_id: str | None = None
     ) -> TagChangeResult:
+        cache = await self.triggers.current()
+        possible = [contact_event(contact_id, "contact.tag_added", {"tag": t}) for t in add] + [
+            contact_event(contact_id, "contact.tag_removed", {"tag": t}) for t in remove
+        ]
         result: TagChangeResult = await self.client.execute_update_with_start_workflow(
             ContactWorkflow.change_tags,
-            TagChange(id=change_id or uuid.uuid4().hex, add=add, remove=remove),
+            TagChange(
+                id=change_id or uuid.uuid4().hex,
+                add=add,
+                remove=remove,
+                triggers=cache.match_keyed(possible),
+            ),
             start_workflow_operation=self._contact_start(contact_id),
         )
         return result
+
+    async def _attach_triggers(self, events: list[ContactEvent]) -> None:
+        """R14: the triggers each event matches travel with it in the update that accepts it;
+        the contact workflow enrolls right after accepting it, in acceptance order."""
+        cache = await self.triggers.current()
+        if cache.empty:
+            return
+        for event in events:
+            event.triggers = cache.match(event)
 
     async def contact(self, contact_id: str) -> ContactView:
         handle = self.client.get_workflow_handle(contact_workflow_id(contact_id))

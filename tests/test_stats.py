@@ -89,6 +89,7 @@ async def test_stats_and_listing_match_the_enrollments(stack: Stack) -> None:
         "cancelled": 2,
         "failed": 0,
         "goals": {"check": {"met": 3}, "g2": {"met": 0}},
+        "triggers": {},
     }
     assert await assert_eventually(stats, lambda s: s == wanted) == wanted
 

@@ -1,8 +1,10 @@
 """Automations and trigger links, stored durably in Temporal itself (no second database).
 
 `AutomationWorkflow`: one per automation id, holding its published versions (R12: versions are
-immutable; enrollments carry their own snapshot). `CatalogWorkflow`: one per namespace, listing
-automations and the trigger links.
+immutable; enrollments carry their own snapshot), its state (active or paused, R17) and how often
+each trigger enrolled or was refused. `CatalogWorkflow`: one per namespace, listing automations,
+their states and triggers (the trigger set every event-accepting process caches, R14) and the
+trigger links.
 """
 
 from __future__ import annotations
@@ -12,15 +14,23 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.messages import (
+        SIGNAL_TRIGGER_OUTCOME,
         UNKNOWN_VERSION,
+        AutomationLifecycle,
         AutomationState,
+        AutomationStatus,
         AutomationVersion,
         CatalogEntry,
         CatalogState,
         CatalogView,
         PublishRequest,
         PublishResult,
+        StateRequest,
+        TriggerCount,
         TriggerLink,
+        TriggerOutcome,
+        TriggerSet,
+        TriggerSetRequest,
         VersionRequest,
     )
 
@@ -44,10 +54,27 @@ class AutomationWorkflow:
 
     @workflow.update
     def publish(self, request: PublishRequest) -> PublishResult:
-        versions = self.state.versions
-        if versions and versions[-1].definition == request.definition:
+        """A new version (or the latest, when the definition equals it). `activate` makes the
+        automation active; without it a new automation starts paused, an existing one keeps
+        its state."""
+        state = self.state
+        versions = state.versions
+        if request.activate:
+            new_state: AutomationLifecycle = "active"
+        else:
+            new_state = state.state if versions else "paused"
+        state_changed = new_state != state.state
+        state.state = new_state
+        same = bool(versions) and versions[-1].definition == request.definition
+        if state_changed or not same:
+            state.revision += 1
+        if same:
             return PublishResult(
-                automation_id=self.state.automation_id, version=versions[-1].version, created=False
+                automation_id=state.automation_id,
+                version=versions[-1].version,
+                created=False,
+                state=state.state,
+                revision=state.revision,
             )
         version = AutomationVersion(
             automation_id=self.state.automation_id,
@@ -60,8 +87,40 @@ class AutomationWorkflow:
             f"{request.definition.name} · latest version {version.version}"
         )
         return PublishResult(
-            automation_id=self.state.automation_id, version=version.version, created=True
+            automation_id=state.automation_id,
+            version=version.version,
+            created=True,
+            state=state.state,
+            revision=state.revision,
         )
+
+    @workflow.update
+    def set_state(self, request: StateRequest) -> AutomationStatus:
+        if request.state != self.state.state:
+            self.state.state = request.state
+            self.state.revision += 1
+        return AutomationStatus(
+            automation_id=self.state.automation_id,
+            state=self.state.state,
+            revision=self.state.revision,
+        )
+
+    @set_state.validator
+    def _has_versions(self, request: StateRequest) -> None:
+        if not self.state.versions:
+            raise ApplicationError("automation has no published version", type=UNKNOWN_VERSION)
+
+    @workflow.signal(name=SIGNAL_TRIGGER_OUTCOME)
+    def trigger_outcome(self, outcome: TriggerOutcome) -> None:
+        count = self.state.trigger_counts.setdefault(outcome.trigger_id, TriggerCount())
+        if outcome.started:
+            count.started += 1
+        elif outcome.refused is not None:
+            count.refused[outcome.refused] = count.refused.get(outcome.refused, 0) + 1
+
+    @workflow.query
+    def trigger_counts(self) -> dict[str, TriggerCount]:
+        return self.state.trigger_counts
 
     @workflow.query
     def get(self, request: VersionRequest) -> AutomationVersion:
@@ -69,12 +128,14 @@ class AutomationWorkflow:
         if not versions:
             raise ApplicationError("automation has no published version", type=UNKNOWN_VERSION)
         if request.version is None:
-            return versions[-1]
-        if not 1 <= request.version <= len(versions):
+            found = versions[-1]
+        elif not 1 <= request.version <= len(versions):
             raise ApplicationError(
                 f"automation has no version {request.version}", type=UNKNOWN_VERSION
             )
-        return versions[request.version - 1]
+        else:
+            found = versions[request.version - 1]
+        return found.model_copy(update={"state": self.state.state})
 
 
 @workflow.defn
@@ -89,9 +150,25 @@ class CatalogWorkflow:
 
     @workflow.update
     def register(self, entry: CatalogEntry) -> None:
+        """Keep the newest entry of each automation (publishes and state changes may reach us
+        out of order from several API processes)."""
         current = self.state.automations.get(entry.automation_id)
-        if current is None or current.latest_version <= entry.latest_version:
+        if current is None or (current.revision, current.latest_version) <= (
+            entry.revision,
+            entry.latest_version,
+        ):
             self.state.automations[entry.automation_id] = entry
+            if entry.triggers or (current is not None and current.triggers):
+                self.state.trigger_revision += 1
+
+    @workflow.query
+    def trigger_set(self, request: TriggerSetRequest) -> TriggerSet:
+        """The automations that have triggers, unless the caller's copy is current."""
+        revision = self.state.trigger_revision
+        if request.known_revision == revision:
+            return TriggerSet(revision=revision)
+        entries = [e for e in self.state.automations.values() if e.triggers]
+        return TriggerSet(revision=revision, entries=entries)
 
     @workflow.update
     def put_trigger_link(self, link: TriggerLink) -> TriggerLink:

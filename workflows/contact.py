@@ -9,24 +9,28 @@ lives in one model that continue-as-new carries over.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ApplicationError
+from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows.enrollment import AUTOMATION_ID, CONTACT_ID, EnrollmentWorkflow
-    from workflows.events import ContactEvent
+    from workflows.events import MAX_TRIGGER_DEPTH, ContactEvent, TriggerMatch, trigger_key
     from workflows.messages import (
+        MATCH_TRIGGERS,
         REENTRY_REFUSED,
         SIGNAL_ENROLLMENT_ENDED,
         SIGNAL_EVENT,
         SIGNAL_STEP_CHANGE,
+        SIGNAL_TRIGGER_OUTCOME,
         ActiveEnrollment,
+        ContactProfile,
         ContactState,
         ContactView,
         EnrollmentEnded,
@@ -37,11 +41,17 @@ with workflow.unsafe.imports_passed_through():
         EventBatch,
         EventBatchReceipt,
         EventReceipt,
+        MatchTriggersRequest,
+        MatchTriggersResult,
         PendingWork,
         QueuedOp,
         StepChange,
         TagChange,
         TagChangeResult,
+        TriggerCause,
+        TriggerOutcome,
+        TriggerRefusal,
+        automation_workflow_id,
         enrollment_workflow_id,
     )
 
@@ -53,6 +63,12 @@ ENROLL_RECEIPTS = 100
 # "contact-carries-backlog-across-continue-as-new") as long as it stays well inside Temporal's
 # 2 MB limit for the new run's input.
 MAX_CARRIED_BYTES = 512 * 1024
+# A triggered enrollment's context is the event's data plus the trigger's ids, if it fits in
+# this many bytes of JSON (as an API-given context must); else only the ids.
+MAX_CONTEXT_BYTES = 16 * 1024
+# Asking the worker's trigger cache which triggers the contact's own events match (tag changes
+# made by automations) must not hold the contact's queue for long: on failure, no trigger fires.
+MATCH_RETRY = RetryPolicy(maximum_attempts=3)
 
 
 def _carried(work: PendingWork) -> Callable[[int], QueuedOp]:
@@ -185,16 +201,25 @@ class ContactWorkflow:
         if op.event is not None:
             self._apply_event_to_profile(op.event)
             await self._forward(op.event)
+            if op.event.triggers:
+                await self._fire_triggers(op.event, op.event.triggers)
             return None
         if op.tags is not None:
-            added, removed = await self._change_tags(op.tags.id, op.tags.add, op.tags.remove)
+            added, removed = await self._change_tags(
+                op.tags.id, op.tags.add, op.tags.remove, triggers=op.tags.triggers
+            )
             return TagChangeResult(contact_id=self.state.contact_id, added=added, removed=removed)
         if op.step_change is not None:
             change = op.step_change
-            await self._change_tags(change.id, change.add_tags, change.remove_tags)
+            await self._change_tags(
+                change.id, change.add_tags, change.remove_tags, depth=change.depth
+            )
             if change.fields:
                 await self._emit(
-                    f"{change.id}:fields", "contact.updated", {"fields": change.fields}
+                    f"{change.id}:fields",
+                    "contact.updated",
+                    {"fields": change.fields},
+                    depth=change.depth,
                 )
         return None
 
@@ -260,6 +285,7 @@ class ContactWorkflow:
                 search_attributes=request.search_attributes,
                 continue_as_new_after_events=request.continue_as_new_after_events,
                 context=request.context,
+                trigger=request.trigger,
             ),
             id=enrollment_id,
             parent_close_policy=ParentClosePolicy.ABANDON,
@@ -287,33 +313,133 @@ class ContactWorkflow:
         )
 
     async def _change_tags(
-        self, change_id: str, add: list[str], remove: list[str]
+        self,
+        change_id: str,
+        add: list[str],
+        remove: list[str],
+        *,
+        depth: int = 0,
+        triggers: dict[str, list[TriggerMatch]] | None = None,
     ) -> tuple[list[str], list[str]]:
-        """Apply tag changes; each real change becomes an event like any other."""
+        """Apply tag changes; each real change becomes an event like any other. `triggers`
+        (from the API) says which triggers each event matches; for changes made by automations
+        (None) the worker's trigger cache is asked, once for the lot."""
         tags = self.state.profile.tags
         added = [t for t in dict.fromkeys(add) if t not in tags]
         tags.extend(added)
         removed = [t for t in dict.fromkeys(remove) if t in tags]
         for tag in removed:
             tags.remove(tag)
-        for tag in added:
-            await self._emit(f"{change_id}:add:{tag}", "contact.tag_added", {"tag": tag})
-        for tag in removed:
-            await self._emit(f"{change_id}:remove:{tag}", "contact.tag_removed", {"tag": tag})
+        events = [
+            self._event(f"{change_id}:add:{tag}", "contact.tag_added", {"tag": tag}, depth)
+            for tag in added
+        ] + [
+            self._event(f"{change_id}:remove:{tag}", "contact.tag_removed", {"tag": tag}, depth)
+            for tag in removed
+        ]
+        if triggers is not None:
+            for event in events:
+                event.triggers = triggers.get(trigger_key(event.type, event.data), [])
+        elif events and workflow.patched("contact-asks-triggers-for-automated-tag-changes"):
+            for event, matches in zip(events, await self._match_triggers(events), strict=True):
+                event.triggers = matches
+        for event in events:
+            self._remember(event.id)
+            await self._forward(event)
+            if event.triggers:
+                await self._fire_triggers(event, event.triggers)
         return added, removed
 
-    async def _emit(self, event_id: str, event_type: str, data: dict[str, Any]) -> None:
-        event = ContactEvent.model_validate(
+    def _event(
+        self, event_id: str, event_type: str, data: dict[str, Any], depth: int
+    ) -> ContactEvent:
+        return ContactEvent.model_validate(
             {
                 "id": event_id,
                 "contact_id": self.state.contact_id,
                 "type": event_type,
                 "accepted_at": workflow.now(),
                 "data": data,
+                "depth": depth,
             }
         )
+
+    async def _emit(
+        self, event_id: str, event_type: str, data: dict[str, Any], *, depth: int = 0
+    ) -> None:
         self._remember(event_id)
-        await self._forward(event)
+        await self._forward(self._event(event_id, event_type, data, depth))
+
+    async def _match_triggers(self, events: list[ContactEvent]) -> list[list[TriggerMatch]]:
+        """The triggers each event matches, from the worker's cached trigger set (a local
+        activity: one marker, no task dispatch). If the cache cannot answer, none fire."""
+        try:
+            result = await workflow.execute_local_activity(
+                MATCH_TRIGGERS,
+                MatchTriggersRequest(events=events),
+                result_type=MatchTriggersResult,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=MATCH_RETRY,
+                summary="match triggers",
+            )
+        except ActivityError:
+            workflow.logger.warning("trigger set unavailable; no trigger fires for these events")
+            return [[] for _ in events]
+        return result.matches
+
+    async def _fire_triggers(self, event: ContactEvent, matches: list[TriggerMatch]) -> None:
+        """R14: enroll the contact into each automation whose trigger the event matched, right
+        after the event was forwarded (the new enrollment does not see it), exactly as an
+        enroll request would (R13); a refusal is counted, not an error."""
+        if not workflow.patched("contact-enrolls-on-triggers"):
+            return
+        for match in matches:
+            refused: TriggerRefusal | None = None
+            if match.definition is None:
+                refused = "paused"
+            elif event.depth > MAX_TRIGGER_DEPTH:
+                refused = "chain_cut"
+                workflow.logger.warning(
+                    "trigger chain cut",
+                    extra={"event_id": event.id, "automation_id": match.automation_id},
+                )
+            else:
+                request = EnrollRequest(
+                    automation_id=match.automation_id,
+                    version=match.version,
+                    automation=match.definition,
+                    contact=ContactProfile(id=self.state.contact_id),
+                    search_attributes=match.search_attributes,
+                    context=_trigger_context(event, match.trigger_id),
+                    trigger=TriggerCause(
+                        trigger_id=match.trigger_id, event_id=event.id, depth=event.depth
+                    ),
+                )
+                try:
+                    result = await self._enroll(request)
+                except ApplicationError:
+                    refused = "reentry"
+                else:
+                    refused = None if result.created else "active"
+            outcome = TriggerOutcome(
+                trigger_id=match.trigger_id, started=refused is None, refused=refused
+            )
+            workflow.metric_meter().create_counter(
+                "goalflow_trigger_outcomes", "triggers that matched an event, by outcome"
+            ).add(
+                1,
+                {
+                    "automation_id": match.automation_id,
+                    "trigger_id": match.trigger_id,
+                    "outcome": refused or "started",
+                },
+            )
+            try:
+                await workflow.get_external_workflow_handle(
+                    automation_workflow_id(match.automation_id)
+                ).signal(SIGNAL_TRIGGER_OUTCOME, outcome)
+            except ApplicationError:
+                workflow.logger.warning("automation workflow gone; trigger outcome not counted")
 
     async def _forward(self, event: ContactEvent) -> None:
         """Signal the event to every active enrollment, all at once, and wait for delivery
@@ -322,6 +448,8 @@ class ContactWorkflow:
         active = list(self.state.active)
         if not active:
             return
+        if event.triggers:
+            event = event.model_copy(update={"triggers": []})
         sends = [
             workflow.get_external_workflow_handle(a.enrollment_id).signal(SIGNAL_EVENT, event)
             for a in active
@@ -432,3 +560,11 @@ class ContactWorkflow:
         if limit is not None and self.ops_done >= limit:
             return True
         return workflow.info().is_continue_as_new_suggested()
+
+
+def _trigger_context(event: ContactEvent, trigger_id: str) -> dict[str, Any]:
+    ids = {"trigger_event_id": event.id, "trigger_id": trigger_id}
+    context = {**event.data, **ids}
+    if len(json.dumps(context, default=str)) > MAX_CONTEXT_BYTES:
+        return {**ids, "data_omitted": True}
+    return context

@@ -72,6 +72,7 @@ EventType = Literal[
     "appointment.status_changed",
     "custom",
     "contact.updated",
+    "contact.created",
 ]
 EVENT_TYPES: tuple[str, ...] = (
     *EMAIL_EVENTS,
@@ -81,6 +82,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "appointment.status_changed",
     "custom",
     "contact.updated",
+    "contact.created",
 )
 
 
@@ -123,6 +125,53 @@ class CustomCriterion(Strict):
 
 GoalCriterion = Annotated[
     EmailCriterion | TriggerLinkCriterion | TagCriterion | AppointmentCriterion | CustomCriterion,
+    Field(discriminator="event"),
+]
+
+
+# --- triggers --------------------------------------------------------------------------------
+# A trigger is a goal criterion with an optional id, or `contact.created` (triggers only).
+
+
+class ContactCreatedCriterion(Strict):
+    event: Literal["contact.created"]
+
+
+class _TriggerId(Strict):
+    id: StepId | None = Field(None, description="defaults to trigger-N (N: position from 1)")
+
+
+class EmailTrigger(EmailCriterion, _TriggerId):
+    pass
+
+
+class TriggerLinkTrigger(TriggerLinkCriterion, _TriggerId):
+    pass
+
+
+class TagTrigger(TagCriterion, _TriggerId):
+    pass
+
+
+class AppointmentTrigger(AppointmentCriterion, _TriggerId):
+    pass
+
+
+class CustomTrigger(CustomCriterion, _TriggerId):
+    pass
+
+
+class ContactCreatedTrigger(ContactCreatedCriterion, _TriggerId):
+    pass
+
+
+Trigger = Annotated[
+    EmailTrigger
+    | TriggerLinkTrigger
+    | TagTrigger
+    | AppointmentTrigger
+    | CustomTrigger
+    | ContactCreatedTrigger,
     Field(discriminator="event"),
 ]
 
@@ -409,7 +458,16 @@ class Automation(Strict):
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     description: str | None = Field(None, max_length=5000)
     settings: AutomationSettings = Field(default_factory=AutomationSettings)
+    triggers: list[Trigger] = Field(
+        default_factory=list,
+        max_length=50,
+        description="events that enroll the contact while the automation is active (R14)",
+    )
     steps: list[Step] = Field(min_length=1, max_length=500)
+
+    def trigger_id(self, index: int) -> str:
+        given = self.triggers[index].id
+        return given if given is not None else f"trigger-{index + 1}"
 
     def index_of(self, step_id: str) -> int:
         for i, step in enumerate(self.steps):

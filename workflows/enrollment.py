@@ -132,7 +132,13 @@ class EnrollmentWorkflow:
     @workflow.run
     async def run(self, input: EnrollmentInput) -> EnrollmentView:
         if input.progress is None:
-            self._record("entered", None, {"version": input.version})
+            entered: dict[str, Any] = {"version": input.version}
+            if input.trigger is not None:
+                entered |= {
+                    "trigger_id": input.trigger.trigger_id,
+                    "trigger_event_id": input.trigger.event_id,
+                }
+            self._record("entered", None, entered)
         try:
             await self._interpret()
         except asyncio.CancelledError:
@@ -383,6 +389,8 @@ class EnrollmentWorkflow:
         change = StepChange(
             id=f"{self.input.enrollment_id}:{step.id}:{visit}",
             enrollment_id=self.input.enrollment_id,
+            # One more automated cause than what started this enrollment (R14's chain limit).
+            depth=(self.input.trigger.depth if self.input.trigger else 0) + 1,
         )
         match step:
             case AddTagStep():

@@ -9,6 +9,7 @@ from workflows.conditions import json_equal
 from workflows.definition import (
     AppointmentCriterion,
     Automation,
+    ContactCreatedCriterion,
     CustomCriterion,
     EmailCriterion,
     GoalCriterion,
@@ -29,7 +30,9 @@ def url_matches(pattern: str, url: str) -> bool:
     return _glob(pattern).fullmatch(url) is not None
 
 
-def criterion_matches(criterion: GoalCriterion, event: ContactEvent, automation_id: str) -> bool:
+def criterion_matches(
+    criterion: GoalCriterion | ContactCreatedCriterion, event: ContactEvent, automation_id: str
+) -> bool:
     if criterion.event != event.type:
         return False
     data = event.data
@@ -59,6 +62,8 @@ def criterion_matches(criterion: GoalCriterion, event: ContactEvent, automation_
                 key in data and json_equal(data[key], value)
                 for key, value in criterion.where.items()
             )
+        case ContactCreatedCriterion():
+            return True
     return False
 
 
@@ -69,4 +74,13 @@ def goals_met_by(automation: Automation, event: ContactEvent, automation_id: str
         for i, step in enumerate(automation.steps)
         if isinstance(step, GoalStep)
         and any(criterion_matches(c, event, automation_id) for c in step.any_of)
+    ]
+
+
+def triggers_met_by(automation: Automation, event: ContactEvent, automation_id: str) -> list[str]:
+    """Ids of the triggers of `automation` that `event` matches, in document order."""
+    return [
+        automation.trigger_id(i)
+        for i, trigger in enumerate(automation.triggers)
+        if criterion_matches(trigger, event, automation_id)
     ]

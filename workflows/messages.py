@@ -15,9 +15,10 @@ from workflows.definition import (
     Automation,
     SendEmailStep,
     SendSmsStep,
+    Trigger,
     WebhookStep,
 )
-from workflows.events import ContactEvent
+from workflows.events import ContactEvent, TriggerMatch
 
 # Activity names.
 SEND_WEBHOOK = "send_webhook"
@@ -28,6 +29,9 @@ SEND_SMS = "send_sms"
 SIGNAL_EVENT = "event"
 SIGNAL_STEP_CHANGE = "step_change"
 SIGNAL_ENROLLMENT_ENDED = "enrollment_ended"
+SIGNAL_TRIGGER_OUTCOME = "trigger_outcome"
+# Local activity the contact workflow asks for the triggers its own events match.
+MATCH_TRIGGERS = "match_triggers"
 
 # Workflow id prefixes. Ids are derived, never looked up: routing must not depend on visibility.
 CONTACT_PREFIX = "contact:"
@@ -45,6 +49,10 @@ SMTP_REJECTED = "SmtpRejected"
 SMS_REJECTED = "SmsRejected"
 
 EnrollmentStatus = Literal["active", "completed", "exited", "cancelled", "failed"]
+AutomationLifecycle = Literal["active", "paused"]
+# Why a trigger that matched did not enroll: the contact is in the automation already, was in
+# it and re-entry is not allowed, the automation is paused, or the chain of causes is too deep.
+TriggerRefusal = Literal["active", "reentry", "paused", "chain_cut"]
 TimelineKind = Literal[
     "entered",
     "step_started",
@@ -161,6 +169,28 @@ class EnrollRequest(BaseModel):
     continue_as_new_after_events: int | None = None
     # What templates see as `enrollment.context` (validated and size-capped by the API).
     context: dict[str, Any] = Field(default_factory=dict)
+    trigger: TriggerCause | None = None
+
+
+class TriggerCause(BaseModel):
+    """What started a triggered enrollment."""
+
+    trigger_id: str
+    event_id: str
+    depth: int = 0
+
+
+class TriggerOutcome(BaseModel):
+    """Reported by a contact workflow to the automation's workflow, which counts them."""
+
+    trigger_id: str
+    started: bool
+    refused: TriggerRefusal | None = None
+
+
+class TriggerCount(BaseModel):
+    started: int = 0
+    refused: dict[str, int] = Field(default_factory=dict)
 
 
 class EnrollResult(BaseModel):
@@ -201,6 +231,8 @@ class TagChange(BaseModel):
     id: str
     add: list[str] = Field(default_factory=list)
     remove: list[str] = Field(default_factory=list)
+    # Triggers the resulting events match, by `trigger_key` (found by the API beforehand).
+    triggers: dict[str, list[TriggerMatch]] = Field(default_factory=dict)
 
 
 class TagChangeResult(BaseModel):
@@ -219,12 +251,24 @@ class StepChange(BaseModel):
     add_tags: list[str] = Field(default_factory=list)
     remove_tags: list[str] = Field(default_factory=list)
     fields: dict[str, Any] = Field(default_factory=dict)
+    # The depth of the events it makes (the enrollment's trigger depth + 1).
+    depth: int = 0
 
 
 class EnrollmentEnded(BaseModel):
     enrollment_id: str
     automation_id: str
     status: EnrollmentStatus
+
+
+class MatchTriggersRequest(BaseModel):
+    events: list[ContactEvent]
+
+
+class MatchTriggersResult(BaseModel):
+    """For each event of the request, in order, the triggers it matched."""
+
+    matches: list[list[TriggerMatch]]
 
 
 class ContactView(BaseModel):
@@ -249,6 +293,7 @@ class EnrollmentInput(BaseModel):
     contact_workflow_id: str
     search_attributes: bool = True
     context: dict[str, Any] = Field(default_factory=dict)
+    trigger: TriggerCause | None = None
     # Set when this run continues an earlier one (continue-as-new).
     progress: EnrollmentProgress | None = None
     # Tests force continue-as-new sooner than Temporal would suggest it.
@@ -308,12 +353,16 @@ class EnrollmentView(BaseModel):
 class PublishRequest(BaseModel):
     automation_id: str
     definition: Automation
+    # False: a new automation starts paused and an existing one keeps its state.
+    activate: bool = True
 
 
 class PublishResult(BaseModel):
     automation_id: str
     version: int
     created: bool
+    state: AutomationLifecycle = "active"
+    revision: int = 0
 
 
 class AutomationVersion(BaseModel):
@@ -321,15 +370,31 @@ class AutomationVersion(BaseModel):
     version: int
     definition: Automation
     published_at: datetime
+    # The automation's state when asked (queries fill it in; stored versions keep the default).
+    state: AutomationLifecycle = "active"
 
 
 class VersionRequest(BaseModel):
     version: int | None = None
 
 
+class StateRequest(BaseModel):
+    state: AutomationLifecycle
+
+
+class AutomationStatus(BaseModel):
+    automation_id: str
+    state: AutomationLifecycle
+    revision: int
+
+
 class AutomationState(BaseModel):
     automation_id: str
     versions: list[AutomationVersion] = Field(default_factory=list)
+    state: AutomationLifecycle = "active"
+    # Counts publishes and state changes, so that the catalog keeps the newest of each.
+    revision: int = 0
+    trigger_counts: dict[str, TriggerCount] = Field(default_factory=dict)
 
 
 class CatalogEntry(BaseModel):
@@ -337,6 +402,20 @@ class CatalogEntry(BaseModel):
     name: str
     latest_version: int
     updated_at: datetime
+    state: AutomationLifecycle = "active"
+    revision: int = 0
+    triggers: list[Trigger] = Field(default_factory=list)
+
+
+class TriggerSetRequest(BaseModel):
+    known_revision: int | None = None
+
+
+class TriggerSet(BaseModel):
+    """The automations that have triggers; `entries` is None when `known_revision` is current."""
+
+    revision: int
+    entries: list[CatalogEntry] | None = None
 
 
 class TriggerLink(BaseModel):
@@ -348,6 +427,7 @@ class TriggerLink(BaseModel):
 class CatalogState(BaseModel):
     automations: dict[str, CatalogEntry] = Field(default_factory=dict)
     trigger_links: dict[str, TriggerLink] = Field(default_factory=dict)
+    trigger_revision: int = 0
 
 
 class CatalogView(BaseModel):

@@ -198,6 +198,28 @@ def parse_automation(
                     f"template does not compile: {err.message} (line {err.lineno})",
                 )
 
+    trigger_ids: dict[str, int] = {}
+    for i, trigger in enumerate(automation.triggers):
+        trigger_id = automation.trigger_id(i)
+        if trigger_id in trigger_ids:
+            errors.add(
+                ("triggers", i, "id"),
+                "duplicate_trigger_id",
+                f"trigger id {trigger_id!r} is already used by trigger {trigger_ids[trigger_id]}",
+            )
+        else:
+            trigger_ids[trigger_id] = i
+        if (
+            isinstance(trigger, EmailCriterion)
+            and trigger.email_step is not None
+            and trigger.email_step not in email_steps
+        ):
+            errors.add(
+                ("triggers", i, "email_step"),
+                "unknown_email_step",
+                f"{trigger.email_step!r} is not a send_email step of this automation",
+            )
+
     errors.raise_if_any()
     for loc in _loops_without_pause(automation, positions):
         errors.add(

@@ -11,6 +11,7 @@ from api.deps import GoalflowDep, SettingsDep
 from api.schemas import (
     MAX_DEFINITION_BYTES,
     AutomationId,
+    AutomationStateOut,
     EnrollmentCreated,
     EnrollmentIn,
     PublishOut,
@@ -19,7 +20,7 @@ from api.schemas import (
 from api.service import Conflict, NotFound
 from goalflow.outbound import OutboundPolicy, literal_address_refusal
 from workflows.definition import STEP_ID_PATTERN, Automation, WebhookStep
-from workflows.messages import ContactProfile
+from workflows.messages import AutomationLifecycle, ContactProfile
 from workflows.validation import parse_automation
 
 router = APIRouter(tags=["automations"])
@@ -70,8 +71,14 @@ async def publish_automation(
     definition: dict[str, Any] = Body(
         ..., description="an automation definition (see GET /v1/schema/automation)"
     ),
+    activate: bool = Query(
+        True,
+        description="false: publish without activating (a new automation starts paused, an "
+        "existing one keeps its state)",
+    ),
 ) -> PublishOut:
-    """Publish a new version (1, 2, …); an identical body answers 200 with the latest version."""
+    """Publish a new version (1, 2, …) and activate the automation; an identical body answers
+    200 with the latest version."""
     links = {link.link_id for link in (await goalflow.catalog()).trigger_links}
     try:
         automation, warnings = parse_automation(definition, links)
@@ -87,17 +94,61 @@ async def publish_automation(
         raise RequestValidationError(
             [{"type": "too_large", "loc": ("body",), "msg": str(err), "input": None}]
         ) from err
-    result = await goalflow.publish(automation_id, automation)
+    result = await goalflow.publish(automation_id, automation, activate=activate)
     if not result.created:
         response.status_code = status.HTTP_200_OK
-    return PublishOut(automation_id=automation_id, version=result.version, warnings=warnings)
+    return PublishOut(
+        automation_id=automation_id, version=result.version, state=result.state, warnings=warnings
+    )
 
 
 @router.get("/automations")
 async def list_automations(goalflow: GoalflowDep) -> dict[str, Any]:
-    """Every automation with its latest version."""
+    """Every automation with its latest version and state."""
     catalog = await goalflow.catalog()
-    return {"automations": [entry.model_dump(mode="json") for entry in catalog.automations]}
+    return {
+        "automations": [
+            entry.model_dump(mode="json", include=LISTED) for entry in catalog.automations
+        ]
+    }
+
+
+LISTED = {"automation_id", "name", "latest_version", "updated_at", "state"}
+
+
+@router.post(
+    "/automations/{automation_id}/pause",
+    response_model=AutomationStateOut,
+    responses={404: {"description": "unknown automation"}},
+)
+async def pause_automation(
+    goalflow: GoalflowDep, automation_id: str = KnownAutomationPath
+) -> AutomationStateOut:
+    """R17: the automation enrolls nobody (409 to enroll requests, bulk rows rejected, triggers
+    ignored) until resumed; its running enrollments go on."""
+    return await _set_state(goalflow, automation_id, "paused")
+
+
+@router.post(
+    "/automations/{automation_id}/resume",
+    response_model=AutomationStateOut,
+    responses={404: {"description": "unknown automation"}},
+)
+async def resume_automation(
+    goalflow: GoalflowDep, automation_id: str = KnownAutomationPath
+) -> AutomationStateOut:
+    """Active again: enroll requests and triggers enroll."""
+    return await _set_state(goalflow, automation_id, "active")
+
+
+async def _set_state(
+    goalflow: GoalflowDep, automation_id: str, state: AutomationLifecycle
+) -> AutomationStateOut:
+    try:
+        status = await goalflow.set_state(_known(automation_id), state)
+    except NotFound as err:
+        raise HTTPException(404, detail=str(err)) from err
+    return AutomationStateOut(automation_id=automation_id, state=status.state)
 
 
 @router.get("/automations/{automation_id}")
@@ -116,6 +167,7 @@ async def get_automation(
         "automation_id": automation_id,
         "version": found.version,
         "published_at": found.published_at.isoformat(),
+        "state": found.state,
     }
 
 
@@ -126,7 +178,7 @@ async def get_automation(
     responses={
         200: {"model": EnrollmentCreated, "description": "already active: that enrollment"},
         404: {"description": "unknown automation or version"},
-        409: {"description": "re-entry refused"},
+        409: {"description": "re-entry refused, or the automation is paused"},
     },
 )
 async def enroll(

@@ -21,6 +21,15 @@ class GoalCount(BaseModel):
     met: int
 
 
+class TriggerStats(BaseModel):
+    """Enrollments a trigger started, and its matches that enrolled nobody, by reason: the
+    contact was in the automation already (`active`), re-entry not allowed (`reentry`), the
+    automation paused (`paused`), the chain of automated causes too deep (`chain_cut`)."""
+
+    started: int
+    refused: dict[str, int]
+
+
 class StatsOut(BaseModel):
     enrolled: int
     active: int
@@ -29,6 +38,7 @@ class StatsOut(BaseModel):
     cancelled: int
     failed: int
     goals: dict[str, GoalCount]
+    triggers: dict[str, TriggerStats]
 
 
 @router.get(
@@ -57,8 +67,21 @@ async def automation_stats(
             if isinstance(step, GoalStep) and step.id not in goal_ids:
                 goal_ids.append(step.id)
     statuses, met = await enrollment_stats(goalflow.client, automation_id, goal_ids)
+    counts = await goalflow.trigger_counts(automation_id)
+    trigger_ids = [latest.definition.trigger_id(i) for i in range(len(latest.definition.triggers))]
+    trigger_ids += [t for t in counts if t not in trigger_ids]
+    reasons = ("active", "reentry", "paused", "chain_cut")
+    triggers = {}
+    for trigger_id in trigger_ids:
+        count = counts.get(trigger_id)
+        refused = count.refused if count else {}
+        triggers[trigger_id] = TriggerStats(
+            started=count.started if count else 0,
+            refused={reason: refused.get(reason, 0) for reason in reasons},
+        )
     return StatsOut(
         enrolled=sum(statuses.values()),
         **statuses,
         goals={goal: GoalCount(met=count) for goal, count in met.items()},
+        triggers=triggers,
     )

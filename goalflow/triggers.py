@@ -1,0 +1,183 @@
+"""The trigger set, as every process that accepts events keeps it (R14).
+
+The catalog workflow holds, per automation with triggers, its latest version, its state and its
+triggers. Each API process and each worker keeps a copy, refreshed at most `interval` seconds
+apart (one catalog query per process per refresh, a cheap one when nothing changed), with the
+definitions of those versions (immutable, fetched once). Matching an event is then pure and
+local: an event that matches nothing costs Temporal nothing more, and the matches travel with
+the event in the update that accepts it. Publishing, pausing or resuming therefore takes effect
+in every process within `interval` plus one query (the process that served the call refreshes
+at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import structlog
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from workflows.automation import AutomationWorkflow, CatalogWorkflow
+from workflows.definition import Automation
+from workflows.events import ContactEvent, TriggerMatch, trigger_key
+from workflows.matching import triggers_met_by
+from workflows.messages import (
+    CATALOG_WORKFLOW_ID,
+    MATCH_TRIGGERS,
+    AutomationVersion,
+    CatalogEntry,
+    MatchTriggersRequest,
+    MatchTriggersResult,
+    TriggerSet,
+    TriggerSetRequest,
+    VersionRequest,
+    automation_workflow_id,
+)
+
+log = structlog.get_logger("goalflow.triggers")
+
+# Seconds between refreshes: publish/pause/resume reach every process within about this long.
+REFRESH_INTERVAL = 1.0
+
+
+@dataclass(frozen=True)
+class _Armed:
+    entry: CatalogEntry
+    definition: Automation
+
+
+class TriggerCache:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        interval: float = REFRESH_INTERVAL,
+        search_attributes: bool = True,
+    ) -> None:
+        self.client = client
+        self.interval = interval
+        self.search_attributes = search_attributes
+        self.revision: int | None = None
+        self.armed: list[_Armed] = []
+        self.definitions: dict[tuple[str, int], Automation] = {}
+        self.refreshed_at = float("-inf")
+        self._refreshing: asyncio.Task[None] | None = None
+        self.queries = 0
+
+    @property
+    def empty(self) -> bool:
+        return not self.armed
+
+    async def current(self) -> TriggerCache:
+        """Itself, refreshed first when the copy is older than the interval (a caller waits
+        only for the one refresh in flight)."""
+        if time.monotonic() - self.refreshed_at > self.interval:
+            try:
+                await self.refresh()
+            except Exception:
+                log.warning("trigger set refresh failed", exc_info=True)
+                self.refreshed_at = time.monotonic()
+        return self
+
+    def invalidate(self) -> None:
+        """The next `current()` refreshes (after a publish/pause/resume in this process)."""
+        self.refreshed_at = float("-inf")
+
+    async def refresh(self) -> None:
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.create_task(self._refresh())
+        await asyncio.shield(self._refreshing)
+
+    async def run(self) -> None:
+        """Refresh every interval until cancelled (API processes run this in the background so
+        that no request waits for a refresh)."""
+        while True:
+            try:
+                await self.refresh()
+            except Exception:
+                log.warning("trigger set refresh failed", exc_info=True)
+            await asyncio.sleep(self.interval)
+
+    async def _refresh(self) -> None:
+        started = time.monotonic()
+        handle = self.client.get_workflow_handle(CATALOG_WORKFLOW_ID)
+        self.queries += 1
+        try:
+            found: TriggerSet = await handle.query(
+                CatalogWorkflow.trigger_set, TriggerSetRequest(known_revision=self.revision)
+            )
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            found = TriggerSet(revision=0, entries=[])
+        if found.entries is not None:
+            await self._fetch_definitions(found.entries)
+            self.armed = [
+                _Armed(entry, self.definitions[(entry.automation_id, entry.latest_version)])
+                for entry in sorted(found.entries, key=lambda e: e.automation_id)
+            ]
+            self.revision = found.revision
+        self.refreshed_at = started
+
+    async def _fetch_definitions(self, entries: Iterable[CatalogEntry]) -> None:
+        missing = [
+            (e.automation_id, e.latest_version)
+            for e in entries
+            if (e.automation_id, e.latest_version) not in self.definitions
+        ]
+
+        async def fetch(automation_id: str, version: int) -> None:
+            handle = self.client.get_workflow_handle(automation_workflow_id(automation_id))
+            found: AutomationVersion = await handle.query(
+                AutomationWorkflow.get, VersionRequest(version=version)
+            )
+            self.definitions[(automation_id, version)] = found.definition
+
+        await asyncio.gather(*(fetch(a, v) for a, v in missing))
+
+    def match(self, event: ContactEvent) -> list[TriggerMatch]:
+        """The first trigger of each automation that the event matches; a paused automation's
+        match carries no definition (it is only counted as refused, R17)."""
+        matches: list[TriggerMatch] = []
+        for armed in self.armed:
+            entry = armed.entry
+            found = triggers_met_by(armed.definition, event, entry.automation_id)
+            if found:
+                active = entry.state == "active"
+                matches.append(
+                    TriggerMatch(
+                        automation_id=entry.automation_id,
+                        version=entry.latest_version,
+                        trigger_id=found[0],
+                        definition=armed.definition if active else None,
+                        search_attributes=self.search_attributes,
+                    )
+                )
+        return matches
+
+    def match_keyed(self, events: Iterable[ContactEvent]) -> dict[str, list[TriggerMatch]]:
+        """Matches of events the contact workflow will make itself, by `trigger_key`."""
+        keyed: dict[str, list[TriggerMatch]] = {}
+        for event in events:
+            matches = self.match(event)
+            if matches:
+                keyed[trigger_key(event.type, event.data)] = matches
+        return keyed
+
+
+class TriggerActivities:
+    """The worker's side: the contact workflow asks which triggers the tag changes made by
+    automations match (a local activity, answered from this process's cached copy)."""
+
+    def __init__(self, client: Client) -> None:
+        self.cache = TriggerCache(client)
+
+    @activity.defn(name=MATCH_TRIGGERS)
+    async def match_triggers(self, request: MatchTriggersRequest) -> MatchTriggersResult:
+        cache = await self.cache.current()
+        return MatchTriggersResult(matches=[cache.match(event) for event in request.events])
