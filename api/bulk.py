@@ -18,8 +18,9 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import metrics
+from api.errors import NotFound
 from api.schemas import ContactIn, validation_reason
-from api.service import Goalflow, NotFound, chunked
+from api.service import Goalflow, chunked
 from workflows.bulk import (
     BulkChunk,
     BulkChunkWorkflow,

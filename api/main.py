@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api import metrics
+from api import errors, metrics
 from api.deps import require_api_key
 from api.middleware import BodyGuard
 from api.routes import (
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.state.settings = settings
 
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
+    errors.install(app)
 
     @app.exception_handler(RPCError)
     async def temporal_error(request: Request, err: RPCError) -> JSONResponse:

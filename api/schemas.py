@@ -28,6 +28,7 @@ from workflows.messages import (
 CONTACT_ID_PATTERN = r"^[^\s/\x00-\x1f\x7f]{1,200}$"
 ContactId = Annotated[str, StringConstraints(pattern=CONTACT_ID_PATTERN)]
 AutomationId = Annotated[str, StringConstraints(pattern=STEP_ID_PATTERN)]
+JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 # Events, contacts and definitions travel whole in Temporal payloads (updates, signals to every
 # enrollment, child workflow inputs), which Temporal refuses past 2 MB: an enrollment carries a

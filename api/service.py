@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import metrics
+from api.errors import Conflict, NotFound
 from goalflow.triggers import TriggerCache
 from workflows.automation import AutomationWorkflow, CatalogWorkflow
 from workflows.contact import ContactWorkflow
@@ -65,14 +66,6 @@ T = TypeVar("T")
 # (Temporal refuses payloads over 2 MB; one event's data is capped at 1 MiB, so an event that
 # large travels alone).
 EVENT_BATCH_BYTES = 512 * 1024
-
-
-class NotFound(Exception):
-    """The thing asked for does not exist (404)."""
-
-
-class Conflict(Exception):
-    """The request contradicts the state (409)."""
 
 
 def _is_not_found(err: BaseException) -> bool:

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from fastapi import APIRouter, Body, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, Body, Path, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from api.deps import GoalflowDep, SettingsDep
+from api.deps import GoalflowDep, KnownAutomationId, SettingsDep
 from api.schemas import (
     MAX_DEFINITION_BYTES,
     AutomationId,
@@ -17,7 +16,6 @@ from api.schemas import (
     PublishOut,
     fits,
 )
-from api.service import Conflict, NotFound
 from goalflow.outbound import OutboundPolicy, literal_address_refusal
 from workflows.definition import STEP_ID_PATTERN, Automation, WebhookStep
 from workflows.messages import AutomationLifecycle, ContactProfile
@@ -26,14 +24,6 @@ from workflows.validation import parse_automation
 router = APIRouter(tags=["automations"])
 
 AutomationPath = Path(pattern=STEP_ID_PATTERN, description="automation id")
-# Reading or enrolling: an id no automation can have is unknown (404), like any other.
-KnownAutomationPath = Path(description="automation id")
-
-
-def _known(automation_id: str) -> str:
-    if not re.fullmatch(STEP_ID_PATTERN, automation_id):
-        raise HTTPException(404, detail=f"automation {automation_id!r} not found")
-    return automation_id
 
 
 def _validation_error(err: ValidationError, *prefix: str) -> RequestValidationError:
@@ -154,14 +144,11 @@ async def _set_state(
 @router.get("/automations/{automation_id}")
 async def get_automation(
     goalflow: GoalflowDep,
-    automation_id: str = KnownAutomationPath,
+    automation_id: KnownAutomationId,
     version: int | None = Query(None, ge=1),
 ) -> dict[str, Any]:
     """The definition (latest, or `?version=N`) with `automation_id` and `version`."""
-    try:
-        found = await goalflow.automation(_known(automation_id), version)
-    except NotFound as err:
-        raise HTTPException(404, detail=str(err)) from err
+    found = await goalflow.automation(automation_id, version)
     return {
         **found.definition.model_dump(mode="json", by_alias=True, exclude_none=True),
         "automation_id": automation_id,
@@ -185,21 +172,13 @@ async def enroll(
     goalflow: GoalflowDep,
     body: EnrollmentIn,
     response: Response,
-    automation_id: str = KnownAutomationPath,
+    automation_id: KnownAutomationId,
 ) -> EnrollmentCreated:
     """Enroll a contact (R13: the active enrollment if there is one; 409 when re-entry is
     not allowed)."""
-    try:
-        result = await goalflow.enroll(
-            _known(automation_id),
-            ContactProfile(**body.contact.model_dump()),
-            body.version,
-            body.context,
-        )
-    except NotFound as err:
-        raise HTTPException(404, detail=str(err)) from err
-    except Conflict as err:
-        raise HTTPException(409, detail=str(err)) from err
+    result = await goalflow.enroll(
+        automation_id, ContactProfile(**body.contact.model_dump()), body.version, body.context
+    )
     if not result.created:
         response.status_code = status.HTTP_200_OK
     return EnrollmentCreated(**result.model_dump())

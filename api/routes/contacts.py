@@ -1,26 +1,17 @@
 from __future__ import annotations
 
-import re
+from fastapi import APIRouter, status
 
-from fastapi import APIRouter, HTTPException, status
-
-from api.deps import GoalflowDep
-from api.schemas import CONTACT_ID_PATTERN, ContactId, ContactOut, TagsIn, TagsOut
-from api.service import NotFound
+from api.deps import GoalflowDep, KnownContactId
+from api.schemas import ContactId, ContactOut, TagsIn, TagsOut
 
 router = APIRouter(tags=["contacts"])
 
 
 @router.get("/contacts/{contact_id}", response_model=ContactOut)
-async def get_contact(contact_id: str, goalflow: GoalflowDep) -> ContactOut:
+async def get_contact(contact_id: KnownContactId, goalflow: GoalflowDep) -> ContactOut:
     """Tags, custom fields and active enrollments."""
-    if not re.fullmatch(CONTACT_ID_PATTERN, contact_id):
-        # No contact can have this id: unknown, like any other.
-        raise HTTPException(404, detail=f"contact {contact_id!r} not found")
-    try:
-        view = await goalflow.contact(contact_id)
-    except NotFound as err:
-        raise HTTPException(404, detail=str(err)) from err
+    view = await goalflow.contact(contact_id)
     return ContactOut(
         contact_id=view.contact_id,
         tags=view.tags,

@@ -2,18 +2,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
 from itsdangerous import BadSignature
 
-from api.deps import GoalflowDep, SettingsDep
+from api.deps import GoalflowDep, KnownEnrollmentId, SettingsDep
 from api.schemas import CONTACT_ID_PATTERN, EnrollmentCancelled, EnrollmentList, EnrollmentOut
-from api.service import NotFound
 from api.visibility import BadPageToken, enrollment_query
 from api.visibility import list_enrollments as list_visible_enrollments
 from goalflow.tracking import signer as secret_signer
 from workflows.definition import STEP_ID_PATTERN
-from workflows.messages import ENROLLMENT_PREFIX
 
 router = APIRouter(tags=["enrollments"])
 
@@ -21,26 +19,18 @@ StatusFilter = Literal["active", "completed", "exited", "cancelled", "failed"]
 
 
 @router.get("/enrollments/{enrollment_id}", response_model=EnrollmentOut)
-async def get_enrollment(enrollment_id: str, goalflow: GoalflowDep) -> EnrollmentOut:
+async def get_enrollment(enrollment_id: KnownEnrollmentId, goalflow: GoalflowDep) -> EnrollmentOut:
     """Status, current step, what it waits for, goals, timeline and outcome."""
-    if not enrollment_id.startswith(ENROLLMENT_PREFIX):
-        raise HTTPException(404, detail=f"enrollment {enrollment_id!r} not found")
-    try:
-        view = await goalflow.enrollment(enrollment_id)
-    except NotFound as err:
-        raise HTTPException(404, detail=str(err)) from err
+    view = await goalflow.enrollment(enrollment_id)
     return EnrollmentOut.model_validate(view.model_dump())
 
 
 @router.delete("/enrollments/{enrollment_id}", response_model=EnrollmentCancelled)
-async def cancel_enrollment(enrollment_id: str, goalflow: GoalflowDep) -> EnrollmentCancelled:
+async def cancel_enrollment(
+    enrollment_id: KnownEnrollmentId, goalflow: GoalflowDep
+) -> EnrollmentCancelled:
     """R11: ends the enrollment at once (`cancelled`), or answers its final status."""
-    if not enrollment_id.startswith(ENROLLMENT_PREFIX):
-        raise HTTPException(404, detail=f"enrollment {enrollment_id!r} not found")
-    try:
-        final = await goalflow.cancel(enrollment_id)
-    except NotFound as err:
-        raise HTTPException(404, detail=str(err)) from err
+    final = await goalflow.cancel(enrollment_id)
     return EnrollmentCancelled(enrollment_id=enrollment_id, status=final.status)
 
 

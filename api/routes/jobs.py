@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Path, Response, status
+from fastapi import APIRouter, Header, HTTPException, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from api.bulk import MAX_ROWS, BulkJobs, JobUnavailable, KeyReused
-from api.deps import GoalflowDep, SettingsDep
+from api.deps import GoalflowDep, KnownAutomationId, KnownJobId, SettingsDep
 from api.schemas import Rejected, Strict
-from api.service import NotFound
 from workflows.bulk import BulkJobView, JobStatus
-from workflows.definition import STEP_ID_PATTERN
 
 router = APIRouter(tags=["jobs"])
 
-JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
 # Printable ASCII, as HTTP header values go; a UUID is the usual choice.
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 
@@ -59,7 +55,7 @@ async def bulk_enroll(
     body: BulkEnrollmentIn,
     goalflow: GoalflowDep,
     settings: SettingsDep,
-    automation_id: Annotated[str, Path(description="automation id")],
+    automation_id: KnownAutomationId,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -72,15 +68,11 @@ async def bulk_enroll(
 ) -> JobAccepted:
     """Enroll up to 100,000 contacts as a durable job; follow it at `GET /v1/jobs/{job_id}`.
     Invalid rows are not enrolled: the job lists them in `rejected` with their index."""
-    if not re.fullmatch(STEP_ID_PATTERN, automation_id):
-        raise HTTPException(404, detail=f"automation {automation_id!r} not found")
     jobs = BulkJobs(goalflow, concurrency=settings.bulk_concurrency)
     try:
         job_id = await jobs.submit(
             automation_id, body.contacts, body.version, idempotency_key=idempotency_key
         )
-    except NotFound as err:
-        raise HTTPException(404, detail=str(err)) from err
     except KeyReused as err:
         loc = ("header", "Idempotency-Key")
         raise RequestValidationError(
@@ -97,14 +89,10 @@ async def bulk_enroll(
         503: {"description": "no worker answered for a running job (retry)"},
     },
 )
-async def get_job(job_id: str, goalflow: GoalflowDep) -> JobOut:
+async def get_job(job_id: KnownJobId, goalflow: GoalflowDep) -> JobOut:
     """Progress of a bulk job: `done` of `total` rows, and what became of them."""
-    if not re.fullmatch(JOB_ID_PATTERN, job_id):
-        raise HTTPException(404, detail=f"job {job_id!r} not found")
     try:
         view = await BulkJobs(goalflow).view(job_id)
-    except NotFound as err:
-        raise HTTPException(404, detail=str(err)) from err
     except JobUnavailable as err:
         raise HTTPException(503, detail=str(err), headers={"Retry-After": "2"}) from err
     return _job_out(view)
@@ -119,17 +107,13 @@ async def get_job(job_id: str, goalflow: GoalflowDep) -> JobOut:
         503: {"description": "no worker answered for a running job (retry)"},
     },
 )
-async def cancel_job(job_id: str, goalflow: GoalflowDep, response: Response) -> JobOut:
+async def cancel_job(job_id: KnownJobId, goalflow: GoalflowDep, response: Response) -> JobOut:
     """Stop a job between batches: no new batch starts, the batches in flight finish. Answers
     what was done: status `cancelled` with the counts (200), `cancelling` when batches were
     still finishing after 20 s (202; `GET` the job later), or the final status of a job that had
     already ended (200)."""
-    if not re.fullmatch(JOB_ID_PATTERN, job_id):
-        raise HTTPException(404, detail=f"job {job_id!r} not found")
     try:
         view = await BulkJobs(goalflow).cancel(job_id)
-    except NotFound as err:
-        raise HTTPException(404, detail=str(err)) from err
     except JobUnavailable as err:
         raise HTTPException(503, detail=str(err), headers={"Retry-After": "2"}) from err
     if view.status == "cancelling":

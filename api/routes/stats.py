@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import re
-from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter
 from pydantic import BaseModel
 
-from api.deps import GoalflowDep
-from api.service import NotFound
+from api.deps import GoalflowDep, KnownAutomationId
 from api.visibility import enrollment_stats
-from workflows.definition import STEP_ID_PATTERN, GoalStep
+from workflows.definition import GoalStep
 
 router = APIRouter(tags=["automations"])
 
@@ -46,18 +43,11 @@ class StatsOut(BaseModel):
     response_model=StatsOut,
     responses={404: {"description": "unknown automation"}},
 )
-async def automation_stats(
-    goalflow: GoalflowDep, automation_id: Annotated[str, Path(description="automation id")]
-) -> StatsOut:
+async def automation_stats(goalflow: GoalflowDep, automation_id: KnownAutomationId) -> StatsOut:
     """Enrollments by status and, per goal step (of any version), how many met it. From
     visibility: may lag the enrollments themselves by a second; `enrolled` is the sum of the
     statuses."""
-    if not re.fullmatch(STEP_ID_PATTERN, automation_id):
-        raise HTTPException(404, detail=f"automation {automation_id!r} not found")
-    try:
-        latest = await goalflow.automation(automation_id)
-    except NotFound as err:
-        raise HTTPException(404, detail=str(err)) from err
+    latest = await goalflow.automation(automation_id)
     older = await asyncio.gather(
         *(goalflow.automation(automation_id, v) for v in range(1, latest.version))
     )
