@@ -112,7 +112,7 @@ LISTED = {"automation_id", "name", "latest_version", "updated_at", "state"}
     responses={404: {"description": "unknown automation"}},
 )
 async def pause_automation(
-    goalflow: GoalflowDep, automation_id: str = KnownAutomationPath
+    goalflow: GoalflowDep, automation_id: KnownAutomationId
 ) -> AutomationStateOut:
     """R17: the automation enrolls nobody (409 to enroll requests, bulk rows rejected, triggers
     ignored) until resumed; its running enrollments go on."""
@@ -125,7 +125,7 @@ async def pause_automation(
     responses={404: {"description": "unknown automation"}},
 )
 async def resume_automation(
-    goalflow: GoalflowDep, automation_id: str = KnownAutomationPath
+    goalflow: GoalflowDep, automation_id: KnownAutomationId
 ) -> AutomationStateOut:
     """Active again: enroll requests and triggers enroll."""
     return await _set_state(goalflow, automation_id, "active")
@@ -134,10 +134,7 @@ async def resume_automation(
 async def _set_state(
     goalflow: GoalflowDep, automation_id: str, state: AutomationLifecycle
 ) -> AutomationStateOut:
-    try:
-        status = await goalflow.set_state(_known(automation_id), state)
-    except NotFound as err:
-        raise HTTPException(404, detail=str(err)) from err
+    status = await goalflow.set_state(automation_id, state)
     return AutomationStateOut(automation_id=automation_id, state=status.state)
 
 
