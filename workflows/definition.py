@@ -331,7 +331,75 @@ class StepBase(Strict):
     name: str | None = Field(None, max_length=200, description="shown in the Temporal UI")
 
 
-class SendEmailStep(StepBase):
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+CLOCK_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
+Clock = Annotated[
+    str,
+    StringConstraints(pattern=CLOCK_PATTERN),
+    Field(description='"HH:MM", 24-hour clock, 00:00 to 23:59'),
+]
+
+
+class SendWindow(Strict):
+    """When sends may go out, in the contact's local time (R16 in docs/automations.md)."""
+
+    days: list[Weekday] = Field(min_length=1, max_length=7)
+    start: Clock
+    end: Clock = Field(
+        description="exclusive; before `start`, the window runs overnight into the next day"
+    )
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> SendWindow:
+        if self.start == self.end:
+            raise ValueError("a send window needs end different from start")
+        if len(set(self.days)) != len(self.days):
+            raise ValueError("a send window lists each day once")
+        return self
+
+
+class _SendStep(StepBase):
+    """A step that sends: held by the automation's send window unless it says otherwise."""
+
+    send_window: SendWindow | None = Field(
+        None,
+        description=(
+            "absent: the automation's `settings.send_window`; null: send at any time; "
+            "an object: this window instead"
+        ),
+    )
+
+    def window(self, default: SendWindow | None) -> SendWindow | None:
+        """The window that holds this step: its own when it names one (null included)."""
+        return self.send_window if "send_window" in self.model_fields_set else default
+
+    @model_serializer(mode="wrap")
+    def _dump_explicit_null(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        # "send_window": null means "ignore the window", absent means "use it": a dump keeps the
+        # key exactly when it was given, so it reads back the same (Temporal's converter writes
+        # every null; the API's GET drops nulls).
+        data: dict[str, Any] = handler(self)
+        if "send_window" in self.model_fields_set:
+            if self.send_window is None:
+                data["send_window"] = None
+        else:
+            data.pop("send_window", None)
+        return data
+
+    def __eq__(self, other: object) -> bool:
+        # Pydantic compares values only; here an absent key and a null differ.
+        return (
+            super().__eq__(other)
+            and isinstance(other, _SendStep)
+            and ("send_window" in self.model_fields_set)
+            == ("send_window" in other.model_fields_set)
+        )
+
+
+class SendEmailStep(_SendStep):
     type: Literal["send_email"]
     subject: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
     html: Annotated[str, StringConstraints(max_length=500_000)]
@@ -339,13 +407,9 @@ class SendEmailStep(StepBase):
     from_: str | None = Field(None, alias="from")
 
 
-class SendSmsStep(StepBase):
+class SendSmsStep(_SendStep):
     type: Literal["send_sms"]
     body: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
-
-
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 class WaitStep(StepBase):
@@ -365,7 +429,7 @@ class WaitStep(StepBase):
     @field_validator("until_time")
     @classmethod
     def _clock(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+        if value is not None and not re.fullmatch(CLOCK_PATTERN, value):
             raise ValueError('until_time must be "HH:MM" (24-hour clock)')
         return value
 
@@ -439,6 +503,9 @@ Step = Annotated[
 class AutomationSettings(Strict):
     allow_reentry: bool = False
     timezone: str = "UTC"
+    send_window: SendWindow | None = Field(
+        None, description="sends wait for it; in the contact's timezone, else `timezone`"
+    )
 
     @field_validator("timezone")
     @classmethod

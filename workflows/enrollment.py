@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
@@ -67,6 +68,7 @@ with workflow.unsafe.imports_passed_through():
         WebhookResult,
     )
     from workflows.schedule import next_clock_time
+    from workflows.send_windows import next_opening, zone_for
 
 CONTACT_ID = SearchAttributeKey.for_keyword("GoalflowContactId")
 AUTOMATION_ID = SearchAttributeKey.for_keyword("GoalflowAutomationId")
@@ -340,6 +342,34 @@ class EnrollmentWorkflow:
         self.waiting = None
         return {"cut_short": True} if moved else {}
 
+    async def _hold_for_send_window(self, step: SendEmailStep | SendSmsStep) -> bool:
+        """R16: wait until the send window is open; True when a goal moved the contact
+        meanwhile (the send does not happen). Checked again after each hold: a worker that
+        was down past the window's close must not send outside it."""
+        while True:
+            if self.resuming is not None:
+                until = self.resuming.until
+            else:
+                window = step.window(self.input.automation.settings.send_window)
+                if window is None:
+                    return False
+                until = next_opening(workflow.now(), window, self._zone())
+                if until is None or not workflow.patched("send-window-hold"):
+                    return False
+                self._record("waiting", step.id, {"send_window": True, "until": _iso(until)})
+            self.waiting = Waiting(kind="send_window", until=until)
+            self._show_progress()
+            moved = await self._pause(until, f"send window for {step.id}")
+            self.waiting = None
+            if moved:
+                return True
+
+    def _zone(self) -> ZoneInfo:
+        """The contact's own timezone when it names a valid one, else the automation's."""
+        return zone_for(
+            self.contact.fields.get("timezone"), self.input.automation.settings.timezone
+        )
+
     async def _pause(self, until: datetime | None, summary: str) -> bool:
         """Durable wait until `until` (None: no limit) that a goal match cuts short; True when
         cut short. Long waits through many events continue as new here, at a pause, where the
@@ -422,6 +452,8 @@ class EnrollmentWorkflow:
         name = step.name or step.id
         if isinstance(step, SendEmailStep) and self.contact.unsubscribed:
             return {"skipped": "unsubscribed"}
+        if not isinstance(step, WebhookStep) and await self._hold_for_send_window(step):
+            return {"skipped": "moved", "cut_short": True}  # R16: a goal moved the contact
         # A goal met meanwhile does not cut the action (R3): the move follows it. Cancelling the
         # enrollment (R11) does cancel it.
         try:
@@ -535,6 +567,8 @@ class EnrollmentWorkflow:
             parts.append(f"step {step.id}")
         if self.waiting is not None and self.waiting.kind == "goal":
             parts.append(f"waiting for goal {self.waiting.goal}")
+        elif self.waiting is not None and self.waiting.kind == "send_window":
+            parts.append(f"send window opens {_iso(self.waiting.until)}")
         elif self.waiting is not None:
             parts.append(f"waiting until {_iso(self.waiting.until)}")
         workflow.set_current_details(" · ".join(parts))

@@ -315,7 +315,8 @@ class GoalStatus(BaseModel):
 
 
 class Waiting(BaseModel):
-    kind: Literal["timer", "goal"]
+    # send_window: a send held until its window opens (R16 in docs/automations.md).
+    kind: Literal["timer", "goal", "send_window"]
     until: datetime | None = None
     goal: str | None = None
 

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,21 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             {"id": "after", "type": "add_tag", "tag": "done"},
         ],
     },
+    # The window is set at record time to open hours after the server's clock (see _record).
+    "send_window": {
+        "name": "send held by the send window",
+        "steps": [
+            {"id": "hello", "type": "send_email", "subject": "Hi", "html": "<p>Hello</p>"},
+        ],
+    },
+    "send_window_goal": {
+        "name": "goal met while a send is held",
+        "steps": [
+            {"id": "hello", "type": "send_email", "subject": "Hi", "html": "<p>Hello</p>"},
+            {"id": "g", "type": "goal", "any_of": BUY},
+            {"id": "after", "type": "add_tag", "tag": "done"},
+        ],
+    },
     "cancel": {
         "name": "cancel",
         "steps": [
@@ -92,6 +108,13 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 
 async def _record(engine: Engine, name: str, definition: dict[str, Any]) -> dict[str, str]:
     contact = f"replay-{name}"
+    if name.startswith("send_window"):
+        now = await engine.env.get_current_time()
+        opens = (now + timedelta(hours=3)).strftime("%H:00")
+        closes = (now + timedelta(hours=4)).strftime("%H:00")
+        days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        window = {"days": days, "start": opens, "end": closes}
+        definition = {**definition, "settings": {"send_window": window}}
     enrolled = await engine.enroll(
         definition,
         contact,
@@ -112,6 +135,9 @@ async def _record(engine: Engine, name: str, definition: dict[str, Any]) -> dict
             EventBatch(events=events),
             start_workflow_operation=engine.contact_start(contact),
         )
+    if name == "send_window_goal":
+        await engine.until(enrolled.enrollment_id, lambda v: v.waiting is not None)
+        await engine.send(contact, "custom", {"name": "buy"}, id=f"{name}-buy")
     if name == "cancel":
         await engine.until(enrolled.enrollment_id, lambda v: v.waiting is not None)
         await engine.client.get_workflow_handle(enrolled.enrollment_id).cancel()
