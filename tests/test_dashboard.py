@@ -91,6 +91,9 @@ async def test_counts_change_on_the_page_without_a_reload(stack: Stack, page: Pa
     branches = page.locator("#step-check .jumps")
     await expect(branches).to_contain_text("if true: go to thanks")
     await expect(branches).to_contain_text("else: go to reminder")
+    # ... and drawn as arrows beside the steps at this width: the goal's, then both branches.
+    await expect(page.locator("svg.jumps-drawn > path")).to_have_count(3)
+    await expect(page.locator("svg.jumps-drawn > path.goal-jump")).to_have_count(1)
     enrolled = page.locator('[data-count="funnel:enrolled"]')
     await expect(enrolled).to_have_text("0")
     await page.evaluate("window.notReloaded = true")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, get_args
 from urllib.parse import quote as urlquote
@@ -57,9 +57,24 @@ _env = Environment(
 # For a value placed in a URL path or query: every character outside the unreserved set is
 # percent-encoded (ids may hold anything but whitespace and "/").
 _env.filters["urlpart"] = lambda value: urlquote(str(value), safe="")
-_env.filters["when"] = lambda value: (
-    value.strftime("%Y-%m-%d %H:%M:%S UTC") if isinstance(value, datetime) else "—"
-)
+
+
+def when(value: datetime | str | None) -> str:
+    """A moment as UTC to the second; ISO text (the outbox's) is read first."""
+    if isinstance(value, str):
+        text = value
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            return text
+    if not isinstance(value, datetime):
+        return "—"
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+_env.filters["when"] = when
 # JSON shown as text (autoescaped like any other), readable: no \u escapes.
 _env.filters["json"] = lambda value, indent=None: json.dumps(
     value, ensure_ascii=False, indent=indent, default=str

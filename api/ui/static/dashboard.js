@@ -34,3 +34,59 @@
 
   window.setTimeout(refresh, every);
 })();
+
+// Jumps in a flow (if_else branches, a goal's goto) drawn as arrows beside the steps, from the
+// step that jumps to the step it names. The links stay the accessible way to follow them.
+(function () {
+  "use strict";
+  var flow = document.querySelector("ol.flow");
+  if (!flow) {
+    return;
+  }
+  var SVG = "http://www.w3.org/2000/svg";
+
+  function draw() {
+    var old = flow.querySelector("svg.jumps-drawn");
+    if (old) {
+      old.remove();
+    }
+    var links = flow.querySelectorAll("a[data-jump-from]");
+    if (!links.length || window.getComputedStyle(flow).getPropertyValue("--arrows").trim() === "none") {
+      return;
+    }
+    var box = flow.getBoundingClientRect();
+    var svg = document.createElementNS(SVG, "svg");
+    svg.setAttribute("class", "jumps-drawn");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("width", String(box.width + 160));
+    svg.setAttribute("height", String(box.height));
+    svg.innerHTML = '<defs><marker id="arrowhead" viewBox="0 0 10 10" refX="9" refY="5" ' +
+      'markerWidth="7" markerHeight="7" orient="auto-start-reverse">' +
+      '<path d="M0,0 L10,5 L0,10 z"></path></marker></defs>';
+    links.forEach(function (link, index) {
+      var from = document.getElementById(link.getAttribute("data-jump-from"));
+      var to = document.getElementById(link.getAttribute("href").slice(1));
+      if (!from || !to) {
+        return;
+      }
+      var a = from.getBoundingClientRect();
+      var b = to.getBoundingClientRect();
+      var x = a.right - box.left;
+      var y1 = a.top - box.top + a.height / 2 + (index % 3) * 8;
+      var y2 = b.top - box.top + Math.min(24 + (index % 3) * 8, b.height / 2);
+      var reach = 40 + (index % 4) * 22;
+      var path = document.createElementNS(SVG, "path");
+      path.setAttribute("d", "M" + x + "," + y1 + " C" + (x + reach) + "," + y1 + " " +
+        (x + reach) + "," + y2 + " " + (b.right - box.left + 2) + "," + y2);
+      path.setAttribute("marker-end", "url(#arrowhead)");
+      if (link.hasAttribute("data-jump-goal")) {
+        path.setAttribute("class", "goal-jump");
+      }
+      svg.appendChild(path);
+    });
+    flow.appendChild(svg);
+  }
+
+  draw();
+  window.addEventListener("resize", draw);
+})();
