@@ -2,24 +2,20 @@
 
 Pages are HTML (Jinja2, autoescaped); counts refresh through small JSON fragments
 (`…/counts.json`) that `static/dashboard.js` polls. Sessions, login and CSRF tokens are in
-`api/dashboard_auth.py`; what the pages show is read by `api/dashboard.py`.
+`api/dashboard_auth.py`, templates and rendering in `api/dashboard_pages.py`; what the pages
+show is read by `api/dashboard.py`.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, get_args
 from urllib.parse import quote as urlquote
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api import dashboard
 from api.dashboard_auth import (
@@ -28,13 +24,13 @@ from api.dashboard_auth import (
     Session,
     check_csrf,
     clear_cookie,
-    logged_in,
     matching_key,
     new_session,
     read_form,
     read_session,
     set_cookie,
 )
+from api.dashboard_pages import UI_DIR, PageNotFound, percent, render, user, visitor
 from api.deps import GoalflowDep, SettingsDep
 from api.schemas import CONTACT_ID_PATTERN
 from api.service import NotFound
@@ -45,99 +41,12 @@ from goalflow.tracking import signer as secret_signer
 from workflows.definition import STEP_ID_PATTERN
 from workflows.messages import ENROLLMENT_PREFIX, EnrollmentStatus
 
-UI_DIR = Path(__file__).resolve().parent.parent / "ui"
 STATUSES: tuple[str, ...] = get_args(EnrollmentStatus)
 PAGE_SIZE = 50
 OUTBOX_LIMIT = 200
 
-_env = Environment(
-    loader=FileSystemLoader(UI_DIR / "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-)
-# For a value placed in a URL path or query: every character outside the unreserved set is
-# percent-encoded (ids may hold anything but whitespace and "/").
-_env.filters["urlpart"] = lambda value: urlquote(str(value), safe="")
-
-
-def when(value: datetime | str | None) -> str:
-    """A moment as UTC to the second; ISO text (the outbox's) is read first."""
-    if isinstance(value, str):
-        text = value
-        try:
-            value = datetime.fromisoformat(text)
-        except ValueError:
-            return text
-    if not isinstance(value, datetime):
-        return "—"
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-_env.filters["when"] = when
-# JSON shown as text (autoescaped like any other), readable: no \u escapes.
-_env.filters["json"] = lambda value, indent=None: json.dumps(
-    value, ensure_ascii=False, indent=indent, default=str
-)
-
-
-def percent(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.0f} %"
-
-
-_env.filters["percent"] = percent
-templates = Jinja2Templates(env=_env)
-
-
-class PageNotFound(Exception):
-    """Rendered as the dashboard's 404 page."""
-
-
-async def visitor(request: Request, settings: SettingsDep) -> Session:
-    """The visitor's session, created when there is none (its cookie is set on the answer)."""
-    session = read_session(request, settings)
-    if session is None:
-        session = new_session()
-        request.state.new_session = session
-    return session
-
-
-async def user(
-    request: Request, settings: SettingsDep, session: Session = Depends(visitor)
-) -> Session:
-    """A visitor allowed to see the dashboard: anyone when no keys are set, else logged in."""
-    if not logged_in(session, settings):
-        raise LoginRequired(request.url.path)
-    return session
-
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-
-
-def render(
-    request: Request,
-    name: str,
-    session: Session,
-    context: dict[str, Any],
-    status_code: int = 200,
-) -> Response:
-    settings: Settings = request.app.state.settings
-    response = templates.TemplateResponse(
-        request,
-        name,
-        {
-            "csrf_token": session.csrf,
-            "auth": bool(settings.api_key_list),
-            "signed_in": session.key is not None,
-            "dev": settings.dev_mode,
-            **context,
-        },
-        status_code=status_code,
-    )
-    fresh = getattr(request.state, "new_session", None)
-    if fresh is not None:
-        set_cookie(response, request, settings, fresh)
-    return response
 
 
 def _known_automation(automation_id: str) -> str:
@@ -470,12 +379,12 @@ def install(app: FastAPI) -> None:
     async def login_required(request: Request, err: Exception) -> Response:
         if request.url.path.endswith(".json"):
             return JSONResponse({"detail": "log in to the dashboard first"}, status_code=401)
-        target = urlquote(_safe_next(request.url.path), safe="/")
-        response = RedirectResponse(f"/ui/login?next={target}", 303)
-        fresh = getattr(request.state, "new_session", None)
-        if fresh is not None:
-            set_cookie(response, request, request.app.state.settings, fresh)
-        return response
+        # The login form in place of the page (401: nothing without a key); it comes back here.
+        settings: Settings = request.app.state.settings
+        session = getattr(request.state, "new_session", None) or read_session(request, settings)
+        page = request.url.path if request.method == "GET" else "/ui"
+        context = {"next": _safe_next(page), "error": None}
+        return render(request, "login.html", session or new_session(), context, 401)
 
     app.add_exception_handler(PageNotFound, not_found)
     app.add_exception_handler(CsrfRefused, csrf_refused)

@@ -1,0 +1,114 @@
+"""How the dashboard renders: its Jinja2 environment (autoescaped), filters, the 404 error,
+the session dependencies every page uses, and `render`, which also sets a new session's cookie."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote as urlquote
+
+from fastapi import Depends, Request
+from fastapi.responses import Response
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from api.dashboard_auth import (
+    LoginRequired,
+    Session,
+    logged_in,
+    new_session,
+    read_session,
+    set_cookie,
+)
+from api.deps import SettingsDep
+from goalflow.settings import Settings
+
+UI_DIR = Path(__file__).resolve().parent / "ui"
+
+_env = Environment(
+    loader=FileSystemLoader(UI_DIR / "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+)
+# For a value placed in a URL path or query: every character outside the unreserved set is
+# percent-encoded (ids may hold anything but whitespace and "/").
+_env.filters["urlpart"] = lambda value: urlquote(str(value), safe="")
+
+
+def when(value: datetime | str | None) -> str:
+    """A moment as UTC to the second; ISO text (the outbox's) is read first."""
+    if isinstance(value, str):
+        text = value
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            return text
+    if not isinstance(value, datetime):
+        return "—"
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+_env.filters["when"] = when
+# JSON shown as text (autoescaped like any other), readable: no \u escapes.
+_env.filters["json"] = lambda value, indent=None: json.dumps(
+    value, ensure_ascii=False, indent=indent, default=str
+)
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f} %"
+
+
+_env.filters["percent"] = percent
+templates = Jinja2Templates(env=_env)
+
+
+class PageNotFound(Exception):
+    """Rendered as the dashboard's 404 page."""
+
+
+async def visitor(request: Request, settings: SettingsDep) -> Session:
+    """The visitor's session, created when there is none (its cookie is set on the answer)."""
+    session = read_session(request, settings)
+    if session is None:
+        session = new_session()
+        request.state.new_session = session
+    return session
+
+
+async def user(
+    request: Request, settings: SettingsDep, session: Session = Depends(visitor)
+) -> Session:
+    """A visitor allowed to see the dashboard: anyone when no keys are set, else logged in."""
+    if not logged_in(session, settings):
+        raise LoginRequired(request.url.path)
+    return session
+
+
+def render(
+    request: Request,
+    name: str,
+    session: Session,
+    context: dict[str, Any],
+    status_code: int = 200,
+) -> Response:
+    settings: Settings = request.app.state.settings
+    response = templates.TemplateResponse(
+        request,
+        name,
+        {
+            "csrf_token": session.csrf,
+            "auth": bool(settings.api_key_list),
+            "signed_in": session.key is not None,
+            "dev": settings.dev_mode,
+            **context,
+        },
+        status_code=status_code,
+    )
+    fresh = getattr(request.state, "new_session", None)
+    if fresh is not None:
+        set_cookie(response, request, settings, fresh)
+    return response
