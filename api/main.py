@@ -15,6 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api import errors, metrics
 from api.deps import require_api_key
 from api.middleware import BodyGuard
+from api.repeats import RecentLinks
 from api.routes import (
     automations,
     contacts,
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.recent_links = RecentLinks()
 
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     errors.install(app)

@@ -41,6 +41,13 @@ BULK_ROWS = Counter(
     "goalflow_bulk_rows", "rows submitted to bulk jobs, by validation result", ["result"]
 )
 
+TRACKING = Counter(
+    "goalflow_tracking_requests",
+    "genuine tracking link requests (/t/...), by kind; result: recorded (an event) or repeat "
+    "(the same link within a minute: answered, not recorded)",
+    ["kind", "result"],
+)
+
 UNMATCHED = "<unmatched>"
 log = structlog.get_logger("goalflow.api")
 

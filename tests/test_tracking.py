@@ -9,6 +9,7 @@ from itsdangerous import URLSafeSerializer
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
+from api.repeats import RecentLinks
 from api.service import Goalflow
 from goalflow.tracking import TrackedTarget, Tracker, TrackingKind
 from tests.conftest import Stack
@@ -135,7 +136,8 @@ async def test_forged_truncated_and_resigned_tokens_are_404_and_no_event(stack: 
     assert profile["unsubscribed"] is False
 
 
-async def test_each_click_is_a_new_event(stack: Stack) -> None:
+async def test_each_click_a_minute_apart_is_a_new_event(stack: Stack) -> None:
+    """Repeats within a minute are answered but not recorded (tests/test_tracking_flood.py)."""
     automation = await publish(
         stack,
         {
@@ -157,10 +159,17 @@ async def test_each_click_is_a_new_event(stack: Stack) -> None:
     [hello] = await messages_for(stack, contact, 1)
     # Passed the goal unmet; now clicks are recorded against it and move nothing (R4).
     await until(stack, enrollment_id, lambda v: (v["waiting"] or {}).get("kind") == "timer")
-    for _ in range(2):
-        answer = await stack.http.get(hello["links"][0], follow_redirects=False)
-        assert answer.status_code == 302
-        assert answer.headers["location"] == "https://example.com/x"
+    clock = [0.0]
+    app = create_app(stack.settings, stack.env.client)
+    app.state.goalflow = Goalflow(stack.env.client, stack.settings.task_queue)
+    app.state.recent_links = RecentLinks(clock=lambda: clock[0])
+    path = "/t/c/" + hello["links"][0].rsplit("/", 1)[1]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as h:
+        for _ in range(2):
+            answer = await h.get(path)
+            assert answer.status_code == 302
+            assert answer.headers["location"] == "https://example.com/x"
+            clock[0] += 61
     view = await until(stack, enrollment_id, lambda v: len(goal_events(v)) == 2)
     met = [e for e in view["timeline"] if e["kind"] == "goal_met"]
     assert met[0]["detail"]["event_id"] != met[1]["detail"]["event_id"]

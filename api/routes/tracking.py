@@ -1,8 +1,10 @@
 """Tracking endpoints: where an email's links, open pixel and unsubscribe link come back.
 
 Open (no API key, not under /v1): the HMAC-signed token is the credential. A token that does not
-verify is a 404 and no event. Each request is recorded as an event, durably, before the answer
-goes out; each has a fresh event id, so the same click twice is two events.
+verify is a 404 and no event. The first request of a link (per kind) in a minute is recorded as
+an event, durably, before the answer goes out, with a fresh event id; repeats within the minute
+get the same answer and record nothing (api/repeats.py), so a bot replaying a click costs no
+Temporal work.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import uuid
 from functools import lru_cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from api import metrics
 from api.deps import GoalflowDep, SettingsDep
+from api.repeats import PENDING, RecentLinks
 from api.service import Goalflow
 from goalflow.tracking import TrackedTarget, Tracker, TrackingKind
 
@@ -74,6 +78,22 @@ async def get_tracker(settings: SettingsDep) -> Tracker:
 TrackerDep = Annotated[Tracker, Depends(get_tracker)]
 
 
+async def get_recent_links(request: Request) -> RecentLinks:
+    recent: RecentLinks = request.app.state.recent_links
+    return recent
+
+
+RecentDep = Annotated[RecentLinks, Depends(get_recent_links)]
+
+
+def _claim(recent: RecentLinks, kind: TrackingKind, token: str) -> tuple[bool, Any]:
+    """Whether this request is the first of the link's minute (and records the event); for a
+    repeat, what the first one answered."""
+    first, kept = recent.claim(kind, token)
+    metrics.TRACKING.labels(kind=kind.name.lower(), result="recorded" if first else "repeat").inc()
+    return first, kept
+
+
 def _verified(tracker: Tracker, kind: TrackingKind, token: str) -> TrackedTarget:
     target = tracker.read(kind, token)
     if target is None:
@@ -97,21 +117,46 @@ async def _record(goalflow: Goalflow, target: TrackedTarget, type: str, data: An
 
 
 @router.get("/c/{token}", response_class=RedirectResponse, status_code=302)
-async def click(token: str, goalflow: GoalflowDep, tracker: TrackerDep) -> Response:
+async def click(
+    token: str, goalflow: GoalflowDep, tracker: TrackerDep, recent: RecentDep
+) -> Response:
     """A tracked link: the click becomes `email.clicked` (a link in an email) or
     `trigger_link.clicked` (a trigger link, also `email.clicked` when it was in an email), then
-    302 to the link's URL."""
+    302 to the link's URL. Repeats within a minute redirect the same and record nothing."""
     target = _verified(tracker, TrackingKind.CLICK, token)
-    if target.link_id is None:
-        if target.url is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="unknown link")
-        await _record(goalflow, target, "email.clicked", _email_data(target, url=target.url))
-        return RedirectResponse(target.url, status_code=302, headers=NO_STORE)
+    if target.link_id is None and target.url is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="unknown link")
+    first, kept = _claim(recent, TrackingKind.CLICK, token)
+    try:
+        if target.link_id is None:
+            assert target.url is not None
+            if first:
+                await _record(
+                    goalflow, target, "email.clicked", _email_data(target, url=target.url)
+                )
+            return RedirectResponse(target.url, status_code=302, headers=NO_STORE)
+        url = kept if kept is not PENDING else await _trigger_link_url(goalflow, target.link_id)
+        if first:
+            await _record_trigger_click(goalflow, target, url)
+            recent.keep(TrackingKind.CLICK, token, url)
+    except BaseException:
+        if first:
+            recent.forget(TrackingKind.CLICK, token)  # not recorded: the next request tries
+        raise
+    if url is None:
+        # The click is real and recorded; there is just nowhere to send the visitor.
+        return HTMLResponse(LINK_GONE_PAGE, status_code=404, headers=NO_STORE)
+    return RedirectResponse(url, status_code=302, headers=NO_STORE)
 
-    # Looked up now: a trigger link's URL may change after the email went out.
+
+async def _trigger_link_url(goalflow: Goalflow, link_id: str) -> str | None:
+    # Looked up at click time: a trigger link's URL may change after the email went out.
     catalog = await goalflow.catalog()
-    link = next((t for t in catalog.trigger_links if t.link_id == target.link_id), None)
-    url = link.url if link is not None else None
+    link = next((t for t in catalog.trigger_links if t.link_id == link_id), None)
+    return link.url if link is not None else None
+
+
+async def _record_trigger_click(goalflow: Goalflow, target: TrackedTarget, url: str | None) -> None:
     if target.channel == "email":
         await _record(
             goalflow,
@@ -132,17 +177,34 @@ async def click(token: str, goalflow: GoalflowDep, tracker: TrackerDep) -> Respo
         "trigger_link.clicked",
         {k: v for k, v in data.items() if v is not None},
     )
-    if url is None:
-        # The click is real and recorded; there is just nowhere to send the visitor.
-        return HTMLResponse(LINK_GONE_PAGE, status_code=404, headers=NO_STORE)
-    return RedirectResponse(url, status_code=302, headers=NO_STORE)
+
+
+async def _record_first(
+    goalflow: Goalflow,
+    recent: RecentLinks,
+    kind: TrackingKind,
+    token: str,
+    target: TrackedTarget,
+    type: str,
+) -> None:
+    """Record the event of the link's first request of the minute; nothing for a repeat."""
+    first, _ = _claim(recent, kind, token)
+    if not first:
+        return
+    try:
+        await _record(goalflow, target, type, _email_data(target))
+    except BaseException:
+        recent.forget(kind, token)
+        raise
 
 
 @router.get("/o/{token}", response_class=Response)
-async def open_pixel(token: str, goalflow: GoalflowDep, tracker: TrackerDep) -> Response:
-    """The open pixel: `email.opened`, answered with a 1×1 transparent GIF."""
+async def open_pixel(
+    token: str, goalflow: GoalflowDep, tracker: TrackerDep, recent: RecentDep
+) -> Response:
+    """The open pixel: `email.opened` (once a minute at most), answered with a 1×1 GIF."""
     target = _verified(tracker, TrackingKind.OPEN, token)
-    await _record(goalflow, target, "email.opened", _email_data(target))
+    await _record_first(goalflow, recent, TrackingKind.OPEN, token, target, "email.opened")
     return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
 
 
@@ -157,11 +219,15 @@ async def confirm_unsubscribe(token: str, tracker: TrackerDep) -> HTMLResponse:
 
 
 @router.post("/u/{token}", response_class=HTMLResponse)
-async def unsubscribe(token: str, goalflow: GoalflowDep, tracker: TrackerDep) -> HTMLResponse:
+async def unsubscribe(
+    token: str, goalflow: GoalflowDep, tracker: TrackerDep, recent: RecentDep
+) -> HTMLResponse:
     """Unsubscribe: `email.unsubscribed`; no further email reaches the contact from any
     automation. Posted by the page's form, or by a mail client with RFC 8058's one-click body
     `List-Unsubscribe=One-Click` (the email's `List-Unsubscribe-Post` header); the body is not
     needed."""
     target = _verified(tracker, TrackingKind.UNSUBSCRIBE, token)
-    await _record(goalflow, target, "email.unsubscribed", _email_data(target))
+    await _record_first(
+        goalflow, recent, TrackingKind.UNSUBSCRIBE, token, target, "email.unsubscribed"
+    )
     return HTMLResponse(UNSUBSCRIBED_PAGE, headers=NO_STORE)
