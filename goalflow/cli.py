@@ -80,6 +80,7 @@ class Benchmark(StrEnum):
     ingest = "ingest"
     scale = "scale"
     bulk = "bulk"
+    cost = "cost"
 
 
 @app.command()

@@ -11,10 +11,13 @@ import sys
 import structlog
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
+from goalflow.bench.cost import cost
 from goalflow.bench.report import Report, machine, note, versions
-from goalflow.bench.runs import BENCHMARKS, BenchOptions
+from goalflow.bench.runs import BENCHMARKS as RUNS
+from goalflow.bench.runs import BenchOptions
 from goalflow.bench.stack import StackOptions, open_stack
 
+BENCHMARKS = {**RUNS, "cost": cost}
 KINDS = tuple(BENCHMARKS)
 
 # Scale reads the worker's resident memory: a worker process of its own measures only that.

@@ -13,17 +13,19 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor, OutboundInterceptor, QueryWorkflowInput
 from temporalio.worker import Worker
 
 from goalflow.bench.floor import FloorWorkflow
@@ -52,6 +54,9 @@ class Stack:
     worker_pid: int  # the goalflow worker's process (ours when in-process)
     temporal_pid: int | None  # the embedded server's process
     extra_pids: tuple[int, ...] = ()  # worker subprocesses
+    # Queries sent through `client` (by the API and the benchmark), by query name and the kind
+    # of workflow asked (`get on automation`): queries leave no trace in any history.
+    queries: Counter[str] = field(default_factory=Counter)
 
     def python_pids(self) -> list[int]:
         """Our process (driver, API, and the workers when in-process) and any worker process."""
@@ -70,6 +75,28 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+class QueryCounter(Interceptor):
+    """A client interceptor counting the queries the client sends. Each one is a query received
+    by a worker, which Temporal Cloud bills as an action."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        return _CountingOutbound(next, self.counts)
+
+
+class _CountingOutbound(OutboundInterceptor):
+    def __init__(self, next: OutboundInterceptor, counts: Counter[str]) -> None:
+        super().__init__(next)
+        self.counts = counts
+
+    async def query_workflow(self, input: QueryWorkflowInput) -> Any:
+        kind = input.id.split(":", 1)[0] if ":" in input.id else input.id
+        self.counts[f"{input.query} on {kind}"] += 1
+        return await super().query_workflow(input)
 
 
 async def _wait_for_pollers(client: Client, task_queue: str, process: subprocess.Popen[bytes]):
@@ -142,7 +169,11 @@ async def open_stack(options: StackOptions) -> AsyncIterator[Stack]:
                 "GOALFLOW_LOG_FORMAT": "console",
             }
             settings = Settings.model_validate(values)
-            client = await wait_for_temporal(settings, temporal)
+            connected = await wait_for_temporal(settings, temporal)
+            queries = QueryCounter()
+            config = connected.config()
+            config["interceptors"] = [*config["interceptors"], queries]
+            client = Client(**config)
             if temporal is None:
                 await ensure_search_attributes(client, settings.temporal_namespace)
             sink.start()
@@ -204,6 +235,7 @@ async def open_stack(options: StackOptions) -> AsyncIterator[Stack]:
                     extra_pids=tuple(process.pid for process in processes),
                     worker_process=options.worker_process,
                     worker_pid=worker_pid,
+                    queries=queries.counts,
                 )
             finally:
                 server.should_exit = True
