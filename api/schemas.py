@@ -168,10 +168,40 @@ class TagsOut(BaseModel):
 
 class ContactOut(BaseModel):
     contact_id: str
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
     tags: list[str]
     fields: dict[str, Any]
     unsubscribed: bool
     active_enrollments: list[dict[str, Any]]
+
+
+class ContactProfileIn(Strict):
+    """`PUT /v1/contacts/{id}`: the fields given are set; `tags` is the whole tag set, `fields`
+    are merged into the custom fields, `timezone` is the custom field `timezone`."""
+
+    email: Annotated[str, StringConstraints(max_length=320)] | None = None
+    phone: Annotated[str, StringConstraints(max_length=40)] | None = None
+    first_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    last_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    timezone: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    tags: list[Tag] | None = Field(None, max_length=500)
+    fields: dict[str, Any] | None = None
+
+    @field_validator("fields")
+    @classmethod
+    def _fields_fit(cls, fields: dict[str, Any] | None) -> dict[str, Any] | None:
+        if fields is not None:
+            fits(fields, MAX_CONTACT_BYTES, "the fields")
+        return fields
+
+
+class ContactSaved(BaseModel):
+    contact_id: str
+    created: bool
+    changed: list[str]
 
 
 class TriggerLinkIn(Strict):

@@ -48,6 +48,8 @@ from workflows.messages import (
     EventBatch,
     EventBatchReceipt,
     EventReceipt,
+    ProfileSave,
+    ProfileSaved,
     PublishRequest,
     PublishResult,
     StateRequest,
@@ -342,17 +344,28 @@ class Goalflow:
         self, contact_id: str, add: list[str], remove: list[str], change_id: str | None = None
     ) -> TagChangeResult:
         cache = await self.triggers.current()
-        possible = [contact_event(contact_id, "contact.tag_added", {"tag": t}) for t in add] + [
-            contact_event(contact_id, "contact.tag_removed", {"tag": t}) for t in remove
-        ]
         result: TagChangeResult = await self.client.execute_update_with_start_workflow(
             ContactWorkflow.change_tags,
             TagChange(
                 id=change_id or uuid.uuid4().hex,
                 add=add,
                 remove=remove,
-                triggers=cache.match_keyed(possible),
+                triggers=cache.candidates(["contact.tag_added", "contact.tag_removed"]),
             ),
+            start_workflow_operation=self._contact_start(contact_id),
+        )
+        return result
+
+    async def save_profile(self, contact_id: str, save: ProfileSave) -> ProfileSaved:
+        """`PUT /v1/contacts/{id}`: `contact.created` on the first save, else `contact.updated`
+        when something changed; triggers on those and on the tag events fire (R14)."""
+        cache = await self.triggers.current()
+        save.triggers = cache.candidates(
+            ["contact.created", "contact.updated", "contact.tag_added", "contact.tag_removed"]
+        )
+        result: ProfileSaved = await self.client.execute_update_with_start_workflow(
+            ContactWorkflow.save_profile,
+            save,
             start_workflow_operation=self._contact_start(contact_id),
         )
         return result

@@ -24,7 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.automation import AutomationWorkflow, CatalogWorkflow
 from workflows.definition import Automation
-from workflows.events import ContactEvent, TriggerMatch, trigger_key
+from workflows.events import ContactEvent, TriggerMatch
 from workflows.matching import triggers_met_by
 from workflows.messages import (
     CATALOG_WORKFLOW_ID,
@@ -142,32 +142,37 @@ class TriggerCache:
 
     def match(self, event: ContactEvent) -> list[TriggerMatch]:
         """The first trigger of each automation that the event matches; a paused automation's
-        match carries no definition (it is only counted as refused, R17)."""
+        match is marked so (it is only counted as refused, R17)."""
         matches: list[TriggerMatch] = []
         for armed in self.armed:
             entry = armed.entry
             found = triggers_met_by(armed.definition, event, entry.automation_id)
             if found:
-                active = entry.state == "active"
-                matches.append(
-                    TriggerMatch(
-                        automation_id=entry.automation_id,
-                        version=entry.latest_version,
-                        trigger_id=found[0],
-                        definition=armed.definition if active else None,
-                        search_attributes=self.search_attributes,
-                    )
-                )
+                matches.append(self._match(armed, found[0]))
         return matches
 
-    def match_keyed(self, events: Iterable[ContactEvent]) -> dict[str, list[TriggerMatch]]:
-        """Matches of events the contact workflow will make itself, by `trigger_key`."""
-        keyed: dict[str, list[TriggerMatch]] = {}
-        for event in events:
-            matches = self.match(event)
-            if matches:
-                keyed[trigger_key(event.type, event.data)] = matches
-        return keyed
+    def candidates(self, event_types: Iterable[str]) -> dict[str, list[TriggerMatch]]:
+        """For events the contact workflow makes itself (tag changes, profile saves), whose
+        data only it knows: per event type, the automations with a trigger on that type. The
+        workflow matches their triggers against each event it makes."""
+        wanted = set(event_types)
+        found: dict[str, list[TriggerMatch]] = {}
+        for armed in self.armed:
+            for event_type in dict.fromkeys(t.event for t in armed.definition.triggers):
+                if event_type in wanted:
+                    found.setdefault(event_type, []).append(self._match(armed, ""))
+        return found
+
+    def _match(self, armed: _Armed, trigger_id: str) -> TriggerMatch:
+        entry = armed.entry
+        return TriggerMatch(
+            automation_id=entry.automation_id,
+            version=entry.latest_version,
+            trigger_id=trigger_id,
+            definition=armed.definition,
+            paused=entry.state == "paused",
+            search_attributes=self.search_attributes,
+        )
 
 
 class TriggerActivities:

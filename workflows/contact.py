@@ -20,8 +20,10 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.conditions import json_equal
     from workflows.enrollment import AUTOMATION_ID, CONTACT_ID, EnrollmentWorkflow
-    from workflows.events import MAX_TRIGGER_DEPTH, ContactEvent, TriggerMatch, trigger_key
+    from workflows.events import MAX_TRIGGER_DEPTH, ContactEvent, TriggerMatch
+    from workflows.matching import triggers_met_by
     from workflows.messages import (
         MATCH_TRIGGERS,
         REENTRY_REFUSED,
@@ -44,6 +46,8 @@ with workflow.unsafe.imports_passed_through():
         MatchTriggersRequest,
         MatchTriggersResult,
         PendingWork,
+        ProfileSave,
+        ProfileSaved,
         QueuedOp,
         StepChange,
         TagChange,
@@ -161,6 +165,11 @@ class ContactWorkflow:
         result: TagChangeResult = await self._enqueue(lambda seq: QueuedOp(seq=seq, tags=change))
         return result
 
+    @workflow.update
+    async def save_profile(self, save: ProfileSave) -> ProfileSaved:
+        result: ProfileSaved = await self._enqueue(lambda seq: QueuedOp(seq=seq, profile=save))
+        return result
+
     @workflow.signal(name=SIGNAL_STEP_CHANGE)
     def step_change(self, change: StepChange) -> None:
         if self._remember(change.id):
@@ -175,6 +184,10 @@ class ContactWorkflow:
         profile = self.state.profile
         return ContactView(
             contact_id=self.state.contact_id,
+            email=profile.email,
+            phone=profile.phone,
+            first_name=profile.first_name,
+            last_name=profile.last_name,
             tags=profile.tags,
             fields=profile.fields,
             unsubscribed=profile.unsubscribed,
@@ -200,28 +213,92 @@ class ContactWorkflow:
             return await self._enroll(op.enroll)
         if op.event is not None:
             self._apply_event_to_profile(op.event)
-            await self._forward(op.event)
-            if op.event.triggers:
-                await self._fire_triggers(op.event, op.event.triggers)
+            await self._publish([op.event], made_here=False)
             return None
         if op.tags is not None:
-            added, removed = await self._change_tags(
-                op.tags.id, op.tags.add, op.tags.remove, triggers=op.tags.triggers
-            )
+            added, removed, events = self._tag_changes(op.tags.id, op.tags.add, op.tags.remove, 0)
+            await self._publish(_matching(events, op.tags.triggers))
             return TagChangeResult(contact_id=self.state.contact_id, added=added, removed=removed)
         if op.step_change is not None:
             change = op.step_change
-            await self._change_tags(
-                change.id, change.add_tags, change.remove_tags, depth=change.depth
+            _, _, events = self._tag_changes(
+                change.id, change.add_tags, change.remove_tags, change.depth
             )
             if change.fields:
-                await self._emit(
-                    f"{change.id}:fields",
-                    "contact.updated",
-                    {"fields": change.fields},
-                    depth=change.depth,
+                changed = self._set_fields(change.fields)
+                data = {"fields": change.fields, "changed": list(changed)}
+                events.append(
+                    self._event(f"{change.id}:fields", "contact.updated", data, change.depth)
                 )
+            # Changes made by automations may trigger others: ask the worker's copy of the
+            # trigger set, once for the lot.
+            if events and workflow.patched("contact-asks-triggers-for-automated-tag-changes"):
+                for event, matches in zip(events, await self._match_triggers(events), strict=True):
+                    event.triggers = matches
+            await self._publish(events)
+            return None
+        if op.profile is not None:
+            return await self._save_profile(op.profile)
         return None
+
+    async def _save_profile(self, save: ProfileSave) -> ProfileSaved:
+        """`PUT /v1/contacts/{id}`: the first save is `contact.created`, a later one that
+        changed something `contact.updated` with `data.changed`; tag changes are tag events."""
+        profile = self.state.profile
+        created = not self.state.profile_saved
+        self.state.profile_saved = True
+        changed: list[str] = []
+        attributes: dict[str, Any] = {}
+        for name in ("email", "phone", "first_name", "last_name"):
+            value = getattr(save, name)
+            if value is not None and getattr(profile, name) != value:
+                setattr(profile, name, value)
+                attributes[name] = value
+                changed.append(name)
+        fields = dict(save.fields or {})
+        if save.timezone is not None:
+            fields["timezone"] = save.timezone
+        field_changes = self._set_fields(fields)
+        changed += field_changes
+        add: list[str] = []
+        remove: list[str] = []
+        if save.tags is not None:
+            add = [t for t in save.tags if t not in profile.tags]
+            remove = [t for t in profile.tags if t not in save.tags]
+        _, _, tag_events = self._tag_changes(save.id, add, remove, 0)
+        if tag_events:
+            changed.append("tags")
+        events: list[ContactEvent] = []
+        if created:
+            data = {**profile.model_dump(exclude={"id", "unsubscribed"})}
+            events.append(self._event(f"{save.id}:created", "contact.created", data, 0))
+        elif changed:
+            data = {"changed": changed, "fields": field_changes, "profile": attributes}
+            events.append(self._event(f"{save.id}:updated", "contact.updated", data, 0))
+        await self._publish(_matching([*events, *tag_events], save.triggers))
+        return ProfileSaved(contact_id=self.state.contact_id, created=created, changed=changed)
+
+    def _set_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Merge custom fields into the profile; those whose value changed."""
+        current = self.state.profile.fields
+        changes = {
+            key: value
+            for key, value in fields.items()
+            if key not in current or not json_equal(current[key], value)
+        }
+        current.update(changes)
+        return changes
+
+    async def _publish(self, events: list[ContactEvent], *, made_here: bool = True) -> None:
+        """Forward each event to the active enrollments, then enroll through the triggers it
+        matched (R14): in order, and after the forwarding, so that a triggered enrollment does
+        not see the event that started it."""
+        for event in events:
+            if made_here:
+                self._remember(event.id)
+            await self._forward(event)
+            if event.triggers:
+                await self._fire_triggers(event, event.triggers)
 
     async def _enroll(self, request: EnrollRequest) -> EnrollResult:
         """A request with an id seen before gets its first answer: a bulk batch retried after a
@@ -312,18 +389,10 @@ class ContactWorkflow:
             created=True,
         )
 
-    async def _change_tags(
-        self,
-        change_id: str,
-        add: list[str],
-        remove: list[str],
-        *,
-        depth: int = 0,
-        triggers: dict[str, list[TriggerMatch]] | None = None,
-    ) -> tuple[list[str], list[str]]:
-        """Apply tag changes; each real change becomes an event like any other. `triggers`
-        (from the API) says which triggers each event matches; for changes made by automations
-        (None) the worker's trigger cache is asked, once for the lot."""
+    def _tag_changes(
+        self, change_id: str, add: list[str], remove: list[str], depth: int
+    ) -> tuple[list[str], list[str], list[ContactEvent]]:
+        """Apply tag changes; each real change becomes an event like any other."""
         tags = self.state.profile.tags
         added = [t for t in dict.fromkeys(add) if t not in tags]
         tags.extend(added)
@@ -337,18 +406,7 @@ class ContactWorkflow:
             self._event(f"{change_id}:remove:{tag}", "contact.tag_removed", {"tag": tag}, depth)
             for tag in removed
         ]
-        if triggers is not None:
-            for event in events:
-                event.triggers = triggers.get(trigger_key(event.type, event.data), [])
-        elif events and workflow.patched("contact-asks-triggers-for-automated-tag-changes"):
-            for event, matches in zip(events, await self._match_triggers(events), strict=True):
-                event.triggers = matches
-        for event in events:
-            self._remember(event.id)
-            await self._forward(event)
-            if event.triggers:
-                await self._fire_triggers(event, event.triggers)
-        return added, removed
+        return added, removed, events
 
     def _event(
         self, event_id: str, event_type: str, data: dict[str, Any], depth: int
@@ -363,12 +421,6 @@ class ContactWorkflow:
                 "depth": depth,
             }
         )
-
-    async def _emit(
-        self, event_id: str, event_type: str, data: dict[str, Any], *, depth: int = 0
-    ) -> None:
-        self._remember(event_id)
-        await self._forward(self._event(event_id, event_type, data, depth))
 
     async def _match_triggers(self, events: list[ContactEvent]) -> list[list[TriggerMatch]]:
         """The triggers each event matches, from the worker's cached trigger set (a local
@@ -395,7 +447,7 @@ class ContactWorkflow:
             return
         for match in matches:
             refused: TriggerRefusal | None = None
-            if match.definition is None:
+            if match.paused:
                 refused = "paused"
             elif event.depth > MAX_TRIGGER_DEPTH:
                 refused = "chain_cut"
@@ -516,7 +568,7 @@ class ContactWorkflow:
         return op
 
     def _count(self, op: QueuedOp, sign: int) -> None:
-        if op.enroll is not None or op.tags is not None:
+        if op.enroll is not None or op.tags is not None or op.profile is not None:
             self.queued_awaited += sign
         elif op.event is not None:
             self.queued_bytes += sign * len(op.event.model_dump_json())
@@ -560,6 +612,20 @@ class ContactWorkflow:
         if limit is not None and self.ops_done >= limit:
             return True
         return workflow.info().is_continue_as_new_suggested()
+
+
+def _matching(
+    events: list[ContactEvent], candidates: dict[str, list[TriggerMatch]]
+) -> list[ContactEvent]:
+    """Attach to each event the candidates (automations with a trigger on its type) whose
+    triggers it matches, with the first matching trigger's id."""
+    for event in events:
+        event.triggers = [
+            candidate.model_copy(update={"trigger_id": found[0]})
+            for candidate in candidates.get(event.type, [])
+            if (found := triggers_met_by(candidate.definition, event, candidate.automation_id))
+        ]
+    return events
 
 
 def _trigger_context(event: ContactEvent, trigger_id: str) -> dict[str, Any]:

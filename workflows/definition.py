@@ -137,6 +137,13 @@ class ContactCreatedCriterion(Strict):
     event: Literal["contact.created"]
 
 
+class ContactUpdatedCriterion(Strict):
+    event: Literal["contact.updated"]
+    field: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+        None, description="only when this profile or custom field changed"
+    )
+
+
 class _TriggerId(Strict):
     id: StepId | None = Field(None, description="defaults to trigger-N (N: position from 1)")
 
@@ -165,13 +172,18 @@ class ContactCreatedTrigger(ContactCreatedCriterion, _TriggerId):
     pass
 
 
+class ContactUpdatedTrigger(ContactUpdatedCriterion, _TriggerId):
+    pass
+
+
 Trigger = Annotated[
     EmailTrigger
     | TriggerLinkTrigger
     | TagTrigger
     | AppointmentTrigger
     | CustomTrigger
-    | ContactCreatedTrigger,
+    | ContactCreatedTrigger
+    | ContactUpdatedTrigger,
     Field(discriminator="event"),
 ]
 

@@ -525,6 +525,13 @@ class EnrollmentWorkflow:
             fields = event.data.get("fields")
             if isinstance(fields, dict):
                 self.contact.fields.update(fields)
+            # A profile save (`PUT /v1/contacts`) also says which attributes changed.
+            attributes = event.data.get("profile")
+            if isinstance(attributes, dict):
+                for name in ("email", "phone", "first_name", "last_name"):
+                    value = attributes.get(name)
+                    if isinstance(value, str):
+                        setattr(self.contact, name, value)
         elif event.type == "email.unsubscribed":
             self.contact.unsubscribed = True
 

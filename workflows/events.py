@@ -16,9 +16,12 @@ class TriggerMatch(BaseModel):
 
     automation_id: str
     version: int
+    # Empty in a candidate (an automation with a trigger on the event's type, for events the
+    # contact workflow makes itself): the workflow matches the definition's triggers then.
     trigger_id: str
-    # None when the automation is paused: the match is only counted as refused (R17).
-    definition: Automation | None = None
+    definition: Automation
+    # A paused automation's match is only counted as refused (R17).
+    paused: bool = False
     search_attributes: bool = True
 
 
@@ -39,10 +42,3 @@ class ContactEvent(BaseModel):
 
 
 MAX_TRIGGER_DEPTH = 10
-
-
-def trigger_key(event_type: str, data: dict[str, Any]) -> str:
-    """Names an event the contact workflow makes itself (a tag change, `contact.created`), so
-    that trigger matches found beforehand can be attached to it."""
-    tag = data.get("tag")
-    return f"{event_type}:{tag}" if isinstance(tag, str) else event_type

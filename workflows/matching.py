@@ -10,6 +10,7 @@ from workflows.definition import (
     AppointmentCriterion,
     Automation,
     ContactCreatedCriterion,
+    ContactUpdatedCriterion,
     CustomCriterion,
     EmailCriterion,
     GoalCriterion,
@@ -31,7 +32,9 @@ def url_matches(pattern: str, url: str) -> bool:
 
 
 def criterion_matches(
-    criterion: GoalCriterion | ContactCreatedCriterion, event: ContactEvent, automation_id: str
+    criterion: GoalCriterion | ContactCreatedCriterion | ContactUpdatedCriterion,
+    event: ContactEvent,
+    automation_id: str,
 ) -> bool:
     if criterion.event != event.type:
         return False
@@ -64,6 +67,11 @@ def criterion_matches(
             )
         case ContactCreatedCriterion():
             return True
+        case ContactUpdatedCriterion():
+            changed = data.get("changed")
+            return criterion.field is None or (
+                isinstance(changed, list) and criterion.field in changed
+            )
     return False
 
 

@@ -137,6 +137,7 @@ class QueuedOp(BaseModel):
     event: ContactEvent | None = None
     tags: TagChange | None = None
     step_change: StepChange | None = None
+    profile: ProfileSave | None = None
 
 
 class ContactState(BaseModel):
@@ -156,6 +157,8 @@ class ContactState(BaseModel):
     enroll_receipts: list[EnrollReceipt] = Field(default_factory=list)
     # Accepted, not yet done when the previous run continued as new; done first, in order.
     pending: list[PendingWork] = Field(default_factory=list)
+    # Whether a profile was ever saved (`PUT /v1/contacts`): the first save is `contact.created`.
+    profile_saved: bool = False
 
 
 class EnrollRequest(BaseModel):
@@ -231,8 +234,30 @@ class TagChange(BaseModel):
     id: str
     add: list[str] = Field(default_factory=list)
     remove: list[str] = Field(default_factory=list)
-    # Triggers the resulting events match, by `trigger_key` (found by the API beforehand).
+    # Automations with triggers on the resulting events' types, by type (from the API's copy
+    # of the trigger set); the contact workflow matches them against the events it makes.
     triggers: dict[str, list[TriggerMatch]] = Field(default_factory=dict)
+
+
+class ProfileSave(BaseModel):
+    """`PUT /v1/contacts/{id}`: the fields given are set (tags: exactly that set; fields:
+    merged); `id` names the events it makes."""
+
+    id: str
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    timezone: str | None = None
+    tags: list[str] | None = None
+    fields: dict[str, Any] | None = None
+    triggers: dict[str, list[TriggerMatch]] = Field(default_factory=dict)
+
+
+class ProfileSaved(BaseModel):
+    contact_id: str
+    created: bool
+    changed: list[str]
 
 
 class TagChangeResult(BaseModel):
@@ -273,6 +298,10 @@ class MatchTriggersResult(BaseModel):
 
 class ContactView(BaseModel):
     contact_id: str
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
     tags: list[str]
     fields: dict[str, Any]
     unsubscribed: bool

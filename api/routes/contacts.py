@@ -1,9 +1,12 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+import uuid
+
+from fastapi import APIRouter, Response, status
 
 from api.deps import GoalflowDep, KnownContactId
-from api.schemas import ContactId, ContactOut, TagsIn, TagsOut
+from api.schemas import ContactId, ContactOut, ContactProfileIn, ContactSaved, TagsIn, TagsOut
+from workflows.messages import ProfileSave
 
 router = APIRouter(tags=["contacts"])
 
@@ -14,6 +17,10 @@ async def get_contact(contact_id: KnownContactId, goalflow: GoalflowDep) -> Cont
     view = await goalflow.contact(contact_id)
     return ContactOut(
         contact_id=view.contact_id,
+        email=view.email,
+        phone=view.phone,
+        first_name=view.first_name,
+        last_name=view.last_name,
         tags=view.tags,
         fields=view.fields,
         unsubscribed=view.unsubscribed,
@@ -29,3 +36,23 @@ async def change_tags(contact_id: ContactId, body: TagsIn, goalflow: GoalflowDep
     event for the contact's enrollments."""
     result = await goalflow.change_tags(contact_id, body.add, body.remove, body.id)
     return TagsOut(**result.model_dump())
+
+
+@router.put(
+    "/contacts/{contact_id}",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ContactSaved,
+    responses={200: {"model": ContactSaved, "description": "an existing profile, updated"}},
+)
+async def save_contact(
+    contact_id: ContactId, body: ContactProfileIn, response: Response, goalflow: GoalflowDep
+) -> ContactSaved:
+    """Save the contact's profile. The first save of a contact answers 201 and makes the event
+    `contact.created`; a later one answers 200 and, when something changed, makes
+    `contact.updated` with `data.changed` (the names of the fields that changed). Tag changes
+    are tag events. Each can trigger automations (R14)."""
+    save = ProfileSave(id=f"p-{uuid.uuid4().hex}", **body.model_dump())
+    result = await goalflow.save_profile(contact_id, save)
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+    return ContactSaved(**result.model_dump())
