@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel
+
 from api.service import Goalflow
 from api.visibility import enrollment_query, quote
 from workflows.definition import Automation, GoalStep, IfElseStep
-from workflows.messages import CatalogEntry
+from workflows.messages import AutomationVersion, CatalogEntry
 
 
 @dataclass
@@ -49,8 +51,26 @@ class StepCount:
 @dataclass
 class AutomationRow:
     entry: CatalogEntry
-    state: str | None
     funnel: Funnel
+
+
+@dataclass
+class TriggerRow:
+    """A trigger of the shown version, with what it did (for every version so far)."""
+
+    trigger_id: str
+    text: str
+    started: int
+    refused: dict[str, int]
+
+
+@dataclass
+class AutomationPage:
+    found: AutomationVersion
+    latest_version: int
+    funnel: Funnel
+    counts: dict[str, StepCount]
+    triggers: list[TriggerRow]
 
 
 @dataclass
@@ -91,20 +111,61 @@ async def funnel(goalflow: Goalflow, automation_id: str) -> Funnel:
     )
 
 
-def state_of(entry: object) -> str | None:
-    """`active`/`paused` where the catalog knows it."""
-    state = getattr(entry, "state", None)
-    return state if isinstance(state, str) else None
-
-
 async def automation_rows(goalflow: Goalflow) -> list[AutomationRow]:
     catalog = await goalflow.catalog()
     entries = sorted(catalog.automations, key=lambda e: e.automation_id)
     funnels = await asyncio.gather(*(funnel(goalflow, e.automation_id) for e in entries))
-    return [
-        AutomationRow(entry=e, state=state_of(e), funnel=f)
-        for e, f in zip(entries, funnels, strict=True)
-    ]
+    return [AutomationRow(entry=e, funnel=f) for e, f in zip(entries, funnels, strict=True)]
+
+
+async def automation_counts(
+    goalflow: Goalflow, automation_id: str, version: int | None
+) -> tuple[AutomationVersion, Funnel, dict[str, StepCount]]:
+    """The version asked for (NotFound when there is none), its totals and per-step counts."""
+    found = await goalflow.automation(automation_id, version)
+    totals, counts = await asyncio.gather(
+        funnel(goalflow, automation_id), step_counts(goalflow, automation_id, found.definition)
+    )
+    return found, totals, counts
+
+
+async def automation_page(
+    goalflow: Goalflow, automation_id: str, version: int | None
+) -> AutomationPage:
+    (found, totals, counts), latest, started = await asyncio.gather(
+        automation_counts(goalflow, automation_id, version),
+        goalflow.automation(automation_id),
+        goalflow.trigger_counts(automation_id),
+    )
+    definition = found.definition
+    triggers = []
+    for index, trigger in enumerate(definition.triggers):
+        trigger_id = definition.trigger_id(index)
+        count = started.get(trigger_id)
+        triggers.append(
+            TriggerRow(
+                trigger_id=trigger_id,
+                text=describe(trigger),
+                started=count.started if count else 0,
+                refused=dict(count.refused) if count else {},
+            )
+        )
+    return AutomationPage(found, latest.version, totals, counts, triggers)
+
+
+def describe(criterion: BaseModel) -> str:
+    """A trigger or goal criterion as one line: its event and filters."""
+    data = criterion.model_dump(exclude_none=True, by_alias=True)
+    data.pop("id", None)
+    event = data.pop("event", "?")
+    filters = ", ".join(f"{k} {_value(v)}" for k, v in data.items() if v not in ({}, []))
+    return f"{event} ({filters})" if filters else str(event)
+
+
+def _value(value: object) -> str:
+    if isinstance(value, list):
+        return " or ".join(str(v) for v in value)
+    return str(value)
 
 
 async def step_counts(

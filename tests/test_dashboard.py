@@ -256,3 +256,44 @@ async def test_readable_on_a_phone(stack: Stack, browser: Browser) -> None:
         await expect(page.locator(":focus")).to_have_text("Skip to content")
     finally:
         await context.close()
+
+
+async def test_pause_and_resume_from_the_page(stack: Stack, page: Page) -> None:
+    definition = {
+        **DEFINITION,
+        "name": "Triggered follow-up",
+        "triggers": [{"id": "signup", "event": "custom", "name": "signup"}],
+    }
+    automation = await publish(stack, definition)
+    await page.goto(f"{stack.url}/ui/automations/{automation}")
+    entry = page.locator("#triggers")
+    await expect(entry).to_contain_text("signup: custom (name signup)")
+    await expect(page.locator("#state")).to_have_text("active")
+
+    await page.get_by_role("button", name="Pause").click()
+    await expect(page.locator("#state")).to_have_text("paused")
+    await expect(page).to_have_url(f"{stack.url}/ui/automations/{automation}")
+    answer = await stack.http.post(
+        f"/v1/automations/{automation}/enrollments", json={"contact": {"id": new_id()}}
+    )
+    assert answer.status_code == 409, answer.text
+    await screenshot(page, "automation-paused")
+    await page.goto(f"{stack.url}/ui")
+    await expect(page.get_by_role("row").filter(has_text=automation)).to_contain_text("paused")
+
+    await page.goto(f"{stack.url}/ui/automations/{automation}")
+    await page.get_by_role("button", name="Resume").click()
+    await expect(page.locator("#state")).to_have_text("active")
+    # Active again: the trigger enrolls, and its count shows on the page.
+    contact = new_id()
+    answer = await stack.http.post(
+        "/v1/events", json={"contact_id": contact, "type": "custom", "data": {"name": "signup"}}
+    )
+    assert answer.status_code == 202, answer.text
+
+    async def started() -> str:
+        await page.reload()
+        return await entry.inner_text()
+
+    await assert_eventually(started, lambda text: "started 1" in text, within=REFRESHED / 1000)
+    await expect(page.locator('[data-count="funnel:enrolled"]')).to_have_text("1")

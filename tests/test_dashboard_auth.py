@@ -122,7 +122,7 @@ async def test_nothing_without_a_key_then_log_in_and_out(
 async def test_forged_or_missing_csrf_token_is_refused(
     guarded: str, context: BrowserContext
 ) -> None:
-    _, enrollment_id = await published_and_enrolled(guarded)
+    automation, enrollment_id = await published_and_enrolled(guarded)
     page = await context.new_page()
     await log_in(page, guarded, path=f"/ui/enrollments/{enrollment_id}")
     await expect(page.locator("#status")).to_have_text("active")
@@ -132,10 +132,12 @@ async def test_forged_or_missing_csrf_token_is_refused(
     assert token
     cookie = next(c for c in await context.cookies() if c["name"] == COOKIE)["value"]
     cancel = f"/ui/enrollments/{enrollment_id.replace(':', '%3A')}/cancel"
+    pause = f"/ui/automations/{automation}/pause"
     async with httpx.AsyncClient(base_url=guarded, cookies={COOKIE: cookie}) as http:
         for form in ({}, {"csrf_token": ""}, {"csrf_token": token[:-2] + "xx"}):
-            answer = await http.post(cancel, data=form)
-            assert answer.status_code == 403, (form, answer.text)
+            for action in (cancel, pause):
+                answer = await http.post(action, data=form)
+                assert answer.status_code == 403, (action, form, answer.text)
         # The right token without the session it belongs to: a login is asked for.
         async with httpx.AsyncClient(base_url=guarded) as stranger:
             answer = await stranger.post(cancel, data={"csrf_token": token})
@@ -145,6 +147,7 @@ async def test_forged_or_missing_csrf_token_is_refused(
         assert (await http.get("/ui")).status_code == 401
     async with httpx.AsyncClient(base_url=guarded, headers=BEARER) as http:
         assert (await http.get(f"/v1/enrollments/{enrollment_id}")).json()["status"] == "active"
+        assert (await http.get(f"/v1/automations/{automation}")).json()["state"] == "active"
 
     # A form forged in the page itself is refused too; the genuine one works.
     await token_field.evaluate("field => { field.value = 'forged' }")

@@ -39,7 +39,7 @@ from goalflow.settings import Settings
 from goalflow.smtp_sink import read_messages
 from goalflow.tracking import signer as secret_signer
 from workflows.definition import STEP_ID_PATTERN
-from workflows.messages import ENROLLMENT_PREFIX, EnrollmentStatus
+from workflows.messages import ENROLLMENT_PREFIX, AutomationLifecycle, EnrollmentStatus
 
 STATUSES: tuple[str, ...] = get_args(EnrollmentStatus)
 PAGE_SIZE = 50
@@ -88,20 +88,6 @@ async def automations_counts(goalflow: GoalflowDep, _: Session = Depends(user)) 
     return JSONResponse({"counts": _row_counts(rows)})
 
 
-async def _automation_view(
-    goalflow: GoalflowDep, automation_id: str, version: int | None
-) -> tuple[Any, dashboard.Funnel, dict[str, dashboard.StepCount]]:
-    try:
-        found = await goalflow.automation(_known_automation(automation_id), version)
-    except NotFound as err:
-        raise PageNotFound(str(err)) from err
-    return (
-        found,
-        await dashboard.funnel(goalflow, automation_id),
-        await dashboard.step_counts(goalflow, automation_id, found.definition),
-    )
-
-
 def _version(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
@@ -130,36 +116,24 @@ async def automation_page(
     version: str | None = None,
     session: Session = Depends(user),
 ) -> Response:
-    found, funnel, counts = await _automation_view(goalflow, automation_id, _version(version))
-    catalog = await goalflow.catalog()
-    entry = next((e for e in catalog.automations if e.automation_id == automation_id), None)
-    latest = entry.latest_version if entry is not None else found.version
-    triggers = getattr(found.definition, "triggers", None) or []
+    try:
+        shown = await dashboard.automation_page(
+            goalflow, _known_automation(automation_id), _version(version)
+        )
+    except NotFound as err:
+        raise PageNotFound(str(err)) from err
     return render(
         request,
         "automation.html",
         session,
         {
             "automation_id": automation_id,
-            "found": found,
-            "state": dashboard.state_of(entry),
-            "versions": list(range(latest, 0, -1)),
-            "funnel": funnel,
-            "flow": dashboard.flow(found.definition),
-            "counts": counts,
-            "triggers": [_describe(t) for t in triggers],
+            "shown": shown,
+            "found": shown.found,
+            "versions": list(range(shown.latest_version, 0, -1)),
+            "flow": dashboard.flow(shown.found.definition),
         },
     )
-
-
-def _describe(criterion: Any) -> str:
-    """A trigger as one line: its event and filters."""
-    data = criterion.model_dump(exclude_none=True, by_alias=True)
-    event = data.pop("event", "?")
-    name = data.pop("id", None)
-    filters = ", ".join(f"{k}={v}" for k, v in data.items() if v not in ({}, []))
-    text = f"{event} ({filters})" if filters else str(event)
-    return f"{name}: {text}" if name else text
 
 
 @router.get("/automations/{automation_id}/counts.json")
@@ -169,8 +143,33 @@ async def automation_counts(
     version: str | None = None,
     _: Session = Depends(user),
 ) -> JSONResponse:
-    _found, funnel, counts = await _automation_view(goalflow, automation_id, _version(version))
+    try:
+        _found, funnel, counts = await dashboard.automation_counts(
+            goalflow, _known_automation(automation_id), _version(version)
+        )
+    except NotFound as err:
+        raise PageNotFound(str(err)) from err
     return JSONResponse({"counts": _step_counts_json(funnel, counts)})
+
+
+@router.post("/automations/{automation_id}/{action}")
+async def change_state(
+    request: Request,
+    automation_id: str,
+    action: str,
+    goalflow: GoalflowDep,
+    session: Session = Depends(user),
+) -> Response:
+    """Pause or resume (R17 in docs/automations.md), from the automation's page."""
+    check_csrf(session, await read_form(request))
+    states: dict[str, AutomationLifecycle] = {"pause": "paused", "resume": "active"}
+    if action not in states:
+        raise PageNotFound(f"no action {action!r}")
+    try:
+        await goalflow.set_state(_known_automation(automation_id), states[action])
+    except NotFound as err:
+        raise PageNotFound(str(err)) from err
+    return RedirectResponse(f"/ui/automations/{urlquote(automation_id, safe='')}", 303)
 
 
 # --- enrollments -----------------------------------------------------------------------------
