@@ -66,7 +66,7 @@ class BodyGuard:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if body and _is_json(headers.get("content-type")):
+        if body and is_json(headers.get("content-type")):
             problem = _unicode_problem(body) or _depth_problem(body) or _number_problem(body)
             if problem is not None:
                 await _answer(scope, receive, send, 422, [problem])
@@ -92,7 +92,8 @@ async def _answer(scope: Scope, receive: Receive, send: Send, status: int, detai
     await JSONResponse({"detail": detail}, status_code=status)(scope, receive, send)
 
 
-def _is_json(content_type: str | None) -> bool:
+def is_json(content_type: str | None) -> bool:
+    """Whether FastAPI parses a body of this content type as JSON."""
     if content_type is None:
         return False
     media = content_type.split(";", 1)[0].strip().lower()
