@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api import errors, metrics
+from api import docs, errors, metrics, request_errors
 from api.deps import require_api_key
 from api.middleware import BodyGuard
 from api.repeats import RecentLinks
@@ -63,6 +63,9 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         version=__version__,
         description="Durable marketing/CRM automations with goal events, on Temporal.",
         lifespan=lifespan,
+        # Served by api/docs.py from local assets, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.recent_links = RecentLinks()
@@ -110,4 +113,6 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     # The dashboard: HTML pages with their own login (a session cookie, not bearer keys).
     ui.install(app)
     metrics.install(app)
+    request_errors.install(app)
+    docs.install(app)
     return app

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import (
     BaseModel,
     ConfigDict,
+    EmailStr,
     Field,
     StringConstraints,
     ValidationError,
@@ -47,6 +48,9 @@ def fits(value: Any, limit: int, what: str) -> None:
 
 
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+# Checked by email-validator (syntax only, no DNS look-up); the domain comes back normalised
+# (lower case, IDNA), the local part as given.
+EmailAddress = EmailStr
 
 
 class Strict(BaseModel):
@@ -59,7 +63,7 @@ class Status(BaseModel):
 
 class ContactIn(Strict):
     id: ContactId
-    email: Annotated[str, StringConstraints(max_length=320)] | None = None
+    email: EmailAddress | None = None
     phone: Annotated[str, StringConstraints(max_length=40)] | None = None
     first_name: Annotated[str, StringConstraints(max_length=200)] | None = None
     last_name: Annotated[str, StringConstraints(max_length=200)] | None = None

@@ -138,7 +138,10 @@ async def _set_state(
     return AutomationStateOut(automation_id=automation_id, state=status.state)
 
 
-@router.get("/automations/{automation_id}")
+@router.get(
+    "/automations/{automation_id}",
+    responses={404: {"description": "unknown automation or version"}},
+)
 async def get_automation(
     goalflow: GoalflowDep,
     automation_id: KnownAutomationId,

@@ -11,7 +11,11 @@ from workflows.messages import ProfileSave
 router = APIRouter(tags=["contacts"])
 
 
-@router.get("/contacts/{contact_id}", response_model=ContactOut)
+@router.get(
+    "/contacts/{contact_id}",
+    response_model=ContactOut,
+    responses={404: {"description": "a contact goalflow never saw"}},
+)
 async def get_contact(contact_id: KnownContactId, goalflow: GoalflowDep) -> ContactOut:
     """Tags, custom fields and active enrollments."""
     view = await goalflow.contact(contact_id)

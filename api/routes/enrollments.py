@@ -18,14 +18,22 @@ router = APIRouter(tags=["enrollments"])
 StatusFilter = Literal["active", "completed", "exited", "cancelled", "failed"]
 
 
-@router.get("/enrollments/{enrollment_id}", response_model=EnrollmentOut)
+@router.get(
+    "/enrollments/{enrollment_id}",
+    response_model=EnrollmentOut,
+    responses={404: {"description": "unknown enrollment"}},
+)
 async def get_enrollment(enrollment_id: KnownEnrollmentId, goalflow: GoalflowDep) -> EnrollmentOut:
     """Status, current step, what it waits for, goals, timeline and outcome."""
     view = await goalflow.enrollment(enrollment_id)
     return EnrollmentOut.model_validate(view.model_dump())
 
 
-@router.delete("/enrollments/{enrollment_id}", response_model=EnrollmentCancelled)
+@router.delete(
+    "/enrollments/{enrollment_id}",
+    response_model=EnrollmentCancelled,
+    responses={404: {"description": "unknown enrollment"}},
+)
 async def cancel_enrollment(
     enrollment_id: KnownEnrollmentId, goalflow: GoalflowDep
 ) -> EnrollmentCancelled:

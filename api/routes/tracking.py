@@ -76,6 +76,9 @@ async def get_tracker(settings: SettingsDep) -> Tracker:
 
 
 TrackerDep = Annotated[Tracker, Depends(get_tracker)]
+UNKNOWN_LINK: dict[int | str, dict[str, Any]] = {
+    404: {"description": "a token that is not genuine (forged, truncated, another kind): no event"}
+}
 
 
 async def get_recent_links(request: Request) -> RecentLinks:
@@ -116,7 +119,7 @@ async def _record(goalflow: Goalflow, target: TrackedTarget, type: str, data: An
     await goalflow.send_event(target.contact_id, type, data, event_id=f"t-{uuid.uuid4().hex}")
 
 
-@router.get("/c/{token}", response_class=RedirectResponse, status_code=302)
+@router.get("/c/{token}", response_class=RedirectResponse, status_code=302, responses=UNKNOWN_LINK)
 async def click(
     token: str, goalflow: GoalflowDep, tracker: TrackerDep, recent: RecentDep
 ) -> Response:
@@ -198,7 +201,7 @@ async def _record_first(
         raise
 
 
-@router.get("/o/{token}", response_class=Response)
+@router.get("/o/{token}", response_class=Response, responses=UNKNOWN_LINK)
 async def open_pixel(
     token: str, goalflow: GoalflowDep, tracker: TrackerDep, recent: RecentDep
 ) -> Response:
@@ -208,7 +211,7 @@ async def open_pixel(
     return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
 
 
-@router.get("/u/{token}", response_class=HTMLResponse)
+@router.get("/u/{token}", response_class=HTMLResponse, responses=UNKNOWN_LINK)
 async def confirm_unsubscribe(token: str, tracker: TrackerDep) -> HTMLResponse:
     """The unsubscribe link of an email: a page whose button unsubscribes (POST). Following the
     link records nothing, since link scanners follow every link of a message."""
@@ -218,7 +221,7 @@ async def confirm_unsubscribe(token: str, tracker: TrackerDep) -> HTMLResponse:
     return HTMLResponse(CONFIRM_PAGE.format(action=action), headers=NO_STORE)
 
 
-@router.post("/u/{token}", response_class=HTMLResponse)
+@router.post("/u/{token}", response_class=HTMLResponse, responses=UNKNOWN_LINK)
 async def unsubscribe(
     token: str, goalflow: GoalflowDep, tracker: TrackerDep, recent: RecentDep
 ) -> HTMLResponse:
