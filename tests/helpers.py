@@ -81,6 +81,7 @@ class Engine:
         version: int = 1,
         contact: dict[str, Any] | None = None,
         enrollment_continue_as_new_after: int | None = None,
+        context: dict[str, Any] | None = None,
         **state: Any,
     ) -> EnrollResult:
         automation, _ = parse_automation(definition)
@@ -93,6 +94,7 @@ class Engine:
                 contact=ContactProfile(id=contact_id, **(contact or {})),
                 search_attributes=self.search_attributes,
                 continue_as_new_after_events=enrollment_continue_as_new_after,
+                context=context or {},
             ),
             start_workflow_operation=self.contact_start(contact_id, **state),
         )

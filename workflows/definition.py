@@ -123,8 +123,50 @@ class CustomCriterion(Strict):
     )
 
 
+ContextKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class _GoalOptions(Strict):
+    """What a goal criterion may add to a trigger's: a goal listens for an enrollment, which
+    has a context."""
+
+    match_context: list[ContextKey] | None = Field(
+        None,
+        min_length=1,
+        max_length=20,
+        description=(
+            "keys whose value in the event's data must equal the enrollment's context; "
+            "a key missing (or null) on either side never matches"
+        ),
+    )
+
+
+class EmailGoalCriterion(EmailCriterion, _GoalOptions):
+    pass
+
+
+class TriggerLinkGoalCriterion(TriggerLinkCriterion, _GoalOptions):
+    pass
+
+
+class TagGoalCriterion(TagCriterion, _GoalOptions):
+    pass
+
+
+class AppointmentGoalCriterion(AppointmentCriterion, _GoalOptions):
+    pass
+
+
+class CustomGoalCriterion(CustomCriterion, _GoalOptions):
+    pass
+
+
 GoalCriterion = Annotated[
-    EmailCriterion | TriggerLinkCriterion | TagCriterion | AppointmentCriterion | CustomCriterion,
+    EmailGoalCriterion
+    | TriggerLinkGoalCriterion
+    | TagGoalCriterion
+    | AppointmentGoalCriterion
+    | CustomGoalCriterion,
     Field(discriminator="event"),
 ]
 

@@ -166,7 +166,9 @@ class EnrollmentWorkflow:
             return
         self.events_this_run += 1
         self._absorb_contact_change(event)
-        matched = goals_met_by(self.input.automation, event, self.input.automation_id)
+        matched = goals_met_by(
+            self.input.automation, event, self.input.automation_id, self.input.context
+        )
         if not matched:
             return
         here = self.pending_move if self.pending_move is not None else self.position

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 
 from workflows.conditions import json_equal
 from workflows.definition import (
@@ -31,11 +32,19 @@ def url_matches(pattern: str, url: str) -> bool:
     return _glob(pattern).fullmatch(url) is not None
 
 
-def criterion_matches(
-    criterion: GoalCriterion | ContactCreatedCriterion | ContactUpdatedCriterion,
-    event: ContactEvent,
-    automation_id: str,
-) -> bool:
+# The filters a goal criterion and a trigger share.
+EventFilter = (
+    EmailCriterion
+    | TriggerLinkCriterion
+    | TagCriterion
+    | AppointmentCriterion
+    | CustomCriterion
+    | ContactCreatedCriterion
+    | ContactUpdatedCriterion
+)
+
+
+def criterion_matches(criterion: EventFilter, event: ContactEvent, automation_id: str) -> bool:
     if criterion.event != event.type:
         return False
     data = event.data
@@ -75,13 +84,41 @@ def criterion_matches(
     return False
 
 
-def goals_met_by(automation: Automation, event: ContactEvent, automation_id: str) -> list[int]:
-    """Positions of the goal steps that `event` meets, in document order."""
+def context_matches(keys: list[str] | None, data: dict[str, Any], context: dict[str, Any]) -> bool:
+    """`match_context`: for every key, the event's `data[key]` equals the enrollment's
+    `context[key]` (JSON equality); a key missing or null on either side never matches."""
+    if not keys:
+        return True
+    return all(
+        data.get(key) is not None
+        and context.get(key) is not None
+        and json_equal(data[key], context[key])
+        for key in keys
+    )
+
+
+def goal_criterion_matches(
+    criterion: GoalCriterion, event: ContactEvent, automation_id: str, context: dict[str, Any]
+) -> bool:
+    return criterion_matches(criterion, event, automation_id) and context_matches(
+        criterion.match_context, event.data, context
+    )
+
+
+def goals_met_by(
+    automation: Automation,
+    event: ContactEvent,
+    automation_id: str,
+    context: dict[str, Any] | None = None,
+) -> list[int]:
+    """Positions of the goal steps that `event` meets, in document order; `context` is the
+    enrollment's, for criteria keyed to it (`match_context`)."""
+    context = context or {}
     return [
         i
         for i, step in enumerate(automation.steps)
         if isinstance(step, GoalStep)
-        and any(criterion_matches(c, event, automation_id) for c in step.any_of)
+        and any(goal_criterion_matches(c, event, automation_id, context) for c in step.any_of)
     ]
 
 
