@@ -186,7 +186,7 @@ class ContactProfileIn(Strict):
     """`PUT /v1/contacts/{id}`: the fields given are set; `tags` is the whole tag set, `fields`
     are merged into the custom fields, `timezone` is the custom field `timezone`."""
 
-    email: Annotated[str, StringConstraints(max_length=320)] | None = None
+    email: EmailAddress | None = None
     phone: Annotated[str, StringConstraints(max_length=40)] | None = None
     first_name: Annotated[str, StringConstraints(max_length=200)] | None = None
     last_name: Annotated[str, StringConstraints(max_length=200)] | None = None

@@ -203,6 +203,18 @@ async def test_an_invalid_email_address_is_a_422_when_enrolling(stack: Stack) ->
     assert good.status_code == 201, good.text
 
 
+async def test_an_invalid_email_address_is_a_422_on_the_contact_profile(stack: Stack) -> None:
+    contact = new_id()
+    for bad in BAD_EMAILS:
+        answer = await stack.http.put(f"/v1/contacts/{contact}", json={"email": bad})
+        assert answer.status_code == 422, (bad, answer.text)
+        (error,) = answer.json()["detail"]
+        assert error["loc"] == ["body", "email"], error
+    assert (await stack.http.get(f"/v1/contacts/{contact}")).status_code == 404
+    good = await stack.http.put(f"/v1/contacts/{contact}", json={"email": "ada@example.com"})
+    assert good.status_code == 201, good.text
+
+
 async def test_an_invalid_email_address_is_a_rejected_row_in_a_bulk_job(stack: Stack) -> None:
     automation = await publish(stack, WAITING)
     contacts = [{"id": new_id(), "email": f"{n}@example.com"} for n in range(3)]
