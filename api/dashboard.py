@@ -16,6 +16,7 @@ from api.service import Goalflow
 from api.visibility import enrollment_query, quote
 from workflows.definition import Automation, GoalStep, IfElseStep
 from workflows.messages import AutomationVersion, CatalogEntry
+from workflows.search_attributes import STEP
 
 
 @dataclass
@@ -175,7 +176,7 @@ async def step_counts(
     base = enrollment_query(automation_id)
     steps = definition.steps
     here = [
-        _count(goalflow, f"{base} AND ExecutionStatus = 'Running' AND GoalflowStep = {quote(s.id)}")
+        _count(goalflow, f"{base} AND ExecutionStatus = 'Running' AND {STEP.name} = {quote(s.id)}")
         for s in steps
     ]
     goals = [s for s in steps if isinstance(s, GoalStep)]

@@ -21,6 +21,7 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from api.schemas import EnrollmentSummary
 from workflows.messages import EnrollmentStatus
+from workflows.search_attributes import AUTOMATION_ID, CONTACT_ID, STEP
 
 ENROLLMENTS = "WorkflowType = 'EnrollmentWorkflow' AND ExecutionStatus != 'ContinuedAsNew'"
 ENDED_STATUSES: tuple[EnrollmentStatus, ...] = ("completed", "exited", "cancelled", "failed")
@@ -46,9 +47,9 @@ def enrollment_query(
 ) -> str:
     clauses = [ENROLLMENTS]
     if automation_id:
-        clauses.append(f"GoalflowAutomationId = {quote(automation_id)}")
+        clauses.append(f"{AUTOMATION_ID.name} = {quote(automation_id)}")
     if contact_id:
-        clauses.append(f"GoalflowContactId = {quote(contact_id)}")
+        clauses.append(f"{CONTACT_ID.name} = {quote(contact_id)}")
     if status == "active":
         clauses.append("ExecutionStatus = 'Running'")
     elif status is not None:
@@ -75,11 +76,11 @@ async def summary_of(execution: WorkflowExecution) -> EnrollmentSummary:
     attributes = {pair.key.name: pair.value for pair in execution.typed_search_attributes}
     return EnrollmentSummary(
         enrollment_id=execution.id,
-        automation_id=attributes.get("GoalflowAutomationId"),
-        contact_id=attributes.get("GoalflowContactId"),
+        automation_id=attributes.get(AUTOMATION_ID.name),
+        contact_id=attributes.get(CONTACT_ID.name),
         version=memo.get("version"),
         status=status_of(execution, memo),
-        current_step=attributes.get("GoalflowStep") or None,
+        current_step=attributes.get(STEP.name) or None,
         started_at=execution.start_time,
     )
 

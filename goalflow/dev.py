@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -23,22 +24,18 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
 
 from goalflow.binaries import temporal_cli
 from goalflow.outbound import LOOPBACK_NETWORKS
 from goalflow.settings import Settings
 from goalflow.temporal import connect
+from workflows.search_attributes import SEARCH_ATTRIBUTES
 
-SEARCH_ATTRIBUTES = {
-    "GoalflowContactId": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    "GoalflowAutomationId": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    "GoalflowStep": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    "GoalflowGoalsMet": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
-}
-_TYPE_FLAG = {
-    IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD: "Keyword",
-    IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST: "KeywordList",
-}
+
+def _cli_type(key: SearchAttributeKey[Any]) -> str:
+    """KEYWORD_LIST -> KeywordList, as `temporal server start-dev --search-attribute` takes it."""
+    return "".join(part.capitalize() for part in key.indexed_value_type.name.split("_"))
 
 
 class PortTaken(SystemExit):
@@ -94,8 +91,8 @@ def start_temporal(options: DevOptions) -> subprocess.Popen[bytes]:
     ]
     for pragma in SQLITE_PRAGMAS:
         args += ["--sqlite-pragma", pragma]
-    for name, kind in SEARCH_ATTRIBUTES.items():
-        args += ["--search-attribute", f"{name}={_TYPE_FLAG[kind]}"]
+    for key in SEARCH_ATTRIBUTES:
+        args += ["--search-attribute", f"{key.name}={_cli_type(key)}"]
     log = (options.data_dir / "temporal.log").open("ab")
     # A session of its own: Ctrl-C reaches us, and we stop Temporal last, cleanly.
     return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -123,9 +120,9 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
         ListSearchAttributesRequest(namespace=namespace)
     )
     missing = {
-        name: kind
-        for name, kind in SEARCH_ATTRIBUTES.items()
-        if name not in existing.custom_attributes
+        key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
+        for key in SEARCH_ATTRIBUTES
+        if key.name not in existing.custom_attributes
     }
     if missing:
         await client.operator_service.add_search_attributes(

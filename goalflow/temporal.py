@@ -11,13 +11,6 @@ from temporalio.service import TLSConfig
 
 from goalflow.settings import Settings
 
-SEARCH_ATTRIBUTE_NAMES = (
-    "GoalflowContactId",
-    "GoalflowAutomationId",
-    "GoalflowStep",
-    "GoalflowGoalsMet",
-)
-
 
 def _tls(settings: Settings) -> TLSConfig | bool:
     if settings.temporal_tls_cert and settings.temporal_tls_key:

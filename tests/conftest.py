@@ -22,7 +22,7 @@ from goalflow.outbound import LOOPBACK_NETWORKS
 from goalflow.settings import Settings
 from goalflow.smtp_sink import SmtpSink
 from worker import build_worker
-from workflows.enrollment import AUTOMATION_ID, CONTACT_ID, GOALS_MET, STEP
+from workflows.search_attributes import SEARCH_ATTRIBUTES
 
 # As under `goalflow dev`: webhook steps in tests call receivers on this machine. Set in the
 # environment so that every Settings() of every test, and every process a test starts, sees it;
@@ -35,7 +35,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=temporal_cli(),
-        search_attributes=[CONTACT_ID, AUTOMATION_ID, STEP, GOALS_MET],
+        search_attributes=list(SEARCH_ATTRIBUTES),
         dev_server_extra_args=[
             "--dynamic-config-value",
             "frontend.enableUpdateWorkflowExecution=true",

@@ -9,7 +9,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from tests.helpers import new_id, running_engine
-from workflows.enrollment import GOALS_MET, STEP
+from workflows.search_attributes import GOALS_MET, STEP
 
 # Tag → wait (cut short by the goal) → goal, held until met → tag.
 DEFINITION: dict[str, Any] = {

@@ -21,7 +21,7 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows.conditions import json_equal
-    from workflows.enrollment import AUTOMATION_ID, CONTACT_ID, EnrollmentWorkflow
+    from workflows.enrollment import EnrollmentWorkflow
     from workflows.events import MAX_TRIGGER_DEPTH, ContactEvent, TriggerMatch
     from workflows.matching import triggers_met_by
     from workflows.messages import (
@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         automation_workflow_id,
         enrollment_workflow_id,
     )
+    from workflows.search_attributes import AUTOMATION_ID, CONTACT_ID
 
 # Event ids remembered per contact for deduplication (R10), carried across continue-as-new.
 DEDUPE_MEMORY = 10_000

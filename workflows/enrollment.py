@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
@@ -68,12 +68,8 @@ with workflow.unsafe.imports_passed_through():
         WebhookResult,
     )
     from workflows.schedule import next_clock_time
+    from workflows.search_attributes import GOALS_MET, STEP
     from workflows.send_windows import next_opening, zone_for
-
-CONTACT_ID = SearchAttributeKey.for_keyword("GoalflowContactId")
-AUTOMATION_ID = SearchAttributeKey.for_keyword("GoalflowAutomationId")
-STEP = SearchAttributeKey.for_keyword("GoalflowStep")
-GOALS_MET = SearchAttributeKey.for_keyword_list("GoalflowGoalsMet")
 
 # A definition can only loop through a wait or a goal (validated at publish), but a goal that is
 # already met passes straight through: stop an enrollment that runs this many steps in a row

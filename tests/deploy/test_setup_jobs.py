@@ -134,12 +134,11 @@ def job_env(services: dict[str, dict[str, Any]], name: str) -> dict[str, str]:
 
 def expected_search_attributes() -> dict[str, str]:
     """What the workflows write (docs/temporal-ui.md), in the CLI's type names."""
-    from workflows import enrollment
+    from workflows.search_attributes import SEARCH_ATTRIBUTES
 
-    keys = (enrollment.CONTACT_ID, enrollment.AUTOMATION_ID, enrollment.STEP, enrollment.GOALS_MET)
     return {
         key.name: "".join(part.capitalize() for part in key.indexed_value_type.name.split("_"))
-        for key in keys
+        for key in SEARCH_ATTRIBUTES
     }
 
 

@@ -25,7 +25,7 @@ from goalflow.settings import Settings
 from tests.helpers import assert_eventually
 from worker import build_worker
 from workflows.bulk import BulkEnrollWorkflow, BulkJobView, job_workflow_id
-from workflows.enrollment import AUTOMATION_ID, CONTACT_ID, GOALS_MET, STEP
+from workflows.search_attributes import SEARCH_ATTRIBUTES
 from workflows.validation import parse_automation
 
 HERE = Path(__file__).parent
@@ -37,7 +37,7 @@ async def main() -> None:
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=temporal_cli(),
-        search_attributes=[CONTACT_ID, AUTOMATION_ID, STEP, GOALS_MET],
+        search_attributes=list(SEARCH_ATTRIBUTES),
     )
     task_queue = f"record-{uuid.uuid4()}"
     settings = Settings.model_validate({"GOALFLOW_TASK_QUEUE": task_queue})

@@ -1,0 +1,21 @@
+"""The search attributes the workflows write: the one list that the worker, `goalflow dev`, the
+test servers and the visibility queries read. deploy/temporal/setup-namespace.sh repeats it in
+shell (a test keeps the two equal); docs/temporal-ui.md says what each holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.common import SearchAttributeKey
+
+CONTACT_ID = SearchAttributeKey.for_keyword("GoalflowContactId")
+AUTOMATION_ID = SearchAttributeKey.for_keyword("GoalflowAutomationId")
+STEP = SearchAttributeKey.for_keyword("GoalflowStep")
+GOALS_MET = SearchAttributeKey.for_keyword_list("GoalflowGoalsMet")
+
+SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[Any], ...] = (
+    CONTACT_ID,
+    AUTOMATION_ID,
+    STEP,
+    GOALS_MET,
+)
