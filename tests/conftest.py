@@ -17,10 +17,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from goalflow.binaries import temporal_cli, temporal_test_server
+from goalflow.binaries import temporal_cli
 from goalflow.outbound import LOOPBACK_NETWORKS
 from goalflow.settings import Settings
 from goalflow.smtp_sink import SmtpSink
+from tests.helpers import temporal_test_server
 from worker import build_worker
 from workflows.search_attributes import SEARCH_ATTRIBUTES
 

