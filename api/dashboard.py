@@ -16,7 +16,7 @@ from api.service import Goalflow
 from api.visibility import enrollment_query, quote
 from workflows.definition import Automation, GoalStep, IfElseStep
 from workflows.messages import AutomationVersion, CatalogEntry
-from workflows.search_attributes import STEP
+from workflows.search_attributes import GOALS_MET, STEP
 
 
 @dataclass
@@ -101,7 +101,7 @@ async def funnel(goalflow: Goalflow, automation_id: str) -> Funnel:
     enrolled, active, converted = await asyncio.gather(
         _count(goalflow, base),
         _count(goalflow, f"{base} AND ExecutionStatus = 'Running'"),
-        _count(goalflow, f"{base} AND GoalflowGoalsMet IS NOT NULL"),
+        _count(goalflow, f"{base} AND {GOALS_MET.name} IS NOT NULL"),
     )
     # Counted separately, two queries can each see a different instant: never below zero.
     return Funnel(
@@ -180,7 +180,7 @@ async def step_counts(
         for s in steps
     ]
     goals = [s for s in steps if isinstance(s, GoalStep)]
-    met = [_count(goalflow, f"{base} AND GoalflowGoalsMet = {quote(g.id)}") for g in goals]
+    met = [_count(goalflow, f"{base} AND {GOALS_MET.name} = {quote(g.id)}") for g in goals]
     counts = await asyncio.gather(*here, *met)
     result = {s.id: StepCount(here=n) for s, n in zip(steps, counts[: len(steps)], strict=True)}
     for goal, n in zip(goals, counts[len(steps) :], strict=True):
