@@ -21,7 +21,7 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from api.schemas import EnrollmentSummary
 from workflows.messages import EnrollmentStatus
-from workflows.search_attributes import AUTOMATION_ID, CONTACT_ID, STEP
+from workflows.search_attributes import AUTOMATION_ID, CONTACT_ID, GOALS_MET, STEP
 
 ENROLLMENTS = "WorkflowType = 'EnrollmentWorkflow' AND ExecutionStatus != 'ContinuedAsNew'"
 ENDED_STATUSES: tuple[EnrollmentStatus, ...] = ("completed", "exited", "cancelled", "failed")
@@ -164,7 +164,7 @@ async def enrollment_stats(
         count(f"{base} AND ExecutionStatus = 'Running'"),
         ended(),
         asyncio.gather(
-            *(count(f"{base} AND GoalflowGoalsMet = {quote(goal)}") for goal in goal_ids)
+            *(count(f"{base} AND {GOALS_MET.name} = {quote(goal)}") for goal in goal_ids)
         ),
     )
     statuses: dict[str, int] = {"active": active}
