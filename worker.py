@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import structlog
 from temporalio.client import Client
 from temporalio.runtime import (
     LogForwardingConfig,
@@ -34,6 +35,8 @@ from workflows.automation import AutomationWorkflow, CatalogWorkflow
 from workflows.bulk import BulkChunkWorkflow, BulkEnrollWorkflow
 from workflows.contact import ContactWorkflow
 from workflows.enrollment import EnrollmentWorkflow
+
+log = structlog.get_logger("goalflow.worker")
 
 WORKFLOWS: Sequence[type] = (
     ContactWorkflow,
@@ -91,19 +94,23 @@ def build_worker(
 
 async def run_worker(settings: Settings | None = None, client: Client | None = None) -> None:
     """Run until SIGINT/SIGTERM, then let activities in flight finish (graceful shutdown)."""
-    from goalflow.temporal import connect
+    from goalflow.temporal import connect_patiently
 
     settings = settings or get_settings()
     require_production_ready(settings, "worker")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    # Started before Temporal (a deploy, a cluster restart): wait for it rather than exit.
+    client = client or await connect_patiently(settings, worker_runtime(settings), stop=stop)
+    if client is None:
+        return  # stopped while waiting
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=30))
-        client = client or await connect(settings, worker_runtime(settings))
         worker = build_worker(client, settings, http)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         async with worker:
+            log.info("worker polling", task_queue=settings.task_queue)
             await stop.wait()
 
 

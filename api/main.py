@@ -7,10 +7,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
-from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.service import RPCError, RPCStatusCode
+from fastapi import Depends, FastAPI
+from temporalio.client import Client
 
 from api import docs, errors, metrics, request_errors
 from api.deps import require_api_key
@@ -34,8 +32,6 @@ from goalflow import __version__
 from goalflow.production import require_production_ready
 from goalflow.settings import Settings, get_settings
 from goalflow.temporal import lazy_client
-
-UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
 
 
 def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
@@ -72,35 +68,6 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
 
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     errors.install(app)
-
-    @app.exception_handler(RPCError)
-    async def temporal_error(request: Request, err: RPCError) -> JSONResponse:
-        if err.status in UNAVAILABLE:
-            return JSONResponse(
-                {"detail": f"Temporal is unreachable: {err.message}"}, status_code=503
-            )
-        if err.status == RPCStatusCode.RESOURCE_EXHAUSTED:
-            return JSONResponse({"detail": f"Temporal is busy: {err.message}"}, status_code=503)
-        raise err
-
-    @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
-    async def temporal_overloaded(
-        request: Request, err: WorkflowUpdateRPCTimeoutOrCancelledError
-    ) -> JSONResponse:
-        # The update may still be applied: retrying with the same event id is safe (dedupe).
-        return JSONResponse(
-            {"detail": "Temporal did not answer in time; retry the request (same ids are safe)"},
-            status_code=503,
-            headers={"Retry-After": "1"},
-        )
-
-    @app.exception_handler(RuntimeError)
-    async def temporal_connect_error(request: Request, err: RuntimeError) -> JSONResponse:
-        # The lazy client connects on first use; the SDK reports a refused connection as a
-        # plain RuntimeError, not an RPCError.
-        if str(err).startswith("Failed client connect"):
-            return JSONResponse({"detail": f"Temporal is unreachable: {err}"}, status_code=503)
-        raise err
 
     app.include_router(health.router)
     v1 = [Depends(require_api_key)]

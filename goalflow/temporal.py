@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import random
 from pathlib import Path
 
+import structlog
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
-from temporalio.service import TLSConfig
+from temporalio.service import RPCError, TLSConfig
 
 from goalflow.settings import Settings
 
@@ -34,6 +38,53 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
         api_key=settings.temporal_api_key,
         runtime=runtime,
     )
+
+
+log = structlog.get_logger("goalflow.temporal")
+
+# Backoff between attempts to reach Temporal: 1 s, 2 s, 4 s … then every 30 s, ±20 % so that
+# many workers restarted together do not knock in step.
+FIRST_RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 30.0
+
+
+async def connect_patiently(
+    settings: Settings,
+    runtime: Runtime | None = None,
+    *,
+    stop: asyncio.Event | None = None,
+    first_delay: float = FIRST_RETRY_SECONDS,
+    max_delay: float = MAX_RETRY_SECONDS,
+) -> Client | None:
+    """Connect, waiting for Temporal as long as it takes: each failed attempt is logged and
+    retried with backoff. None when `stop` is set meanwhile. Settings errors (a missing TLS
+    file) are raised at once: waiting would not fix them."""
+    delay = first_delay
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            client = await connect(settings, runtime)
+        except (RuntimeError, RPCError) as err:
+            wait = delay * random.uniform(0.8, 1.2)
+            log.warning(
+                "Temporal unreachable, retrying",
+                address=settings.temporal_address,
+                attempt=attempt,
+                retry_in_s=round(wait, 1),
+                error=(str(err).splitlines() or [""])[0][:200],
+            )
+            delay = min(delay * 2, max_delay)
+            if stop is None:
+                await asyncio.sleep(wait)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), wait)
+                if stop.is_set():
+                    return None
+            continue
+        log.info("connected to Temporal", address=settings.temporal_address, attempt=attempt)
+        return client
 
 
 async def lazy_client(settings: Settings) -> Client:
