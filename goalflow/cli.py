@@ -23,12 +23,20 @@ def dev(
     ui_port: Annotated[int, typer.Option(help="Temporal web UI port")] = 8233,
     smtp_port: Annotated[int, typer.Option(help="embedded SMTP sink port")] = 1025,
     data_dir: Annotated[Path, typer.Option(help="state kept across restarts")] = Path(".goalflow"),
+    smtp_log: Annotated[
+        bool, typer.Option(help="log the SMTP sink's conversation with every message")
+    ] = False,
 ) -> None:
     """Run everything on this machine: Temporal (embedded), a worker, the API, the SMTP sink.
     With TEMPORAL_ADDRESS set, that server is used instead of starting one."""
+    import logging
+
     from goalflow.dev import DevOptions, run_dev
+    from goalflow.logging import SMTP_SINK_LOGGER
 
     _configure_logging()
+    if smtp_log:
+        logging.getLogger(SMTP_SINK_LOGGER).setLevel(logging.INFO)
     options = DevOptions(host, port, temporal_port, ui_port, smtp_port, data_dir)
     asyncio.run(run_dev(options))
 

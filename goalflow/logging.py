@@ -14,6 +14,9 @@ import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 SECRET_KEYS = ("authorization", "api_key", "apikey", "password", "secret", "token", "cookie")
+# aiosmtpd's logger: the SMTP sink of `goalflow dev` logs its whole conversation with every
+# message at INFO (a dozen lines a send, half of a dev log); `goalflow dev --smtp-log` shows it.
+SMTP_SINK_LOGGER = "mail.log"
 # Standard `LogRecord` attributes: everything else on a record is an `extra` worth keeping.
 _RECORD_FIELDS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -96,6 +99,7 @@ def configure_logging(fmt: str = "console", level: int | str = logging.INFO) -> 
     # httpx logs every request's full URL at INFO: webhook URLs may carry tokens.
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger(SMTP_SINK_LOGGER).setLevel(logging.WARNING)
     # Identity goes into fields, not into the message text.
     from temporalio import activity, workflow
 
