@@ -58,7 +58,7 @@ with workflow.unsafe.imports_passed_through():
         automation_workflow_id,
         enrollment_workflow_id,
     )
-    from workflows.search_attributes import AUTOMATION_ID, CONTACT_ID
+    from workflows.search_attributes import AUTOMATION_ID, CONTACT_ID, STEP
 
 # Event ids remembered per contact for deduplication (R10), carried across continue-as-new.
 DEDUPE_MEMORY = 10_000
@@ -346,6 +346,8 @@ class ContactWorkflow:
                 [
                     SearchAttributePair(CONTACT_ID, contact_id),
                     SearchAttributePair(AUTOMATION_ID, request.automation_id),
+                    # Free at start, where an upsert is a billable action.
+                    SearchAttributePair(STEP, request.automation.steps[0].id),
                 ]
             )
             if request.search_attributes

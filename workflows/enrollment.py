@@ -191,7 +191,10 @@ class EnrollmentWorkflow:
                 eligible.append(index)
         if eligible:
             self.pending_move = max(eligible)  # R8: the eligible goal furthest down
-        self._update_search_attributes()
+        if self.pending_move is None or not self._search_attributes_at_pauses():
+            # A goal met while the enrollment stays paused shows now; one that moves it shows
+            # at the next pause or the end, a moment later.
+            self._update_search_attributes()
 
     @workflow.query
     def view(self) -> EnrollmentView:
@@ -577,13 +580,28 @@ class EnrollmentWorkflow:
         elif self.waiting is not None:
             parts.append(f"waiting until {_iso(self.waiting.until)}")
         workflow.set_current_details(" · ".join(parts))
-        self._update_search_attributes()
+        if self.waiting is not None or not self._search_attributes_at_pauses():
+            self._update_search_attributes()
+
+    def _search_attributes_at_pauses(self) -> bool:
+        """Search attributes are written when the enrollment pauses (a wait, a goal it waits
+        at, a send window) and when it ends, and only when they changed; not at every step.
+        Each upsert is a billable action and a history event (docs/benchmarks.md); between two
+        pauses the steps take milliseconds. Enrollments started before this patch write at
+        every step."""
+        return self.input.search_attributes and workflow.patched("search-attributes-at-pauses")
 
     def _update_search_attributes(self) -> None:
         if not self.input.search_attributes:
             return
         step = self.steps[self.position].id if self.position < len(self.steps) else ""
         met = [goal_id for goal_id, g in self.goals.items() if g.met]
+        if self._search_attributes_at_pauses():
+            # What the workflow holds: given at start (the contact sets the first step) or
+            # written by an earlier upsert, carried over continue-as-new.
+            current = workflow.info().typed_search_attributes
+            if current.get(STEP) == step and sorted(current.get(GOALS_MET) or []) == sorted(met):
+                return
         workflow.upsert_search_attributes([STEP.value_set(step), GOALS_MET.value_set(met)])
 
 

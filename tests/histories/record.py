@@ -21,6 +21,7 @@ from typing import Any
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from goalflow.binaries import temporal_cli
 from goalflow.settings import Settings
 from goalflow.smtp_sink import SmtpSink
 from tests.conftest import free_port
@@ -28,6 +29,7 @@ from tests.helpers import Engine, running_engine, temporal_test_server
 from workflows.contact import ContactWorkflow
 from workflows.events import ContactEvent
 from workflows.messages import EventBatch, contact_workflow_id
+from workflows.search_attributes import AUTOMATION_ID, CONTACT_ID, GOALS_MET, STEP
 
 HERE = Path(__file__).parent
 
@@ -95,6 +97,17 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             {"id": "after", "type": "add_tag", "tag": "done"},
         ],
     },
+    # The benchmark's reference work (docs/benchmarks.md), recorded on the dev server with search
+    # attributes on (the time-skipping server has none): its PT1S wait runs in real time.
+    "reference": {
+        "name": "reference work",
+        "steps": [
+            {"id": "welcome", "type": "send_email", "subject": "Hi", "html": "<p>Hello</p>"},
+            {"id": "pause", "type": "wait", "duration": "PT1S"},
+            {"id": "g", "type": "goal", "any_of": BUY, "if_unmet": {"action": "wait"}},
+            {"id": "thanks", "type": "send_email", "subject": "Thanks", "html": "<p>Thanks</p>"},
+        ],
+    },
     "cancel": {
         "name": "cancel",
         "steps": [
@@ -103,6 +116,9 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         ],
     },
 }
+
+# Recorded on the dev server, where search attributes exist and time is real.
+DEV_SERVER_SCENARIOS = {"reference"}
 
 
 async def _record(engine: Engine, name: str, definition: dict[str, Any]) -> dict[str, str]:
@@ -120,7 +136,7 @@ async def _record(engine: Engine, name: str, definition: dict[str, Any]) -> dict
         automation_id=name.replace("_", "-"),
         contact={"email": f"{contact}@example.com"},
     )
-    if name in ("early_goal", "goto", "email"):
+    if name in ("early_goal", "goto", "email", "reference"):
         await engine.until(enrolled.enrollment_id, lambda v: v.waiting is not None)
         await engine.send(contact, "custom", {"name": "buy"}, id=f"{name}-buy")
     if name == "event_batch":
@@ -152,10 +168,24 @@ async def _record(engine: Engine, name: str, definition: dict[str, Any]) -> dict
 
 
 async def main(names: list[str], suffix: str) -> None:
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
-        test_server_existing_path=temporal_test_server(),
-    )
+    on_dev_server = [n for n in names if n in DEV_SERVER_SCENARIOS]
+    on_time_skipping = [n for n in names if n not in DEV_SERVER_SCENARIOS]
+    if on_time_skipping:
+        env = await WorkflowEnvironment.start_time_skipping(
+            data_converter=pydantic_data_converter,
+            test_server_existing_path=temporal_test_server(),
+        )
+        await _record_all(env, on_time_skipping, suffix)
+    if on_dev_server:
+        env = await WorkflowEnvironment.start_local(
+            data_converter=pydantic_data_converter,
+            dev_server_existing_path=temporal_cli(),
+            search_attributes=[CONTACT_ID, AUTOMATION_ID, STEP, GOALS_MET],
+        )
+        await _record_all(env, on_dev_server, suffix)
+
+
+async def _record_all(env: WorkflowEnvironment, names: list[str], suffix: str) -> None:
     with tempfile.TemporaryDirectory() as outbox:
         sink = SmtpSink(Path(outbox), "127.0.0.1", free_port())
         sink.start()
