@@ -98,16 +98,16 @@ async def _count(goalflow: Goalflow, query: str) -> int:
 
 async def funnel(goalflow: Goalflow, automation_id: str) -> Funnel:
     base = enrollment_query(automation_id)
-    enrolled, active, converted = await asyncio.gather(
-        _count(goalflow, base),
-        _count(goalflow, f"{base} AND ExecutionStatus = 'Running'"),
+    by_status, converted = await asyncio.gather(
+        goalflow.client.count_workflows(f"{base} GROUP BY ExecutionStatus"),
         _count(goalflow, f"{base} AND {GOALS_MET.name} IS NOT NULL"),
     )
-    # Counted separately, two queries can each see a different instant: never below zero.
+    # One query for all the statuses: a single instant, so they add up.
+    active = sum(g.count for g in by_status.groups if g.group_values == ["Running"])
     return Funnel(
-        enrolled=enrolled,
+        enrolled=by_status.count,
         active=active,
-        finished=max(enrolled - active, 0),
+        finished=by_status.count - active,
         converted=converted,
     )
 
