@@ -75,14 +75,21 @@ class WebhookActivities:
         # transport that refuses anything but loopback, a second net under the guard).
         self.connector = connector
         self.timeout = timeout
+        # Built once: loading the CA bundle costs far more than a transport (about 100 ms).
+        self.tls = httpx.create_ssl_context()
+
+    def _connection_layer(self) -> httpx.AsyncBaseTransport:
+        # Its own pool per call: a pooled TLS connection is bound to the name it was opened
+        # for (SNI), and two names may share an address.
+        if self.connector is not None:
+            return self.connector()
+        return httpx.AsyncHTTPTransport(verify=self.tls, trust_env=False)
 
     def _client(self) -> httpx.AsyncClient:
         # A client per call: its transport pins the addresses it checked. No redirects, no proxy
         # from the environment (a proxy would connect to addresses nobody checked).
         return httpx.AsyncClient(
-            transport=GuardedTransport(
-                self.policy, self.resolver, self.connector() if self.connector else None
-            ),
+            transport=GuardedTransport(self.policy, self.resolver, self._connection_layer()),
             timeout=self.timeout,
             follow_redirects=False,
             trust_env=False,
