@@ -14,7 +14,14 @@ from pydantic import BaseModel
 
 from api.service import Goalflow
 from api.visibility import enrollment_query, quote
-from workflows.definition import Automation, GoalStep, IfElseStep
+from workflows.definition import (
+    Automation,
+    GoalStep,
+    IfElseStep,
+    SendEmailStep,
+    SendSmsStep,
+    WaitStep,
+)
 from workflows.messages import AutomationVersion, CatalogEntry
 from workflows.search_attributes import GOALS_MET, STEP
 
@@ -169,21 +176,38 @@ def _value(value: object) -> str:
     return str(value)
 
 
+def can_rest(definition: Automation, position: int) -> bool:
+    """Whether visibility can show an enrollment at this step: the first step (named at start),
+    and the steps an enrollment pauses at (a wait, a goal that waits, a send held by a send
+    window), which are where the step's search attribute is written. Elsewhere an enrollment
+    passes in milliseconds and its count is 0 without asking."""
+    step = definition.steps[position]
+    if position == 0 or isinstance(step, WaitStep):
+        return True
+    if isinstance(step, GoalStep):
+        return step.if_unmet.action == "wait"
+    if isinstance(step, SendEmailStep | SendSmsStep):
+        return step.window(definition.settings.send_window) is not None
+    return False
+
+
 async def step_counts(
     goalflow: Goalflow, automation_id: str, definition: Automation
 ) -> dict[str, StepCount]:
-    """Per step: enrollments at it now (`here`) and, for goals, how many met it (`met`)."""
+    """Per step: enrollments at it now (`here`) and, for goals, how many met it (`met`): one
+    count query per step an enrollment can rest at and one per goal."""
     base = enrollment_query(automation_id)
-    steps = definition.steps
-    here = [
-        _count(goalflow, f"{base} AND ExecutionStatus = 'Running' AND {STEP.name} = {quote(s.id)}")
-        for s in steps
-    ]
-    goals = [s for s in steps if isinstance(s, GoalStep)]
-    met = [_count(goalflow, f"{base} AND {GOALS_MET.name} = {quote(g.id)}") for g in goals]
-    counts = await asyncio.gather(*here, *met)
-    result = {s.id: StepCount(here=n) for s, n in zip(steps, counts[: len(steps)], strict=True)}
-    for goal, n in zip(goals, counts[len(steps) :], strict=True):
+    running = f"{base} AND ExecutionStatus = 'Running'"
+    resting = [s for i, s in enumerate(definition.steps) if can_rest(definition, i)]
+    goals = [s for s in definition.steps if isinstance(s, GoalStep)]
+    counts = await asyncio.gather(
+        *(_count(goalflow, f"{running} AND {STEP.name} = {quote(s.id)}") for s in resting),
+        *(_count(goalflow, f"{base} AND {GOALS_MET.name} = {quote(g.id)}") for g in goals),
+    )
+    result = {s.id: StepCount() for s in definition.steps}
+    for step, n in zip(resting, counts[: len(resting)], strict=True):
+        result[step.id].here = n
+    for goal, n in zip(goals, counts[len(resting) :], strict=True):
         result[goal.id].met = n
     return result
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from api.dashboard import flow
+from api.dashboard import can_rest, flow
 from api.routes.ui import UI_DIR, _safe_next, temporal_link
 from goalflow.dev import DevOptions, _print_urls
 from goalflow.settings import Settings
@@ -90,3 +90,26 @@ def test_templates_and_static_files_ship_in_the_package() -> None:
     assert on_disk and on_disk <= shipped
     assert Path("ui/templates/automation.html") in shipped
     assert Path("ui/static/dashboard.js") in shipped
+
+
+def test_here_is_asked_only_where_an_enrollment_can_rest() -> None:
+    automation, _ = parse_automation(
+        {
+            "name": "rests",
+            "settings": {"send_window": {"days": ["mon"], "start": "09:00", "end": "17:00"}},
+            "steps": [
+                {"id": "tag", "type": "add_tag", "tag": "a"},
+                {"id": "mail", "type": "send_email", "subject": "s", "html": "h"},
+                {"id": "sms", "type": "send_sms", "body": "b", "send_window": None},
+                {"id": "w", "type": "wait", "duration": "P1D"},
+                {"id": "held", "type": "goal", "any_of": [{"event": "custom"}],
+                 "if_unmet": {"action": "wait"}},
+                {"id": "passed", "type": "goal", "any_of": [{"event": "custom"}]},
+                {"id": "hook", "type": "webhook", "url": "https://example.com/h"},
+            ],
+        },
+        set(),
+    )  # fmt: skip
+    resting = [s.id for i, s in enumerate(automation.steps) if can_rest(automation, i)]
+    # The first step (named at start), a send held by the window, a wait, a goal that waits.
+    assert resting == ["tag", "mail", "w", "held"]
