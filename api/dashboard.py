@@ -140,9 +140,15 @@ async def automation_counts(
 async def automation_page(
     goalflow: Goalflow, automation_id: str, version: int | None
 ) -> AutomationPage:
-    (found, totals, counts), latest, started = await asyncio.gather(
-        automation_counts(goalflow, automation_id, version),
-        goalflow.automation(automation_id),
+    found = await goalflow.automation(automation_id, version)
+
+    async def latest() -> AutomationVersion:
+        return found if version is None else await goalflow.automation(automation_id)
+
+    newest, totals, counts, started = await asyncio.gather(
+        latest(),
+        funnel(goalflow, automation_id),
+        step_counts(goalflow, automation_id, found.definition),
         goalflow.trigger_counts(automation_id),
     )
     definition = found.definition
@@ -158,7 +164,7 @@ async def automation_page(
                 refused=dict(count.refused) if count else {},
             )
         )
-    return AutomationPage(found, latest.version, totals, counts, triggers)
+    return AutomationPage(found, newest.version, totals, counts, triggers)
 
 
 def describe(criterion: BaseModel) -> str:
