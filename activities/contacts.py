@@ -14,10 +14,8 @@ import structlog
 from temporalio import activity
 from temporalio.client import (
     Client,
-    WithStartWorkflowOperation,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
 from workflows.automation import AutomationWorkflow
@@ -29,18 +27,15 @@ from workflows.bulk import (
     EnrollBatchRequest,
     RowsRequest,
 )
-from workflows.contact import ContactWorkflow
+from workflows.contact import ContactWorkflow, contact_start
 from workflows.definition import Automation
 from workflows.messages import (
     REENTRY_REFUSED,
     AutomationLifecycle,
     AutomationVersion,
-    ContactSnapshot,
-    ContactState,
     EnrollRequest,
     VersionRequest,
     automation_workflow_id,
-    contact_workflow_id,
 )
 
 log = structlog.get_logger("goalflow.bulk")
@@ -128,14 +123,7 @@ class ContactActivities:
                     search_attributes=self.search_attributes,
                     request_id=f"{request.job_id}:{row.index}",
                 ),
-                start_workflow_operation=WithStartWorkflowOperation(
-                    ContactWorkflow.run,
-                    ContactState(contact_id=contact_id, profile=ContactSnapshot(id=contact_id)),
-                    id=contact_workflow_id(contact_id),
-                    task_queue=task_queue,
-                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                    static_summary=f"contact {contact_id}",
-                ),
+                start_workflow_operation=contact_start(contact_id, task_queue),
             )
         except WorkflowUpdateFailedError as err:
             cause = err.cause

@@ -24,7 +24,7 @@ from api import metrics
 from api.errors import Conflict, NotFound
 from goalflow.triggers import TriggerCache
 from workflows.automation import AutomationWorkflow, CatalogWorkflow
-from workflows.contact import ContactWorkflow
+from workflows.contact import ContactWorkflow, contact_start
 from workflows.definition import Automation
 from workflows.events import ContactEvent
 from workflows.messages import (
@@ -39,8 +39,6 @@ from workflows.messages import (
     CatalogState,
     CatalogView,
     ContactProfile,
-    ContactSnapshot,
-    ContactState,
     ContactView,
     EnrollmentView,
     EnrollRequest,
@@ -260,16 +258,6 @@ class Goalflow:
 
     # --- contacts, enrollments, events ------------------------------------------------------
 
-    def _contact_start(self, contact_id: str) -> WithStartWorkflowOperation[Any, Any]:
-        return WithStartWorkflowOperation(
-            ContactWorkflow.run,
-            ContactState(contact_id=contact_id, profile=ContactSnapshot(id=contact_id)),
-            id=contact_workflow_id(contact_id),
-            task_queue=self.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            static_summary=f"contact {contact_id}",
-        )
-
     async def enroll(
         self,
         automation_id: str,
@@ -292,7 +280,7 @@ class Goalflow:
                     search_attributes=self.search_attributes,
                     context=context or {},
                 ),
-                start_workflow_operation=self._contact_start(contact.id),
+                start_workflow_operation=contact_start(contact.id, self.task_queue),
             )
         except WorkflowUpdateFailedError as err:
             cause = err.cause
@@ -317,7 +305,7 @@ class Goalflow:
         receipt: EventReceipt = await self.client.execute_update_with_start_workflow(
             ContactWorkflow.accept_event,
             event,
-            start_workflow_operation=self._contact_start(contact_id),
+            start_workflow_operation=contact_start(contact_id, self.task_queue),
         )
         metrics.EVENTS.labels(result="duplicate" if receipt.duplicate else "accepted").inc()
         return receipt
@@ -333,7 +321,7 @@ class Goalflow:
             answer: EventBatchReceipt = await self.client.execute_update_with_start_workflow(
                 ContactWorkflow.accept_events,
                 EventBatch(events=chunk),
-                start_workflow_operation=self._contact_start(contact_id),
+                start_workflow_operation=contact_start(contact_id, self.task_queue),
             )
             for receipt in answer.receipts:
                 metrics.EVENTS.labels(result="duplicate" if receipt.duplicate else "accepted").inc()
@@ -352,7 +340,7 @@ class Goalflow:
                 remove=remove,
                 triggers=cache.candidates(["contact.tag_added", "contact.tag_removed"]),
             ),
-            start_workflow_operation=self._contact_start(contact_id),
+            start_workflow_operation=contact_start(contact_id, self.task_queue),
         )
         return result
 
@@ -366,7 +354,7 @@ class Goalflow:
         result: ProfileSaved = await self.client.execute_update_with_start_workflow(
             ContactWorkflow.save_profile,
             save,
-            start_workflow_operation=self._contact_start(contact_id),
+            start_workflow_operation=contact_start(contact_id, self.task_queue),
         )
         return result
 

@@ -11,13 +11,12 @@ from typing import Any, TypeVar
 
 import httpx
 from temporalio.client import WithStartWorkflowOperation
-from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
 from goalflow.binaries import find_binary
 from goalflow.settings import Settings
 from worker import build_worker
-from workflows.contact import ContactWorkflow
+from workflows.contact import ContactWorkflow, contact_start
 from workflows.events import ContactEvent
 from workflows.messages import (
     ContactProfile,
@@ -69,14 +68,13 @@ class Engine:
         self.task_queue = task_queue
         self.search_attributes = search_attributes
 
-    def contact_start(self, contact_id: str, **state: Any) -> WithStartWorkflowOperation[Any, Any]:
-        return WithStartWorkflowOperation(
-            ContactWorkflow.run,
-            ContactState(contact_id=contact_id, profile=ContactSnapshot(id=contact_id), **state),
-            id=contact_workflow_id(contact_id),
-            task_queue=self.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    def contact_start(
+        self, contact_id: str, **state: Any
+    ) -> WithStartWorkflowOperation[ContactWorkflow, ContactView]:
+        initial = ContactState(
+            contact_id=contact_id, profile=ContactSnapshot(id=contact_id), **state
         )
+        return contact_start(contact_id, self.task_queue, initial)
 
     async def enroll(
         self,

@@ -15,7 +15,13 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.common import (
+    RetryPolicy,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+)
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
@@ -33,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         SIGNAL_TRIGGER_OUTCOME,
         ActiveEnrollment,
         ContactProfile,
+        ContactSnapshot,
         ContactState,
         ContactView,
         EnrollmentEnded,
@@ -56,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
         TriggerOutcome,
         TriggerRefusal,
         automation_workflow_id,
+        contact_workflow_id,
         enrollment_workflow_id,
     )
     from workflows.search_attributes import AUTOMATION_ID, CONTACT_ID, STEP
@@ -637,3 +645,18 @@ def _trigger_context(event: ContactEvent, trigger_id: str) -> dict[str, Any]:
     if len(json.dumps(context, default=str)) > MAX_CONTEXT_BYTES:
         return {**ids, "data_omitted": True}
     return context
+
+
+def contact_start(
+    contact_id: str, task_queue: str, state: ContactState | None = None
+) -> WithStartWorkflowOperation[ContactWorkflow, ContactView]:
+    """How every caller (the API, the bulk activity, the tests) reaches a contact's workflow:
+    update-with-start on its id, starting it with an empty profile if it is not running."""
+    return WithStartWorkflowOperation(
+        ContactWorkflow.run,
+        state or ContactState(contact_id=contact_id, profile=ContactSnapshot(id=contact_id)),
+        id=contact_workflow_id(contact_id),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        static_summary=f"contact {contact_id}",
+    )
