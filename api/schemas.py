@@ -10,9 +10,11 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    SerializerFunctionWrapHandler,
     StringConstraints,
     ValidationError,
     field_validator,
+    model_serializer,
 )
 from pydantic_core import to_json
 
@@ -247,3 +249,25 @@ class EnrollmentSummary(BaseModel):
 class EnrollmentList(BaseModel):
     enrollments: list[EnrollmentSummary]
     next_page_token: str | None
+
+
+class StepCount(BaseModel):
+    step_id: str
+    type: str
+    name: str | None
+    here: int
+    reached: int
+    met: int | None = Field(None, description="goal steps only")
+
+    @model_serializer(mode="wrap")
+    def _met_for_goals_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if self.met is None:
+            data.pop("met", None)
+        return data
+
+
+class StepCounts(BaseModel):
+    automation_id: str
+    version: int
+    steps: list[StepCount]

@@ -22,6 +22,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api import metrics
 from api.errors import Conflict, NotFound
+from api.schemas import StepCounts
+from api.visibility import step_counts
 from goalflow.triggers import TriggerCache
 from workflows.automation import AutomationWorkflow, CatalogWorkflow
 from workflows.contact import ContactWorkflow, contact_start
@@ -203,6 +205,14 @@ class Goalflow:
             start_workflow_operation=self._catalog_start(),
         )
         self.triggers.invalidate()
+
+    async def steps(self, automation_id: str, version: int | None = None) -> StepCounts:
+        """Per step of a version (default: the latest), `here`/`reached`/`met` from visibility
+        (eventually consistent; enrollments started before goalflow recorded their version and
+        reached steps are not counted)."""
+        found = await self.automation(automation_id, version)
+        counts = await step_counts(self.client, automation_id, found.version, found.definition)
+        return StepCounts(automation_id=automation_id, version=found.version, steps=counts)
 
     async def trigger_counts(self, automation_id: str) -> dict[str, TriggerCount]:
         handle = self.client.get_workflow_handle(automation_workflow_id(automation_id))

@@ -19,7 +19,8 @@ from typing import Any, cast
 
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
-from api.schemas import EnrollmentSummary
+from api.schemas import EnrollmentSummary, StepCount
+from workflows.definition import Automation, GoalStep
 from workflows.messages import EnrollmentStatus
 from workflows.search_attributes import AUTOMATION_ID, CONTACT_ID, GOALS_MET, STEP
 
@@ -170,3 +171,43 @@ async def enrollment_stats(
     statuses: dict[str, int] = {"active": active}
     statuses.update({status: by_status.get(status, 0) for status in ENDED_STATUSES})
     return statuses, dict(zip(goal_ids, met, strict=True))
+
+
+async def step_counts(
+    client: Client, automation_id: str, version: int, definition: Automation
+) -> list[StepCount]:
+    """Per step of one version: enrollments of that version at the step now (`here`), that ever
+    reached it (`reached`), and for goals how many met it (`met`). Count queries only, on the
+    `GoalflowVersion` and `GoalflowReached` search attributes the enrollments set in the upserts
+    they make anyway; eventually consistent, like every visibility answer."""
+    base = f"{enrollment_query(automation_id)} AND GoalflowVersion = {int(version)}"
+
+    async def count(query: str) -> int:
+        return (await client.count_workflows(query)).count
+
+    steps = definition.steps
+    goals = [s for s in steps if isinstance(s, GoalStep)]
+    counted = await asyncio.gather(
+        *(
+            count(f"{base} AND ExecutionStatus = 'Running' AND GoalflowStep = {quote(s.id)}")
+            for s in steps
+        ),
+        *(count(f"{base} AND GoalflowReached = {quote(s.id)}") for s in steps),
+        *(count(f"{base} AND GoalflowGoalsMet = {quote(g.id)}") for g in goals),
+    )
+    here, reached, met = (
+        counted[: len(steps)],
+        counted[len(steps) : 2 * len(steps)],
+        dict(zip((g.id for g in goals), counted[2 * len(steps) :], strict=True)),
+    )
+    return [
+        StepCount(
+            step_id=step.id,
+            type=step.type,
+            name=step.name,
+            here=here[i],
+            reached=reached[i],
+            met=met.get(step.id),
+        )
+        for i, step in enumerate(steps)
+    ]

@@ -66,7 +66,7 @@ with workflow.unsafe.imports_passed_through():
         contact_workflow_id,
         enrollment_workflow_id,
     )
-    from workflows.search_attributes import AUTOMATION_ID, CONTACT_ID, STEP
+    from workflows.search_attributes import AUTOMATION_ID, CONTACT_ID, REACHED, STEP, VERSION
 
 # Event ids remembered per contact for deduplication (R10), carried across continue-as-new.
 DEDUPE_MEMORY = 10_000
@@ -356,6 +356,8 @@ class ContactWorkflow:
                     SearchAttributePair(AUTOMATION_ID, request.automation_id),
                     # Free at start, where an upsert is a billable action.
                     SearchAttributePair(STEP, request.automation.steps[0].id),
+                    SearchAttributePair(VERSION, request.version),
+                    SearchAttributePair(REACHED, [request.automation.steps[0].id]),
                 ]
             )
             if request.search_attributes

@@ -68,7 +68,7 @@ with workflow.unsafe.imports_passed_through():
         WebhookResult,
     )
     from workflows.schedule import next_clock_time
-    from workflows.search_attributes import GOALS_MET, STEP
+    from workflows.search_attributes import GOALS_MET, REACHED, STEP, VERSION
     from workflows.send_windows import next_opening, zone_for
 
 # A definition can only loop through a wait or a goal (validated at publish), but a goal that is
@@ -112,6 +112,7 @@ class EnrollmentWorkflow:
         self.timeline_dropped = 0
         self.pending_move: int | None = None
         self.visits: dict[str, int] = {}
+        self.reached: list[str] = []
         self.events_this_run = 0
         # The pause an earlier run was in when it continued as new; resumed, not restarted.
         self.resuming: Waiting | None = None
@@ -122,6 +123,7 @@ class EnrollmentWorkflow:
             self.timeline = progress.timeline
             self.timeline_dropped = progress.timeline_dropped
             self.visits = progress.visits
+            self.reached = progress.reached or list(progress.visits)
             self.contact = progress.contact
             self.resuming = progress.waiting
 
@@ -310,6 +312,8 @@ class EnrollmentWorkflow:
         if target != self.position:
             self._record("moved", goal.id, {"from": self.steps[self.position].id, "to": goal.id})
             self.position = target
+        if goal.id not in self.reached:
+            self.reached.append(goal.id)  # shown by the next upsert
         return self._on_met(target, goal)
 
     def _on_met(self, index: int, goal: GoalStep) -> int | None:
@@ -409,6 +413,7 @@ class EnrollmentWorkflow:
             visits=self.visits,
             contact=self.contact,
             waiting=self.waiting,
+            reached=self.reached,
         )
         workflow.continue_as_new(self.input.model_copy(update={"progress": progress}))
 
@@ -596,13 +601,24 @@ class EnrollmentWorkflow:
             return
         step = self.steps[self.position].id if self.position < len(self.steps) else ""
         met = [goal_id for goal_id, g in self.goals.items() if g.met]
+        if step and step not in self.reached:
+            self.reached.append(step)
         if self._search_attributes_at_pauses():
             # What the workflow holds: given at start (the contact sets the first step) or
             # written by an earlier upsert, carried over continue-as-new.
             current = workflow.info().typed_search_attributes
             if current.get(STEP) == step and sorted(current.get(GOALS_MET) or []) == sorted(met):
                 return
-        workflow.upsert_search_attributes([STEP.value_set(step), GOALS_MET.value_set(met)])
+        # The same upsert as before `GoalflowVersion`/`GoalflowReached` existed, with more in
+        # it: replay matches upserts by command, not content, so no patch is needed.
+        workflow.upsert_search_attributes(
+            [
+                STEP.value_set(step),
+                GOALS_MET.value_set(met),
+                VERSION.value_set(self.input.version),
+                REACHED.value_set(self.reached),
+            ]
+        )
 
 
 def _failed(cause: BaseException | None) -> dict[str, Any]:

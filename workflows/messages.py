@@ -360,6 +360,7 @@ class EnrollmentProgress(BaseModel):
     visits: dict[str, int]
     contact: ContactSnapshot
     waiting: Waiting
+    reached: list[str] = Field(default_factory=list)
 
 
 class EnrollmentView(BaseModel):

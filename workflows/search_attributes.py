@@ -12,10 +12,16 @@ CONTACT_ID = SearchAttributeKey.for_keyword("GoalflowContactId")
 AUTOMATION_ID = SearchAttributeKey.for_keyword("GoalflowAutomationId")
 STEP = SearchAttributeKey.for_keyword("GoalflowStep")
 GOALS_MET = SearchAttributeKey.for_keyword_list("GoalflowGoalsMet")
+VERSION = SearchAttributeKey.for_int("GoalflowVersion")
+# The steps an enrollment has reached so far: per-step counts come from visibility (count
+# queries), at no extra Temporal action (set in the upserts each step already makes).
+REACHED = SearchAttributeKey.for_keyword_list("GoalflowReached")
 
 SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[Any], ...] = (
     CONTACT_ID,
     AUTOMATION_ID,
     STEP,
     GOALS_MET,
+    VERSION,
+    REACHED,
 )

@@ -14,6 +14,7 @@ from api.schemas import (
     EnrollmentCreated,
     EnrollmentIn,
     PublishOut,
+    StepCounts,
     fits,
 )
 from goalflow.outbound import OutboundPolicy, literal_address_refusal
@@ -136,6 +137,22 @@ async def _set_state(
 ) -> AutomationStateOut:
     status = await goalflow.set_state(automation_id, state)
     return AutomationStateOut(automation_id=automation_id, state=status.state)
+
+
+@router.get(
+    "/automations/{automation_id}/steps",
+    response_model=StepCounts,
+    responses={404: {"description": "unknown automation or version"}},
+)
+async def automation_steps(
+    goalflow: GoalflowDep,
+    automation_id: KnownAutomationId,
+    version: int | None = Query(None, ge=1),
+) -> StepCounts:
+    """Per step of a version (default: the latest): enrollments of that version at the step now
+    (`here`), that ever reached it (`reached`), and for goal steps how many met it (`met`).
+    From Temporal visibility: may lag the enrollments by a second."""
+    return await goalflow.steps(automation_id, version)
 
 
 @router.get(

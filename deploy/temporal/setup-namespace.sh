@@ -83,5 +83,7 @@ retry ensure_search_attribute GoalflowContactId Keyword
 retry ensure_search_attribute GoalflowAutomationId Keyword
 retry ensure_search_attribute GoalflowStep Keyword
 retry ensure_search_attribute GoalflowGoalsMet KeywordList
+retry ensure_search_attribute GoalflowVersion Int
+retry ensure_search_attribute GoalflowReached KeywordList
 
 log "namespace $NAMESPACE is ready"

@@ -167,6 +167,8 @@ def test_search_attributes_are_the_expected_ones() -> None:
         "GoalflowAutomationId": "Keyword",
         "GoalflowStep": "Keyword",
         "GoalflowGoalsMet": "KeywordList",
+        "GoalflowVersion": "Int",
+        "GoalflowReached": "KeywordList",
     }
 
 
