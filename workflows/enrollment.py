@@ -223,6 +223,8 @@ class EnrollmentWorkflow:
         unpaused = 0
         while position is not None and position < len(self.steps):
             self.position = position
+            if self.steps[position].id not in self.reached:
+                self.reached.append(self.steps[position].id)  # written with the next upsert
             self._show_progress()
             paused_before = workflow.now()
             position = await self._execute(position)
@@ -601,8 +603,6 @@ class EnrollmentWorkflow:
             return
         step = self.steps[self.position].id if self.position < len(self.steps) else ""
         met = [goal_id for goal_id, g in self.goals.items() if g.met]
-        if step and step not in self.reached:
-            self.reached.append(step)
         if self._search_attributes_at_pauses():
             # What the workflow holds: given at start (the contact sets the first step) or
             # written by an earlier upsert, carried over continue-as-new.
