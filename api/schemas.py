@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -215,6 +215,16 @@ class TriggerLinkIn(Strict):
     url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2000)]
 
 
+class Retrying(BaseModel):
+    """`waiting` while an action is tried again: the attempt that runs at `next_at` (none
+    while it runs), and why the previous one failed."""
+
+    kind: Literal["retrying"]
+    attempt: int
+    next_at: datetime | None = Field(None, exclude_if=lambda value: value is None)
+    last_error: str
+
+
 class EnrollmentOut(BaseModel):
     """One enrollment, exactly the fields docs/api.md lists."""
 
@@ -224,11 +234,20 @@ class EnrollmentOut(BaseModel):
     contact_id: str
     status: EnrollmentStatus
     current_step: str | None
-    waiting: Waiting | None
+    waiting: Waiting | Retrying | None
     goals: list[GoalStatus]
     timeline: list[TimelineEntry]
     outcome: str | None
     context: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("waiting", mode="before")
+    @classmethod
+    def _retrying(cls, waiting: Any) -> Any:
+        if isinstance(waiting, Waiting):
+            waiting = waiting.model_dump()
+        if isinstance(waiting, dict) and waiting.get("kind") == "retrying":
+            return Retrying.model_validate(waiting)
+        return waiting
 
 
 class EnrollmentCancelled(BaseModel):

@@ -26,6 +26,9 @@ def test_histories_cover_the_required_scenarios() -> None:
         "email",  # sent by activities
         "email_local_activity",  # sent by local activities (patch send-email-as-local-activity)
         "event_batch",  # events accepted by one accept_events update
+        # Actions retried by the enrollment itself (patch action-retries-in-workflow).
+        "webhook_retry_visible_retries",
+        "email_visible_retries",
     ):
         assert f"enrollment_{scenario}" in names
     # A bulk job stopped between batches (patch bulk-cancel-between-batches; record_bulk.py).

@@ -89,6 +89,11 @@ ACTION_RETRY = RetryPolicy(
     maximum_attempts=8,
     non_retryable_error_types=[WEBHOOK_REJECTED, SMTP_REJECTED, SMS_REJECTED],
 )
+# Enrollments started with this patch retry actions themselves, with ACTION_RETRY's backoff.
+VISIBLE_RETRIES = "action-retries-in-workflow"
+ONE_ATTEMPT = RetryPolicy(maximum_attempts=1)
+# How much of a failed attempt's message `waiting.last_error` shows.
+LAST_ERROR_CHARS = 200
 
 
 class _Finished(Exception):
@@ -464,60 +469,92 @@ class EnrollmentWorkflow:
             return {"skipped": "moved", "cut_short": True}  # R16: a goal moved the contact
         # A goal met meanwhile does not cut the action (R3): the move follows it. Cancelling the
         # enrollment (R11) does cancel it.
-        try:
-            match step:
-                case WebhookStep():
-                    hook = await workflow.execute_activity(
-                        SEND_WEBHOOK,
-                        WebhookRequest(context=context, step=step),
-                        result_type=WebhookResult,
-                        start_to_close_timeout=timedelta(seconds=30),
-                        retry_policy=ACTION_RETRY,
-                        summary=f"webhook {name}",
-                    )
-                    return {"status_code": hook.status_code, "webhook_id": hook.webhook_id}
-                case SendEmailStep() if workflow.patched("send-email-as-local-activity"):
-                    # A local activity: run by this worker within the workflow task, recorded
-                    # as one marker, no task dispatch; a send takes milliseconds.
-                    sent = await workflow.execute_local_activity(
-                        SEND_EMAIL,
-                        EmailRequest(context=context, step=step),
-                        result_type=DeliveryResult,
-                        start_to_close_timeout=timedelta(seconds=60),
-                        retry_policy=ACTION_RETRY,
-                        summary=f"email {name}",
-                    )
-                case SendEmailStep():
-                    sent = await workflow.execute_activity(
-                        SEND_EMAIL,
-                        EmailRequest(context=context, step=step),
-                        result_type=DeliveryResult,
-                        start_to_close_timeout=timedelta(seconds=60),
-                        retry_policy=ACTION_RETRY,
-                        summary=f"email {name}",
-                    )
-                case SendSmsStep():
-                    sent = await workflow.execute_activity(
-                        SEND_SMS,
-                        SmsRequest(context=context, step=step),
-                        result_type=DeliveryResult,
-                        start_to_close_timeout=timedelta(seconds=30),
-                        retry_policy=ACTION_RETRY,
-                        summary=f"sms {name}",
-                    )
-        except ActivityError as err:
-            if isinstance(err.cause, CancelledError):
+        # Retried by the workflow itself, one attempt per activity, so that the enrollment can
+        # say it is retrying (`waiting.kind = "retrying"`) and each failed attempt is a short
+        # line in the history rather than a failure kept, and cut, by the server.
+        own_retries = workflow.patched(VISIBLE_RETRIES)
+        retry = ONE_ATTEMPT if own_retries else ACTION_RETRY
+        attempt = 1
+        while True:
+            try:
+                match step:
+                    case WebhookStep():
+                        hook = await workflow.execute_activity(
+                            SEND_WEBHOOK,
+                            WebhookRequest(context=context, step=step),
+                            result_type=WebhookResult,
+                            start_to_close_timeout=timedelta(seconds=30),
+                            retry_policy=retry,
+                            summary=f"webhook {name}",
+                        )
+                        return {"status_code": hook.status_code, "webhook_id": hook.webhook_id}
+                    case SendEmailStep() if workflow.patched("send-email-as-local-activity"):
+                        # A local activity: run by this worker within the workflow task, recorded
+                        # as one marker, no task dispatch; a send takes milliseconds.
+                        sent = await workflow.execute_local_activity(
+                            SEND_EMAIL,
+                            EmailRequest(context=context, step=step),
+                            result_type=DeliveryResult,
+                            start_to_close_timeout=timedelta(seconds=60),
+                            retry_policy=retry,
+                            summary=f"email {name}",
+                        )
+                    case SendEmailStep():
+                        sent = await workflow.execute_activity(
+                            SEND_EMAIL,
+                            EmailRequest(context=context, step=step),
+                            result_type=DeliveryResult,
+                            start_to_close_timeout=timedelta(seconds=60),
+                            retry_policy=retry,
+                            summary=f"email {name}",
+                        )
+                    case SendSmsStep():
+                        sent = await workflow.execute_activity(
+                            SEND_SMS,
+                            SmsRequest(context=context, step=step),
+                            result_type=DeliveryResult,
+                            start_to_close_timeout=timedelta(seconds=30),
+                            retry_policy=retry,
+                            summary=f"sms {name}",
+                        )
+                break
+            except ActivityError as err:
+                if isinstance(err.cause, CancelledError):
+                    raise asyncio.CancelledError from err
+                failure: BaseException | None = err.cause
+            except CancelledError as err:
                 raise asyncio.CancelledError from err
-            return _failed(err.cause)
-        except CancelledError as err:
-            raise asyncio.CancelledError from err
-        except (ApplicationError, TemporalTimeoutError) as err:
-            # A local activity's failure arrives as it is, not wrapped in an ActivityError.
-            return _failed(err)
+            except (ApplicationError, TemporalTimeoutError) as err:
+                # A local activity's failure arrives as it is, not wrapped in an ActivityError.
+                failure = err
+            if not own_retries or attempt >= (ACTION_RETRY.maximum_attempts or 1):
+                return _failed(failure)
+            if not _retryable(failure):
+                return _failed(failure)
+            attempt += 1
+            await self._before_retry(attempt, failure)
+        self.waiting = None
         detail: dict[str, Any] = {"message_id": sent.message_id}
         if sent.skipped:
             detail["skipped"] = sent.skipped
         return detail
+
+    async def _before_retry(self, attempt: int, failure: BaseException | None) -> None:
+        """Wait out ACTION_RETRY's backoff before `attempt`, saying so in `waiting`. Not cut
+        short by a goal (R3: the move follows the action); cancelling the enrollment cuts it."""
+        policy = ACTION_RETRY
+        delay = policy.initial_interval * policy.backoff_coefficient ** (attempt - 2)
+        if policy.maximum_interval is not None:
+            delay = min(delay, policy.maximum_interval)
+        last_error = _failed(failure)["error"][:LAST_ERROR_CHARS]
+        self.waiting = Waiting(
+            kind="retrying",
+            attempt=attempt,
+            next_at=workflow.now() + delay,
+            last_error=last_error,
+        )
+        await workflow.sleep(delay, summary=f"retry {attempt}")
+        self.waiting = Waiting(kind="retrying", attempt=attempt, last_error=last_error)
 
     # --- bookkeeping ------------------------------------------------------------------------
 
@@ -619,6 +656,14 @@ class EnrollmentWorkflow:
                 REACHED.value_set(self.reached),
             ]
         )
+
+
+def _retryable(failure: BaseException | None) -> bool:
+    """Whether ACTION_RETRY would try again after this failure."""
+    if isinstance(failure, ApplicationError):
+        types = ACTION_RETRY.non_retryable_error_types or []
+        return not failure.non_retryable and failure.type not in types
+    return True
 
 
 def _failed(cause: BaseException | None) -> dict[str, Any]:

@@ -343,11 +343,20 @@ class GoalStatus(BaseModel):
     event_id: str | None = None
 
 
+def _unset(value: object) -> bool:
+    return value is None
+
+
 class Waiting(BaseModel):
-    # send_window: a send held until its window opens (R16 in docs/automations.md).
-    kind: Literal["timer", "goal", "send_window"]
+    # send_window: a send held until its window opens (R16 in docs/automations.md); retrying:
+    # an action whose last attempt failed, tried again (`attempt`) at `next_at`, or being tried
+    # again now (no `next_at`). The retry fields are left out of answers where they are unset.
+    kind: Literal["timer", "goal", "send_window", "retrying"]
     until: datetime | None = None
     goal: str | None = None
+    attempt: int | None = Field(None, exclude_if=_unset)
+    next_at: datetime | None = Field(None, exclude_if=_unset)
+    last_error: str | None = Field(None, exclude_if=_unset)
 
 
 class EnrollmentProgress(BaseModel):

@@ -14,7 +14,9 @@ import argparse
 import asyncio
 import json
 import tempfile
+import threading
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +110,14 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             {"id": "thanks", "type": "send_email", "subject": "Thanks", "html": "<p>Thanks</p>"},
         ],
     },
+    # The webhook's URL is set at record time to a local server that answers 500 twice.
+    "webhook_retry": {
+        "name": "webhook retried by the enrollment",
+        "steps": [
+            {"id": "notify", "type": "webhook", "url": "http://127.0.0.1/hook"},
+            {"id": "after", "type": "add_tag", "tag": "done"},
+        ],
+    },
     "cancel": {
         "name": "cancel",
         "steps": [
@@ -130,6 +140,14 @@ async def _record(engine: Engine, name: str, definition: dict[str, Any]) -> dict
         days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
         window = {"days": days, "start": opens, "end": closes}
         definition = {**definition, "settings": {"send_window": window}}
+    if name == "webhook_retry":
+        definition = {
+            **definition,
+            "steps": [
+                {**definition["steps"][0], "url": _failing_twice()},
+                *definition["steps"][1:],
+            ],
+        }
     enrolled = await engine.enroll(
         definition,
         contact,
@@ -165,6 +183,26 @@ async def _record(engine: Engine, name: str, definition: dict[str, Any]) -> dict
         f"enrollment_{name}": enrollment.to_json(),
         f"contact_{name}": contact_history.to_json(),
     }
+
+
+def _failing_twice() -> str:
+    """The URL of a local HTTP server (a daemon thread) that answers 500 twice, then 204."""
+    answered: list[None] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            answered.append(None)
+            self.send_response(500 if len(answered) <= 2 else 204)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_port}/hook"
 
 
 async def main(names: list[str], suffix: str) -> None:
