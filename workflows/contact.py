@@ -221,7 +221,7 @@ class ContactWorkflow:
         if op.enroll is not None:
             return await self._enroll(op.enroll)
         if op.event is not None:
-            self._apply_event_to_profile(op.event)
+            self.state.profile.apply_event(op.event)
             await self._publish([op.event], made_here=False)
             return None
         if op.tags is not None:
@@ -532,18 +532,6 @@ class ContactWorkflow:
                 )
 
     # --- state helpers ----------------------------------------------------------------------
-
-    def _apply_event_to_profile(self, event: ContactEvent) -> None:
-        profile = self.state.profile
-        tag = event.data.get("tag")
-        if event.type == "contact.tag_added" and isinstance(tag, str) and tag not in profile.tags:
-            profile.tags.append(tag)
-        elif event.type == "contact.tag_removed" and isinstance(tag, str) and tag in profile.tags:
-            profile.tags.remove(tag)
-        elif event.type == "contact.updated" and isinstance(event.data.get("fields"), dict):
-            profile.fields.update(event.data["fields"])
-        elif event.type == "email.unsubscribed":
-            profile.unsubscribed = True
 
     def _merge_profile(self, request: EnrollRequest) -> None:
         profile = self.state.profile

@@ -168,7 +168,7 @@ class EnrollmentWorkflow:
         if self.status != "active":
             return
         self.events_this_run += 1
-        self._absorb_contact_change(event)
+        self.contact.apply_event(event)
         matched = goals_met_by(
             self.input.automation, event, self.input.automation_id, self.input.context
         )
@@ -557,28 +557,6 @@ class EnrollmentWorkflow:
         self.waiting = Waiting(kind="retrying", attempt=attempt, last_error=last_error)
 
     # --- bookkeeping ------------------------------------------------------------------------
-
-    def _absorb_contact_change(self, event: ContactEvent) -> None:
-        tag = event.data.get("tag")
-        if event.type == "contact.tag_added" and isinstance(tag, str):
-            if tag not in self.contact.tags:
-                self.contact.tags.append(tag)
-        elif event.type == "contact.tag_removed" and isinstance(tag, str):
-            if tag in self.contact.tags:
-                self.contact.tags.remove(tag)
-        elif event.type == "contact.updated":
-            fields = event.data.get("fields")
-            if isinstance(fields, dict):
-                self.contact.fields.update(fields)
-            # A profile save (`PUT /v1/contacts`) also says which attributes changed.
-            attributes = event.data.get("profile")
-            if isinstance(attributes, dict):
-                for name in ("email", "phone", "first_name", "last_name"):
-                    value = attributes.get(name)
-                    if isinstance(value, str):
-                        setattr(self.contact, name, value)
-        elif event.type == "email.unsubscribed":
-            self.contact.unsubscribed = True
 
     def _record(self, kind: TimelineKind, step_id: str | None, detail: dict[str, Any]) -> None:
         self.timeline.append(

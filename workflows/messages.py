@@ -111,6 +111,30 @@ class ContactSnapshot(BaseModel):
         known = self.model_dump(exclude={"fields"}, exclude_none=True)
         return {"contact": {**self.fields, **known, "fields": self.fields}}
 
+    def apply_event(self, event: ContactEvent) -> None:
+        """What a contact event changes in the profile: the contact workflow's copy and each
+        enrollment's copy both change through this, so they agree."""
+        tag = event.data.get("tag")
+        if event.type == "contact.tag_added" and isinstance(tag, str):
+            if tag not in self.tags:
+                self.tags.append(tag)
+        elif event.type == "contact.tag_removed" and isinstance(tag, str):
+            if tag in self.tags:
+                self.tags.remove(tag)
+        elif event.type == "contact.updated":
+            fields = event.data.get("fields")
+            if isinstance(fields, dict):
+                self.fields.update(fields)
+            # A profile save (`PUT /v1/contacts`) also says which attributes changed.
+            attributes = event.data.get("profile")
+            if isinstance(attributes, dict):
+                for name in ("email", "phone", "first_name", "last_name"):
+                    value = attributes.get(name)
+                    if isinstance(value, str):
+                        setattr(self, name, value)
+        elif event.type == "email.unsubscribed":
+            self.unsubscribed = True
+
 
 class ActiveEnrollment(BaseModel):
     enrollment_id: str
