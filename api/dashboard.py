@@ -13,17 +13,15 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from api.service import Goalflow
-from api.visibility import enrollment_query, quote
+from api.visibility import enrollment_query
+from api.visibility import step_counts as visibility_step_counts
 from workflows.definition import (
     Automation,
     GoalStep,
     IfElseStep,
-    SendEmailStep,
-    SendSmsStep,
-    WaitStep,
 )
 from workflows.messages import AutomationVersion, CatalogEntry
-from workflows.search_attributes import GOALS_MET, STEP
+from workflows.search_attributes import GOALS_MET
 
 
 @dataclass
@@ -52,7 +50,7 @@ class Funnel:
 @dataclass
 class StepCount:
     here: int = 0
-    reached: int | None = None  # None: not known from visibility
+    reached: int = 0
     met: int | None = None  # goals only
 
 
@@ -132,7 +130,7 @@ async def automation_counts(
     """The version asked for (NotFound when there is none), its totals and per-step counts."""
     found = await goalflow.automation(automation_id, version)
     totals, counts = await asyncio.gather(
-        funnel(goalflow, automation_id), step_counts(goalflow, automation_id, found.definition)
+        funnel(goalflow, automation_id), step_counts(goalflow, found)
     )
     return found, totals, counts
 
@@ -148,7 +146,7 @@ async def automation_page(
     newest, totals, counts, started = await asyncio.gather(
         latest(),
         funnel(goalflow, automation_id),
-        step_counts(goalflow, automation_id, found.definition),
+        step_counts(goalflow, found),
         goalflow.trigger_counts(automation_id),
     )
     definition = found.definition
@@ -182,40 +180,13 @@ def _value(value: object) -> str:
     return str(value)
 
 
-def can_rest(definition: Automation, position: int) -> bool:
-    """Whether visibility can show an enrollment at this step: the first step (named at start),
-    and the steps an enrollment pauses at (a wait, a goal that waits, a send held by a send
-    window), which are where the step's search attribute is written. Elsewhere an enrollment
-    passes in milliseconds and its count is 0 without asking."""
-    step = definition.steps[position]
-    if position == 0 or isinstance(step, WaitStep):
-        return True
-    if isinstance(step, GoalStep):
-        return step.if_unmet.action == "wait"
-    if isinstance(step, SendEmailStep | SendSmsStep):
-        return step.window(definition.settings.send_window) is not None
-    return False
-
-
-async def step_counts(
-    goalflow: Goalflow, automation_id: str, definition: Automation
-) -> dict[str, StepCount]:
-    """Per step: enrollments at it now (`here`) and, for goals, how many met it (`met`): one
-    count query per step an enrollment can rest at and one per goal."""
-    base = enrollment_query(automation_id)
-    running = f"{base} AND ExecutionStatus = 'Running'"
-    resting = [s for i, s in enumerate(definition.steps) if can_rest(definition, i)]
-    goals = [s for s in definition.steps if isinstance(s, GoalStep)]
-    counts = await asyncio.gather(
-        *(_count(goalflow, f"{running} AND {STEP.name} = {quote(s.id)}") for s in resting),
-        *(_count(goalflow, f"{base} AND {GOALS_MET.name} = {quote(g.id)}") for g in goals),
+async def step_counts(goalflow: Goalflow, shown: AutomationVersion) -> dict[str, StepCount]:
+    """Per step of the version shown: `here`, `reached` and, for goals, `met` (what
+    `GET /v1/automations/{id}/steps` answers)."""
+    counted = await visibility_step_counts(
+        goalflow.client, shown.automation_id, shown.version, shown.definition
     )
-    result = {s.id: StepCount() for s in definition.steps}
-    for step, n in zip(resting, counts[: len(resting)], strict=True):
-        result[step.id].here = n
-    for goal, n in zip(goals, counts[len(resting) :], strict=True):
-        result[goal.id].met = n
-    return result
+    return {c.step_id: StepCount(here=c.here, reached=c.reached, met=c.met) for c in counted}
 
 
 def flow(definition: Automation) -> list[FlowStep]:

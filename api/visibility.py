@@ -20,7 +20,7 @@ from typing import Any, cast
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from api.schemas import EnrollmentSummary, StepCount
-from workflows.definition import Automation, GoalStep
+from workflows.definition import Automation, GoalStep, SendEmailStep, SendSmsStep, WaitStep
 from workflows.messages import EnrollmentStatus
 from workflows.search_attributes import AUTOMATION_ID, CONTACT_ID, GOALS_MET, STEP
 
@@ -173,6 +173,21 @@ async def enrollment_stats(
     return statuses, dict(zip(goal_ids, met, strict=True))
 
 
+def can_rest(definition: Automation, position: int) -> bool:
+    """Whether visibility can show an enrollment at this step: the first step (named at start),
+    and the steps an enrollment pauses at (a wait, a goal that waits, a send held by a send
+    window), which are where the step's search attribute is written. Elsewhere an enrollment
+    passes in milliseconds, and counting it would cost a query for a 0."""
+    step = definition.steps[position]
+    if position == 0 or isinstance(step, WaitStep):
+        return True
+    if isinstance(step, GoalStep):
+        return step.if_unmet.action == "wait"
+    if isinstance(step, SendEmailStep | SendSmsStep):
+        return step.window(definition.settings.send_window) is not None
+    return False
+
+
 async def step_counts(
     client: Client, automation_id: str, version: int, definition: Automation
 ) -> list[StepCount]:
@@ -187,11 +202,15 @@ async def step_counts(
 
     steps = definition.steps
     goals = [s for s in steps if isinstance(s, GoalStep)]
+
+    async def at_step(position: int) -> int:
+        if not can_rest(definition, position):
+            return 0  # never written to visibility: no query
+        step_id = quote(steps[position].id)
+        return await count(f"{base} AND ExecutionStatus = 'Running' AND GoalflowStep = {step_id}")
+
     counted = await asyncio.gather(
-        *(
-            count(f"{base} AND ExecutionStatus = 'Running' AND GoalflowStep = {quote(s.id)}")
-            for s in steps
-        ),
+        *(at_step(i) for i in range(len(steps))),
         *(count(f"{base} AND GoalflowReached = {quote(s.id)}") for s in steps),
         *(count(f"{base} AND GoalflowGoalsMet = {quote(g.id)}") for g in goals),
     )

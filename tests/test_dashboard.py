@@ -103,6 +103,8 @@ async def test_counts_change_on_the_page_without_a_reload(stack: Stack, page: Pa
     await expect(enrolled).to_have_text("1", timeout=REFRESHED)
     here = page.locator('[data-count="step:pause:here"]')
     await expect(here).to_have_text("1", timeout=REFRESHED)
+    await expect(page.locator('[data-count="step:welcome:reached"]')).to_have_text("1")
+    await expect(page.locator('[data-count="step:thanks:reached"]')).to_have_text("0")
     await screenshot(page, "automation-waiting")
 
     answer = await stack.http.post(
@@ -117,6 +119,11 @@ async def test_counts_change_on_the_page_without_a_reload(stack: Stack, page: Pa
         "1", timeout=REFRESHED
     )
     await expect(page.locator('[data-count="funnel:conversion"]')).to_have_text("100 %")
+    # Reached, per step of the version: the jump skipped the branch and the reminder.
+    reached = {step: "1" for step in ("welcome", "pause", "bought", "thanks")}
+    reached |= {"check": "0", "reminder": "0"}
+    for step, count in reached.items():
+        await expect(page.locator(f'[data-count="step:{step}:reached"]')).to_have_text(count)
     assert await page.evaluate("window.notReloaded") is True
     await screenshot(page, "automation-goal-met")
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from api.dashboard import can_rest, flow
+from api.dashboard import flow
 from api.routes.ui import UI_DIR, _safe_next, temporal_link
+from api.visibility import can_rest
 from goalflow.dev import DevOptions, _print_urls
 from goalflow.settings import Settings
 from workflows.validation import parse_automation
