@@ -29,6 +29,9 @@ def test_histories_cover_the_required_scenarios() -> None:
         # Actions retried by the enrollment itself (patch action-retries-in-workflow).
         "webhook_retry_visible_retries",
         "email_visible_retries",
+        "send_window",  # a send held until its window opens (patch send-window-hold)
+        "send_window_goal",  # a goal met while a send is held
+        "lookback",  # a goal met by an event accepted before the enrollment (R15)
     ):
         assert f"enrollment_{scenario}" in names
     # A bulk job stopped between batches (patch bulk-cancel-between-batches; record_bulk.py).

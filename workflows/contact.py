@@ -66,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
         contact_workflow_id,
         enrollment_workflow_id,
     )
+    from workflows.recall import recall, remember
     from workflows.search_attributes import AUTOMATION_ID, CONTACT_ID, REACHED, STEP, VERSION
 
 # Event ids remembered per contact for deduplication (R10), carried across continue-as-new.
@@ -376,6 +377,8 @@ class ContactWorkflow:
                 continue_as_new_after_events=request.continue_as_new_after_events,
                 context=request.context,
                 trigger=request.trigger,
+                lookback_events=recall(self.state.memory, request.automation, workflow.now()),
+                enrolled_at=workflow.now(),
             ),
             id=enrollment_id,
             parent_close_policy=ParentClosePolicy.ABANDON,
@@ -510,6 +513,7 @@ class ContactWorkflow:
         """Signal the event to every active enrollment, all at once, and wait for delivery
         before the next event so that each enrollment sees events in acceptance order."""
         self.state.events_seen += 1
+        remember(self.state.memory, event, workflow.now())
         active = list(self.state.active)
         if not active:
             return

@@ -7,7 +7,7 @@ already-validated snapshot and never re-validate it.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -114,11 +114,18 @@ class CustomCriterion(Strict):
 
 
 ContextKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+MAX_LOOKBACK = timedelta(days=30)
+
+
+def _check_lookback(value: str) -> str:
+    if parse_duration(value) > MAX_LOOKBACK:
+        raise ValueError(f"lookback {value!r} is longer than P30D")
+    return value
 
 
 class _GoalOptions(Strict):
     """What a goal criterion may add to a trigger's: a goal listens for an enrollment, which
-    has a context."""
+    has a context and a moment it was accepted."""
 
     match_context: list[ContextKey] | None = Field(
         None,
@@ -127,6 +134,13 @@ class _GoalOptions(Strict):
         description=(
             "keys whose value in the event's data must equal the enrollment's context; "
             "a key missing (or null) on either side never matches"
+        ),
+    )
+    lookback: Annotated[str, AfterValidator(_check_lookback)] | None = Field(
+        None,
+        description=(
+            "ISO 8601 duration, at most P30D: events accepted up to that long before the "
+            "enrollment also count (R15 in docs/automations.md)"
         ),
     )
 

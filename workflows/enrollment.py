@@ -131,12 +131,7 @@ class EnrollmentWorkflow:
             self.reached = progress.reached or list(progress.visits)
             self.contact = progress.contact
             self.resuming = progress.waiting
-
-    # --- messages ---------------------------------------------------------------------------
-
-    @workflow.run
-    async def run(self, input: EnrollmentInput) -> EnrollmentView:
-        if input.progress is None:
+        else:
             entered: dict[str, Any] = {"version": input.version}
             if input.trigger is not None:
                 entered |= {
@@ -144,6 +139,16 @@ class EnrollmentWorkflow:
                     "trigger_event_id": input.trigger.event_id,
                 }
             self._record("entered", None, entered)
+            # R15: here, before any signal handler runs, so that looked-back events come before
+            # every later event. The contact's profile already reflects them.
+            enrolled_at = input.enrolled_at or workflow.now()
+            for event in input.lookback_events:
+                self._match(event, enrolled_at - (event.accepted_at or enrolled_at))
+
+    # --- messages ---------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: EnrollmentInput) -> EnrollmentView:
         try:
             await self._interpret()
         except asyncio.CancelledError:
@@ -169,11 +174,22 @@ class EnrollmentWorkflow:
             return
         self.events_this_run += 1
         self.contact.apply_event(event)
+        if not self._match(event):
+            return
+        if self.pending_move is None or not self._search_attributes_at_pauses():
+            # A goal met while the enrollment stays paused shows now; one that moves it shows
+            # at the next pause or the end, a moment later.
+            self._update_search_attributes()
+
+    def _match(self, event: ContactEvent, age: timedelta | None = None) -> bool:
+        """Record the goals `event` meets and the move it calls for (R3, R4, R8, R9); False
+        when it meets none. `age`: for an event accepted before the enrollment, how long
+        before (R15)."""
         matched = goals_met_by(
-            self.input.automation, event, self.input.automation_id, self.input.context
+            self.input.automation, event, self.input.automation_id, self.input.context, age
         )
         if not matched:
-            return
+            return False
         here = self.pending_move if self.pending_move is not None else self.position
         eligible: list[int] = []
         for index in matched:
@@ -189,19 +205,15 @@ class EnrollmentWorkflow:
                     "goalflow_goals_met", "goals met by enrollments (first match of each goal)"
                 ).add(1, {"automation_id": self.input.automation_id, "goal": goal.id})
             movable = index >= here or goal.jump_from == "anywhere"
-            self._record(
-                "goal_met",
-                goal.id,
-                {"event_id": event.id, "event_type": event.type, "moves": movable},
-            )
+            detail = {"event_id": event.id, "event_type": event.type, "moves": movable}
+            if age is not None:
+                detail["lookback"] = True
+            self._record("goal_met", goal.id, detail)
             if movable:
                 eligible.append(index)
         if eligible:
             self.pending_move = max(eligible)  # R8: the eligible goal furthest down
-        if self.pending_move is None or not self._search_attributes_at_pauses():
-            # A goal met while the enrollment stays paused shows now; one that moves it shows
-            # at the next pause or the end, a moment later.
-            self._update_search_attributes()
+        return True
 
     @workflow.query
     def view(self) -> EnrollmentView:
@@ -225,6 +237,13 @@ class EnrollmentWorkflow:
 
     async def _interpret(self) -> None:
         position: int | None = self.position
+        if (
+            self.input.progress is None
+            and self.pending_move is not None
+            and workflow.patched("enrollment-applies-lookback")
+        ):
+            # R15: goals met by looked-back events move the contact before the first step.
+            position = self._take_move()
         unpaused = 0
         while position is not None and position < len(self.steps):
             self.position = position
@@ -422,7 +441,10 @@ class EnrollmentWorkflow:
             waiting=self.waiting,
             reached=self.reached,
         )
-        workflow.continue_as_new(self.input.model_copy(update={"progress": progress}))
+        # Looked-back events were applied by the first run; the next has no use for them.
+        workflow.continue_as_new(
+            self.input.model_copy(update={"progress": progress, "lookback_events": []})
+        )
 
     async def _change_contact(
         self, step: AddTagStep | RemoveTagStep | UpdateContactStep, visit: int

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -19,6 +20,7 @@ from workflows.definition import (
     TagCriterion,
     TriggerLinkCriterion,
 )
+from workflows.durations import parse_duration
 from workflows.events import ContactEvent
 
 
@@ -98,8 +100,16 @@ def context_matches(keys: list[str] | None, data: dict[str, Any], context: dict[
 
 
 def goal_criterion_matches(
-    criterion: GoalCriterion, event: ContactEvent, automation_id: str, context: dict[str, Any]
+    criterion: GoalCriterion,
+    event: ContactEvent,
+    automation_id: str,
+    context: dict[str, Any],
+    age: timedelta | None = None,
 ) -> bool:
+    """`age`: for an event accepted before the enrollment, how long before; only a criterion
+    whose `lookback` reaches that far back may match it (R15)."""
+    if age is not None and (criterion.lookback is None or parse_duration(criterion.lookback) < age):
+        return False
     return criterion_matches(criterion, event, automation_id) and context_matches(
         criterion.match_context, event.data, context
     )
@@ -110,15 +120,17 @@ def goals_met_by(
     event: ContactEvent,
     automation_id: str,
     context: dict[str, Any] | None = None,
+    age: timedelta | None = None,
 ) -> list[int]:
     """Positions of the goal steps that `event` meets, in document order; `context` is the
-    enrollment's, for criteria keyed to it (`match_context`)."""
+    enrollment's, for criteria keyed to it (`match_context`); `age` as for
+    `goal_criterion_matches`."""
     context = context or {}
     return [
         i
         for i, step in enumerate(automation.steps)
         if isinstance(step, GoalStep)
-        and any(goal_criterion_matches(c, event, automation_id, context) for c in step.any_of)
+        and any(goal_criterion_matches(c, event, automation_id, context, age) for c in step.any_of)
     ]
 
 

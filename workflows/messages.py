@@ -19,6 +19,7 @@ from workflows.definition import (
     WebhookStep,
 )
 from workflows.events import ContactEvent, TriggerMatch
+from workflows.recall import EventMemory
 
 # Activity names.
 SEND_WEBHOOK = "send_webhook"
@@ -172,6 +173,8 @@ class ContactState(BaseModel):
     active: list[ActiveEnrollment] = Field(default_factory=list)
     enrollment_counts: dict[str, int] = Field(default_factory=dict)
     recent_event_ids: list[str] = Field(default_factory=list)
+    # Recent events, for goal criteria with a lookback (R15 in docs/automations.md).
+    memory: EventMemory = Field(default_factory=EventMemory)
     events_seen: int = 0
     # Tests force continue-as-new sooner than Temporal would suggest it.
     continue_as_new_after_ops: int | None = None
@@ -347,6 +350,10 @@ class EnrollmentInput(BaseModel):
     search_attributes: bool = True
     context: dict[str, Any] = Field(default_factory=dict)
     trigger: TriggerCause | None = None
+    # R15: events the contact accepted before this enrollment (at `enrolled_at`) that a
+    # criterion's lookback may reach, oldest first; empty unless the definition has a lookback.
+    lookback_events: list[ContactEvent] = Field(default_factory=list)
+    enrolled_at: datetime | None = None
     # Set when this run continues an earlier one (continue-as-new).
     progress: EnrollmentProgress | None = None
     # Tests force continue-as-new sooner than Temporal would suggest it.

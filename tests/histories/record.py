@@ -118,6 +118,19 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             {"id": "after", "type": "add_tag", "tag": "done"},
         ],
     },
+    # An event accepted before the enrollment meets the goal through its lookback (see _record).
+    "lookback": {
+        "name": "goal met by an event looked back on",
+        "steps": [
+            {"id": "w", "type": "wait", "duration": "P1D"},
+            {
+                "id": "g",
+                "type": "goal",
+                "any_of": [{"event": "custom", "name": "buy", "lookback": "PT1H"}],
+            },
+            {"id": "after", "type": "add_tag", "tag": "done"},
+        ],
+    },
     "cancel": {
         "name": "cancel",
         "steps": [
@@ -148,6 +161,8 @@ async def _record(engine: Engine, name: str, definition: dict[str, Any]) -> dict
                 *definition["steps"][1:],
             ],
         }
+    if name == "lookback":
+        await engine.send(contact, "custom", {"name": "buy"}, id=f"{name}-buy")
     enrolled = await engine.enroll(
         definition,
         contact,
