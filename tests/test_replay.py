@@ -32,6 +32,9 @@ def test_histories_cover_the_required_scenarios() -> None:
         "send_window",  # a send held until its window opens (patch send-window-hold)
         "send_window_goal",  # a goal met while a send is held
         "lookback",  # a goal met by an event accepted before the enrollment (R15)
+        # enrolled by a trigger on a profile save, an automated tag change matched by the
+        # worker (patches contact-enrolls-on-triggers, contact-asks-triggers-for-automated-...)
+        "triggered",
     ):
         assert f"enrollment_{scenario}" in names
     # A bulk job stopped between batches (patch bulk-cancel-between-batches; record_bulk.py).

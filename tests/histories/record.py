@@ -23,15 +23,14 @@ from typing import Any
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from goalflow.binaries import temporal_cli
 from goalflow.settings import Settings
 from goalflow.smtp_sink import SmtpSink
 from tests.conftest import free_port
 from tests.helpers import Engine, running_engine, temporal_test_server
 from workflows.contact import ContactWorkflow
-from workflows.events import ContactEvent
-from workflows.messages import EventBatch, contact_workflow_id
-from workflows.search_attributes import AUTOMATION_ID, CONTACT_ID, GOALS_MET, STEP
+from workflows.events import ContactEvent, TriggerMatch
+from workflows.messages import EventBatch, ProfileSave, contact_workflow_id
+from workflows.validation import parse_automation
 
 HERE = Path(__file__).parent
 
@@ -99,15 +98,16 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             {"id": "after", "type": "add_tag", "tag": "done"},
         ],
     },
-    # The benchmark's reference work (docs/benchmarks.md), recorded on the dev server with search
-    # attributes on (the time-skipping server has none): its PT1S wait runs in real time.
-    "reference": {
-        "name": "reference work",
+    # Enrolled by a trigger on the contact's first profile save; an add_tag step asks the
+    # worker's trigger copy (a local activity); a later event matches the trigger again and is
+    # refused (the contact is in the automation already).
+    "triggered": {
+        "name": "triggered",
+        "triggers": [{"id": "new", "event": "contact.created"}, {"id": "again", "event": "custom"}],
         "steps": [
-            {"id": "welcome", "type": "send_email", "subject": "Hi", "html": "<p>Hello</p>"},
-            {"id": "pause", "type": "wait", "duration": "PT1S"},
+            {"id": "tag", "type": "add_tag", "tag": "welcomed"},
+            {"id": "w", "type": "wait", "duration": "P1D"},
             {"id": "g", "type": "goal", "any_of": BUY, "if_unmet": {"action": "wait"}},
-            {"id": "thanks", "type": "send_email", "subject": "Thanks", "html": "<p>Thanks</p>"},
         ],
     },
     # The webhook's URL is set at record time to a local server that answers 500 twice.
@@ -140,12 +140,53 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     },
 }
 
-# Recorded on the dev server, where search attributes exist and time is real.
-DEV_SERVER_SCENARIOS = {"reference"}
+
+async def _record_triggered(engine: Engine, name: str, definition: dict[str, Any]) -> str:
+    """Drive the contact workflow as the API does for triggers; the enrollment's id."""
+    contact = f"replay-{name}"
+    automation, _ = parse_automation(definition)
+    match = TriggerMatch(
+        automation_id=name,
+        version=1,
+        trigger_id="",
+        definition=automation,
+        search_attributes=engine.search_attributes,
+    )
+    await engine.client.execute_update_with_start_workflow(
+        ContactWorkflow.save_profile,
+        ProfileSave(
+            id=f"{name}-save", email=f"{contact}@example.com", triggers={"contact.created": [match]}
+        ),
+        start_workflow_operation=engine.contact_start(contact),
+    )
+    enrollment_id = f"enr:{name}:{contact}:1"
+    await engine.until(enrollment_id, lambda v: v.waiting is not None)
+    buy = ContactEvent(
+        id=f"{name}-buy",
+        contact_id=contact,
+        type="custom",
+        data={"name": "buy"},
+        triggers=[match.model_copy(update={"trigger_id": "again"})],
+    )
+    await engine.client.execute_update_with_start_workflow(
+        ContactWorkflow.accept_event, buy, start_workflow_operation=engine.contact_start(contact)
+    )
+    return enrollment_id
 
 
 async def _record(engine: Engine, name: str, definition: dict[str, Any]) -> dict[str, str]:
     contact = f"replay-{name}"
+    if name == "triggered":
+        enrollment_id = await _record_triggered(engine, name, definition)
+        await engine.result(enrollment_id)
+        enrollment = await engine.client.get_workflow_handle(enrollment_id).fetch_history()
+        contact_history = await engine.client.get_workflow_handle(
+            contact_workflow_id(contact)
+        ).fetch_history()
+        return {
+            f"enrollment_{name}": enrollment.to_json(),
+            f"contact_{name}": contact_history.to_json(),
+        }
     if name.startswith("send_window"):
         now = await engine.env.get_current_time()
         opens = (now + timedelta(hours=3)).strftime("%H:00")
@@ -169,7 +210,7 @@ async def _record(engine: Engine, name: str, definition: dict[str, Any]) -> dict
         automation_id=name.replace("_", "-"),
         contact={"email": f"{contact}@example.com"},
     )
-    if name in ("early_goal", "goto", "email", "reference"):
+    if name in ("early_goal", "goto", "email"):
         await engine.until(enrolled.enrollment_id, lambda v: v.waiting is not None)
         await engine.send(contact, "custom", {"name": "buy"}, id=f"{name}-buy")
     if name == "event_batch":
@@ -221,24 +262,10 @@ def _failing_twice() -> str:
 
 
 async def main(names: list[str], suffix: str) -> None:
-    on_dev_server = [n for n in names if n in DEV_SERVER_SCENARIOS]
-    on_time_skipping = [n for n in names if n not in DEV_SERVER_SCENARIOS]
-    if on_time_skipping:
-        env = await WorkflowEnvironment.start_time_skipping(
-            data_converter=pydantic_data_converter,
-            test_server_existing_path=temporal_test_server(),
-        )
-        await _record_all(env, on_time_skipping, suffix)
-    if on_dev_server:
-        env = await WorkflowEnvironment.start_local(
-            data_converter=pydantic_data_converter,
-            dev_server_existing_path=temporal_cli(),
-            search_attributes=[CONTACT_ID, AUTOMATION_ID, STEP, GOALS_MET],
-        )
-        await _record_all(env, on_dev_server, suffix)
-
-
-async def _record_all(env: WorkflowEnvironment, names: list[str], suffix: str) -> None:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=temporal_test_server(),
+    )
     with tempfile.TemporaryDirectory() as outbox:
         sink = SmtpSink(Path(outbox), "127.0.0.1", free_port())
         sink.start()
