@@ -132,16 +132,14 @@ async def click(
     first, kept = _claim(recent, TrackingKind.CLICK, token)
     try:
         if target.link_id is None:
-            assert target.url is not None
+            url = target.url
             if first:
-                await _record(
-                    goalflow, target, "email.clicked", _email_data(target, url=target.url)
-                )
-            return RedirectResponse(target.url, status_code=302, headers=NO_STORE)
-        url = kept if kept is not PENDING else await _trigger_link_url(goalflow, target.link_id)
-        if first:
-            await _record_trigger_click(goalflow, target, url)
-            recent.keep(TrackingKind.CLICK, token, url)
+                await _record(goalflow, target, "email.clicked", _email_data(target, url=url))
+        else:
+            url = kept if kept is not PENDING else await _trigger_link_url(goalflow, target.link_id)
+            if first:
+                await _record_trigger_click(goalflow, target, url)
+                recent.keep(TrackingKind.CLICK, token, url)
     except BaseException:
         if first:
             recent.forget(TrackingKind.CLICK, token)  # not recorded: the next request tries
