@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         SEND_WEBHOOK,
         SIGNAL_ENROLLMENT_ENDED,
         SIGNAL_EVENT,
+        SIGNAL_REPORT_END,
         SIGNAL_STEP_CHANGE,
         SMS_REJECTED,
         SMTP_REJECTED,
@@ -119,6 +120,8 @@ class EnrollmentWorkflow:
         self.visits: dict[str, int] = {}
         self.reached: list[str] = []
         self.events_this_run = 0
+        # Otherwise the contact learns of the end from our completion.
+        self.end_reported_by_signal = input.end_reported_by_signal
         # The pause an earlier run was in when it continued as new; resumed, not restarted.
         self.resuming: Waiting | None = None
         if input.progress is not None:
@@ -159,13 +162,20 @@ class EnrollmentWorkflow:
         ended = EnrollmentEnded(
             enrollment_id=input.enrollment_id, automation_id=input.automation_id, status=self.status
         )
-        try:
-            await workflow.get_external_workflow_handle(input.contact_workflow_id).signal(
-                SIGNAL_ENROLLMENT_ENDED, ended
-            )
-        except ApplicationError:
-            workflow.logger.warning("contact workflow gone; enrollment end not reported")
+        if self.end_reported_by_signal:
+            try:
+                await workflow.get_external_workflow_handle(input.contact_workflow_id).signal(
+                    SIGNAL_ENROLLMENT_ENDED, ended
+                )
+            except ApplicationError:
+                workflow.logger.warning("contact workflow gone; enrollment end not reported")
         return self.view()
+
+    @workflow.signal(name=SIGNAL_REPORT_END)
+    def report_end_by_signal(self) -> None:
+        """The contact run that started us continues as new: the next one would not see us
+        complete."""
+        self.end_reported_by_signal = True
 
     @workflow.signal(name=SIGNAL_EVENT)
     def on_event(self, event: ContactEvent) -> None:
@@ -442,9 +452,12 @@ class EnrollmentWorkflow:
             reached=self.reached,
         )
         # Looked-back events were applied by the first run; the next has no use for them.
-        workflow.continue_as_new(
-            self.input.model_copy(update={"progress": progress, "lookback_events": []})
-        )
+        carried = {
+            "progress": progress,
+            "lookback_events": [],
+            "end_reported_by_signal": self.end_reported_by_signal,
+        }
+        workflow.continue_as_new(self.input.model_copy(update=carried))
 
     async def _change_contact(
         self, step: AddTagStep | RemoveTagStep | UpdateContactStep, visit: int

@@ -31,6 +31,9 @@ SIGNAL_EVENT = "event"
 SIGNAL_STEP_CHANGE = "step_change"
 SIGNAL_ENROLLMENT_ENDED = "enrollment_ended"
 SIGNAL_TRIGGER_OUTCOME = "trigger_outcome"
+# To an enrollment from its contact's run that is about to continue as new: report the end by
+# signal, since the next run will not see the enrollment complete.
+SIGNAL_REPORT_END = "report_end_by_signal"
 # Local activity the contact workflow asks for the triggers its own events match.
 MATCH_TRIGGERS = "match_triggers"
 
@@ -354,6 +357,9 @@ class EnrollmentInput(BaseModel):
     # criterion's lookback may reach, oldest first; empty unless the definition has a lookback.
     lookback_events: list[ContactEvent] = Field(default_factory=list)
     enrolled_at: datetime | None = None
+    # Signal the contact when the enrollment ends. False when the contact learns it from the
+    # enrollment's completion (patch contact-learns-end-from-child-completion).
+    end_reported_by_signal: bool = True
     # Set when this run continues an earlier one (continue-as-new).
     progress: EnrollmentProgress | None = None
     # Tests force continue-as-new sooner than Temporal would suggest it.
