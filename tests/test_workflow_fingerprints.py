@@ -30,5 +30,5 @@ def test_command_calls_do_not_drift_without_a_patch() -> None:
 
 def test_fingerprint_sees_command_calls() -> None:
     functions = fingerprint()["functions"]
-    assert "execute_activity" in functions["workflows/enrollment.py:_run_action"]
+    assert "execute_activity" in functions["workflows/enrollment.py:_execute_action"]
     assert "start_child_workflow" in functions["workflows/contact.py:_start_enrollment"]

@@ -8,6 +8,8 @@ waits short and follows actions in flight (R3). Cancellation (R11) is Temporal's
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +20,8 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
     from workflows.conditions import condition_holds
     from workflows.definition import (
         AddTagStep,
@@ -93,6 +97,54 @@ ACTION_RETRY = RetryPolicy(
 # Enrollments started with this patch retry actions themselves, with ACTION_RETRY's backoff.
 VISIBLE_RETRIES = "action-retries-in-workflow"
 ONE_ATTEMPT = RetryPolicy(maximum_attempts=1)
+
+
+@dataclass(frozen=True)
+class Action:
+    """How an action step runs: its activity, the request it takes, the result it answers, how
+    long one attempt may take, the summary shown in the UI, and what the timeline keeps."""
+
+    activity: str
+    request: Callable[[StepContext, Any], BaseModel]
+    result_type: type
+    timeout: timedelta
+    label: str
+    detail: Callable[[Any], dict[str, Any]]
+
+
+def _delivery_detail(sent: DeliveryResult) -> dict[str, Any]:
+    detail: dict[str, Any] = {"message_id": sent.message_id}
+    if sent.skipped:
+        detail["skipped"] = sent.skipped
+    return detail
+
+
+ACTIONS: dict[str, Action] = {
+    "webhook": Action(
+        SEND_WEBHOOK,
+        lambda context, step: WebhookRequest(context=context, step=step),
+        WebhookResult,
+        timedelta(seconds=30),
+        "webhook",
+        lambda hook: {"status_code": hook.status_code, "webhook_id": hook.webhook_id},
+    ),
+    "send_email": Action(
+        SEND_EMAIL,
+        lambda context, step: EmailRequest(context=context, step=step),
+        DeliveryResult,
+        timedelta(seconds=60),
+        "email",
+        _delivery_detail,
+    ),
+    "send_sms": Action(
+        SEND_SMS,
+        lambda context, step: SmsRequest(context=context, step=step),
+        DeliveryResult,
+        timedelta(seconds=30),
+        "sms",
+        _delivery_detail,
+    ),
+}
 # How much of a failed attempt's message `waiting.last_error` shows.
 LAST_ERROR_CHARS = 200
 
@@ -497,7 +549,6 @@ class EnrollmentWorkflow:
             contact=self.contact,
             enrollment_context=self.input.context,
         )
-        name = step.name or step.id
         if isinstance(step, SendEmailStep) and self.contact.unsubscribed:
             return {"skipped": "unsubscribed"}
         if not isinstance(step, WebhookStep) and await self._hold_for_send_window(step):
@@ -509,49 +560,11 @@ class EnrollmentWorkflow:
         # line in the history rather than a failure kept, and cut, by the server.
         own_retries = workflow.patched(VISIBLE_RETRIES)
         retry = ONE_ATTEMPT if own_retries else ACTION_RETRY
+        action = ACTIONS[step.type]
         attempt = 1
         while True:
             try:
-                match step:
-                    case WebhookStep():
-                        hook = await workflow.execute_activity(
-                            SEND_WEBHOOK,
-                            WebhookRequest(context=context, step=step),
-                            result_type=WebhookResult,
-                            start_to_close_timeout=timedelta(seconds=30),
-                            retry_policy=retry,
-                            summary=f"webhook {name}",
-                        )
-                        return {"status_code": hook.status_code, "webhook_id": hook.webhook_id}
-                    case SendEmailStep() if workflow.patched("send-email-as-local-activity"):
-                        # A local activity: run by this worker within the workflow task, recorded
-                        # as one marker, no task dispatch; a send takes milliseconds.
-                        sent = await workflow.execute_local_activity(
-                            SEND_EMAIL,
-                            EmailRequest(context=context, step=step),
-                            result_type=DeliveryResult,
-                            start_to_close_timeout=timedelta(seconds=60),
-                            retry_policy=retry,
-                            summary=f"email {name}",
-                        )
-                    case SendEmailStep():
-                        sent = await workflow.execute_activity(
-                            SEND_EMAIL,
-                            EmailRequest(context=context, step=step),
-                            result_type=DeliveryResult,
-                            start_to_close_timeout=timedelta(seconds=60),
-                            retry_policy=retry,
-                            summary=f"email {name}",
-                        )
-                    case SendSmsStep():
-                        sent = await workflow.execute_activity(
-                            SEND_SMS,
-                            SmsRequest(context=context, step=step),
-                            result_type=DeliveryResult,
-                            start_to_close_timeout=timedelta(seconds=30),
-                            retry_policy=retry,
-                            summary=f"sms {name}",
-                        )
+                result = await self._execute_action(action, step, context, retry)
                 break
             except ActivityError as err:
                 if isinstance(err.cause, CancelledError):
@@ -569,10 +582,37 @@ class EnrollmentWorkflow:
             attempt += 1
             await self._before_retry(attempt, failure)
         self.waiting = None
-        detail: dict[str, Any] = {"message_id": sent.message_id}
-        if sent.skipped:
-            detail["skipped"] = sent.skipped
-        return detail
+        return action.detail(result)
+
+    def _execute_action(
+        self,
+        action: Action,
+        step: WebhookStep | SendEmailStep | SendSmsStep,
+        context: StepContext,
+        retry: RetryPolicy,
+    ) -> Awaitable[Any]:
+        """One attempt of the step's activity, as ACTIONS describes it."""
+        request = action.request(context, step)
+        summary = f"{action.label} {step.name or step.id}"
+        if isinstance(step, SendEmailStep) and workflow.patched("send-email-as-local-activity"):
+            # A local activity: run by this worker within the workflow task, recorded as one
+            # marker, no task dispatch; a send takes milliseconds.
+            return workflow.execute_local_activity(
+                action.activity,
+                request,
+                result_type=action.result_type,
+                start_to_close_timeout=action.timeout,
+                retry_policy=retry,
+                summary=summary,
+            )
+        return workflow.execute_activity(
+            action.activity,
+            request,
+            result_type=action.result_type,
+            start_to_close_timeout=action.timeout,
+            retry_policy=retry,
+            summary=summary,
+        )
 
     async def _before_retry(self, attempt: int, failure: BaseException | None) -> None:
         """Wait out ACTION_RETRY's backoff before `attempt`, saying so in `waiting`. Not cut
