@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -130,3 +131,27 @@ async def test_bad_send_windows_are_422_with_paths(
     )
     assert answer.status_code == 422, answer.text
     assert loc in [error["loc"] for error in answer.json()["detail"]]
+
+
+async def test_the_profile_timezone_sets_the_contacts_clock(stack: Stack) -> None:
+    """A window open now in Tokyo and closed now in UTC (the automation's zone): a contact whose
+    profile says Asia/Tokyo gets the email at once; one without a zone is held."""
+    local = datetime.now(ZoneInfo("Asia/Tokyo"))
+    window = {
+        "days": EVERY_DAY,
+        "start": local.strftime("%H:00"),
+        "end": (local + timedelta(hours=2)).strftime("%H:00"),
+    }
+    automation_id = await publish(stack, definition(email("hello"), window=window))
+    in_tokyo, elsewhere = new_id(), new_id()
+    saved = await stack.http.put(
+        f"/v1/contacts/{in_tokyo}", json={"email": "t@example.com", "timezone": "Asia/Tokyo"}
+    )
+    assert saved.status_code in (200, 201), saved.text
+    await enroll(stack, automation_id, {"id": in_tokyo, "email": "t@example.com"})
+    held = await enroll(stack, automation_id, {"id": elsewhere, "email": "e@example.com"})
+    assert [m["step_id"] for m in await messages_for(stack, in_tokyo, 1)] == ["hello"]
+    view = await until(stack, held, lambda v: v["waiting"] is not None)
+    assert view["waiting"]["kind"] == "send_window"
+    assert await outbox(stack, elsewhere) == []
+    await stack.http.delete(f"/v1/enrollments/{held}")
