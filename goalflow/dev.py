@@ -10,9 +10,8 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -131,11 +130,54 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: `goalflow dev` stops every part itself."""
+    """uvicorn without its own signal handling: whoever runs the stack stops every part."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    client: Client,
+    settings: Settings,
+    *,
+    host: str,
+    port: int = 0,
+    sock: socket.socket | None = None,
+    worker: bool = True,
+    shutdown_timeout: float | None = None,
+    **uvicorn_options: Any,
+) -> AsyncIterator[asyncio.Task[None]]:
+    """The goalflow worker (unless the caller runs its own) and the API over real HTTP on one
+    Temporal client: the bring-up `goalflow dev`, `goalflow bench` and the test fixtures share.
+    Yields once the API answers, the task serving it; on exit the API stops, then the worker."""
+    from api.main import create_app
+    from worker import build_worker
+
+    async with contextlib.AsyncExitStack() as stack:
+        if worker:
+            http = await stack.enter_async_context(httpx.AsyncClient(timeout=30))
+            await stack.enter_async_context(build_worker(client, settings, http))
+        config = uvicorn.Config(
+            create_app(settings, client),
+            host=host,
+            port=port,
+            log_level="warning",
+            **uvicorn_options,
+        )
+        server = _Server(config)
+        task = asyncio.create_task(server.serve(sockets=[sock] if sock is not None else None))
+        while not server.started and not task.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        if task.done():
+            task.result()
+            raise SystemExit("goalflow: the API did not start")
+        try:
+            yield task
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, timeout=shutdown_timeout)
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
@@ -149,9 +191,7 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
 
 
 async def run_dev(options: DevOptions) -> None:
-    from api.main import create_app
     from goalflow.smtp_sink import SmtpSink
-    from worker import build_worker
 
     options.data_dir.mkdir(parents=True, exist_ok=True)
     external = os.environ.get("TEMPORAL_ADDRESS")
@@ -191,25 +231,13 @@ async def run_dev(options: DevOptions) -> None:
         if external:
             await ensure_search_attributes(client, settings.temporal_namespace)
         sink.start()
-        app = create_app(settings, client)
-        server = _Server(
-            uvicorn.Config(app, host=options.host, port=options.port, log_level="warning")
-        )
-        async with httpx.AsyncClient(timeout=30) as http:
-            worker = build_worker(client, settings, http)
-            async with worker:
-                serving = asyncio.create_task(server.serve())
-                while not server.started and not serving.done():  # noqa: ASYNC110
-                    await asyncio.sleep(0.05)
-                if serving.done():
-                    serving.result()
-                    raise SystemExit("goalflow dev: the API did not start")
-                _print_urls(options, settings, external)
-                stopping = asyncio.create_task(stop.wait())
-                await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                print("goalflow dev: stopping…", flush=True)
-                server.should_exit = True
-                await asyncio.wait_for(serving, timeout=timedelta(seconds=15).total_seconds())
+        async with serving(
+            client, settings, host=options.host, port=options.port, shutdown_timeout=15
+        ) as api:
+            _print_urls(options, settings, external)
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({api, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            print("goalflow dev: stopping…", flush=True)
     finally:
         sink.stop()
         if temporal is not None:

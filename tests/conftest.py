@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import uuid
@@ -12,17 +11,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from goalflow.binaries import temporal_cli
+from goalflow.dev import serving
 from goalflow.outbound import LOOPBACK_NETWORKS
 from goalflow.settings import Settings
 from goalflow.smtp_sink import SmtpSink
 from tests.helpers import temporal_test_server
-from worker import build_worker
 from workflows.search_attributes import SEARCH_ATTRIBUTES
 
 # As under `goalflow dev`: webhook steps in tests call receivers on this machine. Set in the
@@ -93,17 +90,9 @@ async def stack(
             "GOALFLOW_MAX_BODY_BYTES": 1_000_000,
         }
     )
-    app = create_app(settings, dev_env.client)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     async with (
-        httpx.AsyncClient(timeout=30) as activity_http,
-        build_worker(dev_env.client, settings, activity_http),
+        serving(dev_env.client, settings, host="127.0.0.1", port=port),
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
     ):
-        serving = asyncio.create_task(server.serve())
-        while not server.started:  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            yield Stack(f"http://127.0.0.1:{port}", http, settings, dev_env, data_dir / "outbox")
-        server.should_exit = True
-        await serving
+        yield Stack(f"http://127.0.0.1:{port}", http, settings, dev_env, data_dir / "outbox")
     sink.stop()

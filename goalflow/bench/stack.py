@@ -5,7 +5,6 @@ over real HTTP, as `goalflow dev` and the test fixtures assemble them."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import socket
@@ -14,14 +13,13 @@ import sys
 import tempfile
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -67,14 +65,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: Ctrl-C stops the benchmark, which stops all."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 class QueryCounter(Interceptor):
@@ -128,16 +118,15 @@ def _spawn(args: Sequence[str], env: dict[str, str], log: Path) -> subprocess.Po
 
 @asynccontextmanager
 async def open_stack(options: StackOptions) -> AsyncIterator[Stack]:
-    from api.main import create_app
     from goalflow.dev import (
         DevOptions,
         ensure_search_attributes,
+        serving,
         start_temporal,
         stop_process,
         wait_for_temporal,
     )
     from goalflow.smtp_sink import SmtpSink
-    from worker import build_worker
 
     data_dir = Path(tempfile.mkdtemp(prefix="goalflow-bench-"))
     # The API's socket is bound now and handed to uvicorn: no other process can take the port
@@ -178,7 +167,6 @@ async def open_stack(options: StackOptions) -> AsyncIterator[Stack]:
                 await ensure_search_attributes(client, settings.temporal_namespace)
             sink.start()
             floor_queue = f"bench-floor-{uuid.uuid4().hex[:8]}"
-            activity_http = await stack.enter_async_context(httpx.AsyncClient(timeout=30))
             if options.worker_process:
                 env = {**os.environ, **values}
                 worker = _spawn(
@@ -195,51 +183,42 @@ async def open_stack(options: StackOptions) -> AsyncIterator[Stack]:
                 await _wait_for_pollers(client, floor_queue, floor)
                 worker_pid = worker.pid
             else:
-                await stack.enter_async_context(build_worker(client, settings, activity_http))
                 await stack.enter_async_context(
                     Worker(client, task_queue=floor_queue, workflows=[FloorWorkflow])
                 )
                 worker_pid = os.getpid()
-            server = _Server(
-                uvicorn.Config(
-                    create_app(settings, client),
+            await stack.enter_async_context(
+                serving(
+                    client,
+                    settings,
                     host=HOST,
                     port=api_port,
-                    log_level="warning",
+                    sock=api_socket,
+                    worker=not options.worker_process,
                     access_log=False,
                     # A request stuck in Temporal must not hold the teardown forever.
                     timeout_graceful_shutdown=5,
                 )
             )
-            serving = asyncio.create_task(server.serve(sockets=[api_socket]))
-            while not server.started and not serving.done():  # noqa: ASYNC110
-                await asyncio.sleep(0.02)
-            if serving.done():
-                serving.result()
-                raise SystemExit("goalflow bench: the API did not start")
             url = f"http://{HOST}:{api_port}"
             limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
             http = await stack.enter_async_context(
                 httpx.AsyncClient(base_url=url, timeout=120, limits=limits)
             )
-            try:
-                yield Stack(
-                    url=url,
-                    http=http,
-                    client=client,
-                    settings=settings,
-                    floor_task_queue=floor_queue,
-                    data_dir=data_dir,
-                    embedded=temporal is not None,
-                    temporal_pid=temporal.pid if temporal is not None else None,
-                    extra_pids=tuple(process.pid for process in processes),
-                    worker_process=options.worker_process,
-                    worker_pid=worker_pid,
-                    queries=queries.counts,
-                )
-            finally:
-                server.should_exit = True
-                await serving
+            yield Stack(
+                url=url,
+                http=http,
+                client=client,
+                settings=settings,
+                floor_task_queue=floor_queue,
+                data_dir=data_dir,
+                embedded=temporal is not None,
+                temporal_pid=temporal.pid if temporal is not None else None,
+                extra_pids=tuple(process.pid for process in processes),
+                worker_process=options.worker_process,
+                worker_pid=worker_pid,
+                queries=queries.counts,
+            )
     finally:
         for process in processes:
             stop_process(process)
