@@ -53,7 +53,10 @@ def walkthrough_requests() -> list[dict[str, Any]]:
 
 async def test_readme_walkthrough_as_pasted(stack: Stack) -> None:
     requests = walkthrough_requests()
-    assert [r["method"] for r in requests] == ["PUT", "PUT", "POST", "GET", "POST", "GET", "GET"]
+    assert [r["method"] for r in requests] == [
+        *("PUT", "PUT", "POST", "GET", "POST", "GET", "GET"),
+        *("PUT", "PUT", "GET"),  # the triggered example
+    ]
     answers: list[httpx.Response] = []
     for request in requests[:5]:
         answers.append(
@@ -96,3 +99,23 @@ async def test_readme_walkthrough_as_pasted(stack: Stack) -> None:
     assert "See you soon" in subjects
     welcome = next(m for m in outbox if m["subject"] == "Hi Ada")
     assert any("/t/c/" in link for link in welcome["links"]), json.dumps(welcome)
+
+    # 5. The triggered example: the profile save enrolls Grace (R14).
+    triggered = [
+        await stack.http.request(r["method"], r["path"], headers=r["headers"], content=r["content"])
+        for r in requests[7:]
+    ]
+    signup, saved, grace = triggered
+    assert signup.status_code in (200, 201), signup.text
+    assert signup.json()["state"] == "active"
+    assert saved.status_code == 201, saved.text
+    assert grace.status_code == 200, grace.text
+    entered = grace.json()["timeline"][0]
+    assert entered["kind"] == "entered"
+    assert entered["detail"]["trigger_id"] == "signed-up"
+    assert grace.json()["context"]["email"] == "grace@example.com"
+    greeted = await assert_eventually(
+        lambda: stack.http.get("/v1/dev/outbox", params={"contact_id": "grace"}),
+        lambda r: any(m["subject"] == "Welcome Grace" for m in r.json()["messages"]),
+    )
+    assert greeted.status_code == 200
