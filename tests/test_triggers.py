@@ -274,6 +274,12 @@ async def test_reentry_rules_apply_to_triggers(stack: Stack) -> None:
             functools.partial(enrollment, http, first),
             lambda v: v is not None and v["status"] == "completed",
         )
+    # The contact workflow has taken note of both ends (an enrollment reports its end after
+    # its view says so).
+    await assert_eventually(
+        lambda: http.get(f"/v1/contacts/{contact_id}"),
+        lambda r: r.json()["active_enrollments"] == [],
+    )
     await send(http, contact_id, "custom", name="go")
     second = await eventually_enrolled(http, again, contact_id, 2)
     assert second["timeline"][0]["detail"]["trigger_id"] == "go"
