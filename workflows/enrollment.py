@@ -101,15 +101,20 @@ ONE_ATTEMPT = RetryPolicy(maximum_attempts=1)
 
 @dataclass(frozen=True)
 class Action:
-    """How an action step runs: its activity, the request it takes, the result it answers, how
-    long one attempt may take, the summary shown in the UI, and what the timeline keeps."""
+    """How an action step runs: its activity, the request model it takes (built from the step
+    context and the step), the result it answers, how long one attempt may take, the summary
+    label shown in the UI, and what the timeline keeps of the result."""
 
     activity: str
-    request: Callable[[StepContext, Any], BaseModel]
+    request: Callable[..., BaseModel]
     result_type: type
-    timeout: timedelta
+    timeout_seconds: int
     label: str
     detail: Callable[[Any], dict[str, Any]]
+
+
+def _webhook_detail(hook: WebhookResult) -> dict[str, Any]:
+    return {"status_code": hook.status_code, "webhook_id": hook.webhook_id}
 
 
 def _delivery_detail(sent: DeliveryResult) -> dict[str, Any]:
@@ -120,30 +125,9 @@ def _delivery_detail(sent: DeliveryResult) -> dict[str, Any]:
 
 
 ACTIONS: dict[str, Action] = {
-    "webhook": Action(
-        SEND_WEBHOOK,
-        lambda context, step: WebhookRequest(context=context, step=step),
-        WebhookResult,
-        timedelta(seconds=30),
-        "webhook",
-        lambda hook: {"status_code": hook.status_code, "webhook_id": hook.webhook_id},
-    ),
-    "send_email": Action(
-        SEND_EMAIL,
-        lambda context, step: EmailRequest(context=context, step=step),
-        DeliveryResult,
-        timedelta(seconds=60),
-        "email",
-        _delivery_detail,
-    ),
-    "send_sms": Action(
-        SEND_SMS,
-        lambda context, step: SmsRequest(context=context, step=step),
-        DeliveryResult,
-        timedelta(seconds=30),
-        "sms",
-        _delivery_detail,
-    ),
+    "webhook": Action(SEND_WEBHOOK, WebhookRequest, WebhookResult, 30, "webhook", _webhook_detail),
+    "send_email": Action(SEND_EMAIL, EmailRequest, DeliveryResult, 60, "email", _delivery_detail),
+    "send_sms": Action(SEND_SMS, SmsRequest, DeliveryResult, 30, "sms", _delivery_detail),
 }
 # How much of a failed attempt's message `waiting.last_error` shows.
 LAST_ERROR_CHARS = 200
@@ -592,7 +576,8 @@ class EnrollmentWorkflow:
         retry: RetryPolicy,
     ) -> Awaitable[Any]:
         """One attempt of the step's activity, as ACTIONS describes it."""
-        request = action.request(context, step)
+        request = action.request(context=context, step=step)
+        timeout = timedelta(seconds=action.timeout_seconds)
         summary = f"{action.label} {step.name or step.id}"
         if isinstance(step, SendEmailStep) and workflow.patched("send-email-as-local-activity"):
             # A local activity: run by this worker within the workflow task, recorded as one
@@ -601,7 +586,7 @@ class EnrollmentWorkflow:
                 action.activity,
                 request,
                 result_type=action.result_type,
-                start_to_close_timeout=action.timeout,
+                start_to_close_timeout=timeout,
                 retry_policy=retry,
                 summary=summary,
             )
@@ -609,7 +594,7 @@ class EnrollmentWorkflow:
             action.activity,
             request,
             result_type=action.result_type,
-            start_to_close_timeout=action.timeout,
+            start_to_close_timeout=timeout,
             retry_policy=retry,
             summary=summary,
         )
