@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import random
 from pathlib import Path
+from typing import Any
 
 import structlog
 from temporalio.client import Client
@@ -29,15 +30,19 @@ def _tls(settings: Settings) -> TLSConfig | bool:
     return bool(settings.temporal_api_key)
 
 
+def _client_options(settings: Settings) -> dict[str, Any]:
+    """What every client of ours is connected with: namespace, converter, TLS, API key."""
+    return {
+        "namespace": settings.temporal_namespace,
+        "data_converter": pydantic_data_converter,
+        "tls": _tls(settings),
+        "api_key": settings.temporal_api_key,
+    }
+
+
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
-        tls=_tls(settings),
-        api_key=settings.temporal_api_key,
-        runtime=runtime,
-    )
+    options = _client_options(settings)
+    return await Client.connect(settings.temporal_address, runtime=runtime, **options)
 
 
 log = structlog.get_logger("goalflow.temporal")
@@ -89,11 +94,4 @@ async def connect_patiently(
 
 async def lazy_client(settings: Settings) -> Client:
     """A client that connects on first use, so a process can start before Temporal is up."""
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
-        tls=_tls(settings),
-        api_key=settings.temporal_api_key,
-        lazy=True,
-    )
+    return await Client.connect(settings.temporal_address, lazy=True, **_client_options(settings))

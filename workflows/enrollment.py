@@ -579,25 +579,17 @@ class EnrollmentWorkflow:
         request = action.request(context=context, step=step)
         timeout = timedelta(seconds=action.timeout_seconds)
         summary = f"{action.label} {step.name or step.id}"
+        options: dict[str, Any] = {
+            "result_type": action.result_type,
+            "start_to_close_timeout": timeout,
+            "retry_policy": retry,
+            "summary": summary,
+        }
         if isinstance(step, SendEmailStep) and workflow.patched("send-email-as-local-activity"):
             # A local activity: run by this worker within the workflow task, recorded as one
             # marker, no task dispatch; a send takes milliseconds.
-            return workflow.execute_local_activity(
-                action.activity,
-                request,
-                result_type=action.result_type,
-                start_to_close_timeout=timeout,
-                retry_policy=retry,
-                summary=summary,
-            )
-        return workflow.execute_activity(
-            action.activity,
-            request,
-            result_type=action.result_type,
-            start_to_close_timeout=timeout,
-            retry_policy=retry,
-            summary=summary,
-        )
+            return workflow.execute_local_activity(action.activity, request, **options)
+        return workflow.execute_activity(action.activity, request, **options)
 
     async def _before_retry(self, attempt: int, failure: BaseException | None) -> None:
         """Wait out ACTION_RETRY's backoff before `attempt`, saying so in `waiting`. Not cut
