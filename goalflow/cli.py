@@ -107,6 +107,10 @@ def bench(
     singles: Annotated[int | None, typer.Option(help="bulk: single enrollments to compare")] = (
         None
     ),
+    triggered_automations: Annotated[
+        int | None,
+        typer.Option(help="ingest: also measure with this many active triggered automations"),
+    ] = None,
     worker_process: Annotated[
         bool | None,
         typer.Option(
@@ -133,6 +137,7 @@ def bench(
         singles=singles,
         worker_process=worker_process,
         temporal_address=os.environ.get("TEMPORAL_ADDRESS") or None,
+        triggered_automations=triggered_automations,
     )
     report = asyncio.run(run_benchmark(benchmark.value, options))
     typer.echo(report.to_json() if as_json else report.to_table())

@@ -31,6 +31,7 @@ class BenchOptions:
     singles: int | None = None
     worker_process: bool | None = None
     temporal_address: str | None = None
+    triggered_automations: int | None = None
 
 
 def _stack_parameters(stack: Stack) -> dict[str, Any]:
@@ -481,7 +482,49 @@ async def ingest(stack: Stack, options: BenchOptions) -> Report:
     report.target(
         "POST /v1/events/batch", "≥ 2,000 events/s", round(batch_rate, 1), "/s", batch_rate >= 2000
     )
+    armed = options.triggered_automations or 0
+    if armed:
+        # Same run, same contacts: the single-event figure again with `armed` active automations
+        # whose triggers listen for another event type (R14: matching is local to the process).
+        await _arm_triggers(stack, armed)
+        t_elapsed, t_latencies, t_ok, t_errors = await _sustain(
+            seconds, concurrency, single, f"POST /v1/events ({armed} triggered automations)"
+        )
+        triggered_rate = t_ok / t_elapsed
+        report.parameters["triggered_automations"] = armed
+        report.figures |= {
+            "events_per_s_with_triggers": round(triggered_rate, 1),
+            "events_errors_with_triggers": t_errors,
+            "events_latency_ms_with_triggers": summary_ms(t_latencies),
+            "with_triggers_over_without": round(triggered_rate / single_rate, 3),
+        }
+        report.target(
+            f"POST /v1/events with {armed} triggered automations ÷ none (same run)",
+            "≥ 0.9",
+            round(triggered_rate / single_rate, 3),
+            "",
+            triggered_rate >= 0.9 * single_rate,
+        )
     return report
+
+
+async def _arm_triggers(stack: Stack, count: int) -> None:
+    """`count` active automations triggered by an appointment booking (the ingest sends custom
+    events), then a wait for every process's copy of the trigger set to take them in."""
+    run = uuid.uuid4().hex[:6]
+
+    async def publish(n: int) -> None:
+        definition = {
+            "name": f"triggered {n}",
+            "triggers": [{"event": "appointment.status_changed", "status": ["new"]}],
+            "steps": [{"id": "stop", "type": "end"}],
+        }
+        response = await stack.http.put(f"/v1/automations/trig-{run}-{n}", json=definition)
+        if response.status_code != 201:
+            raise ref.BenchError(f"PUT automation: {response.status_code} {response.text}")
+
+    await ref.bounded(list(range(count)), 8, publish)
+    await asyncio.sleep(2.0)
 
 
 # --- scale ------------------------------------------------------------------------------------
