@@ -348,3 +348,48 @@ async def test_a_trigger_chain_is_cut_past_ten_automated_causes(stack: Stack) ->
     assert final == (11, 1, 0)
     await asyncio.sleep(2)
     assert await counts() == final
+
+
+async def test_bad_triggers_are_422_with_their_paths(stack: Stack) -> None:
+    http = stack.http
+    bad = {
+        "name": "bad triggers",
+        "triggers": [
+            {"event": "contact.deleted"},
+            {"event": "contact.tag_added", "tag": ""},
+            {"event": "appointment.status_changed", "status": ["maybe"]},
+            {"event": "custom", "nope": 1},
+            {"id": "Not An Id", "event": "custom"},
+        ],
+        "steps": [{"id": "stop", "type": "end"}],
+    }
+    answer = await http.put(f"/v1/automations/{new_id('a')}", json=bad)
+    assert answer.status_code == 422, answer.text
+    locs = {tuple(e["loc"][:4]) for e in answer.json()["detail"]}
+    assert ("body", "triggers", 0, "event") in locs
+    assert ("body", "triggers", 1, "tag") in locs
+    assert ("body", "triggers", 2, "status") in locs
+    assert ("body", "triggers", 3, "nope") in locs
+    assert ("body", "triggers", 4, "id") in locs
+
+    clash = {
+        "name": "clash",
+        "triggers": [
+            {"event": "custom"},
+            {"id": "trigger-1", "event": "custom"},
+            {"event": "email.opened", "email_step": "nowhere"},
+        ],
+        "steps": [{"id": "stop", "type": "end"}],
+    }
+    answer = await http.put(f"/v1/automations/{new_id('a')}", json=clash)
+    assert answer.status_code == 422, answer.text
+    locs = {tuple(e["loc"]) for e in answer.json()["detail"]}
+    assert locs == {("body", "triggers", 1, "id"), ("body", "triggers", 2, "email_step")}
+    # contact.created is for triggers only, not goals.
+    goal = {
+        "name": "goal",
+        "steps": [{"id": "g", "type": "goal", "any_of": [{"event": "contact.created"}]}],
+    }
+    answer = await http.put(f"/v1/automations/{new_id('a')}", json=goal)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["loc"][:5] == ["body", "steps", 0, "any_of", 0]
