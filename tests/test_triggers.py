@@ -9,6 +9,7 @@ import functools
 from typing import Any
 
 import httpx
+from temporalio.api.enums.v1 import EventType
 
 from goalflow.tracking import TrackedTarget, Tracker, TrackingKind
 from tests.conftest import Stack
@@ -393,3 +394,40 @@ async def test_bad_triggers_are_422_with_their_paths(stack: Stack) -> None:
     answer = await http.put(f"/v1/automations/{new_id('a')}", json=goal)
     assert answer.status_code == 422, answer.text
     assert answer.json()["detail"][0]["loc"][:5] == ["body", "steps", 0, "any_of", 0]
+
+
+async def test_an_event_that_matches_no_trigger_costs_nothing_more(stack: Stack) -> None:
+    """With triggers armed (on another event type), a non-matching event's contact history has
+    no marker, no signal and no child: the same commands as before triggers existed. A matching
+    one adds the enrollment's start and one signal counting it."""
+    http = stack.http
+    automation_id = await publish(
+        http, ends_at_once({"id": "booked", "event": "appointment.status_changed"})
+    )
+    quiet, matched = new_id(), new_id()
+    await asyncio.sleep(1.5)  # the API's copy of the trigger set has it
+    await send(http, quiet, "custom", name="page_view")
+    await send(http, matched, "appointment.status_changed", status="new")
+    await eventually_enrolled(http, automation_id, matched)
+
+    async def commands(contact_id: str) -> list[str]:
+        handle = stack.env.client.get_workflow_handle(f"contact:{contact_id}")
+        history = await handle.fetch_history()
+        return [
+            EventType.Name(e.event_type).removeprefix("EVENT_TYPE_")
+            for e in history.events
+            if "WORKFLOW_TASK" not in EventType.Name(e.event_type)
+        ]
+
+    # Started, the update, and the idle timer a contact with nothing to remember sets.
+    assert sorted(await commands(quiet)) == [
+        "TIMER_STARTED",
+        "WORKFLOW_EXECUTION_STARTED",
+        "WORKFLOW_EXECUTION_UPDATE_ACCEPTED",
+        "WORKFLOW_EXECUTION_UPDATE_COMPLETED",
+    ]
+    extra = await assert_eventually(
+        lambda: commands(matched), lambda c: "EXTERNAL_WORKFLOW_EXECUTION_SIGNALED" in c
+    )
+    assert extra.count("START_CHILD_WORKFLOW_EXECUTION_INITIATED") == 1
+    assert extra.count("SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED") == 1
