@@ -77,11 +77,14 @@ def temporal_rpc_answer(err: RPCError) -> JSONResponse:
             f"failing); nothing was applied; retry later. Temporal: {message}",
             RETRY_STUCK,
         )
-    if code in (
-        RPCStatusCode.UNAVAILABLE,
-        RPCStatusCode.DEADLINE_EXCEEDED,
-        RPCStatusCode.CANCELLED,
-    ):
+    if code == RPCStatusCode.FAILED_PRECONDITION and "closed before" in message:
+        # Closed (terminated, usually by Temporal itself) in the middle of a workflow task: its
+        # state cannot be read back, and asking again will not change that.
+        return _answer(
+            409,
+            f"the workflow was terminated before it could record its state: {message}",
+        )
+    if code in UNREACHABLE:
         return _answer(503, f"Temporal is unreachable: {message}", RETRY_UNREACHABLE)
     if code in (RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.ABORTED):
         return _answer(503, f"Temporal is busy: {message}", RETRY_BUSY)

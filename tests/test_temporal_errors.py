@@ -119,6 +119,15 @@ KNOWN: list[tuple[str, BaseException, int, str | None]] = [
         503,
         "30",
     ),
+    (
+        "closing",
+        rpc(
+            RPCStatusCode.FAILED_PRECONDITION,
+            "Workflow execution closed before WorkflowTaskStarted event",
+        ),
+        409,
+        None,
+    ),
     ("rpc timeout", RPCTimeoutOrCancelledError("timed out"), 503, "1"),
     ("query failed", WorkflowQueryFailedError("the query handler raised"), 409, None),
     ("query rejected", WorkflowQueryRejectedError(None), 409, None),
