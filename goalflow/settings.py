@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     # "production": the API and the worker refuse to start on placeholder secrets, a local public
     # URL or (API) no API keys; see goalflow/production.py and docs/deploy.md.
     env: Literal["development", "production"] = Field("development", alias="GOALFLOW_ENV")
+    # Provider webhooks in (POST /v1/hooks/{provider}, docs/integrations.md): a provider whose
+    # secret is unset answers 404. GOALFLOW_TWILIO_AUTH_TOKEN above also verifies Twilio's.
+    sendgrid_public_key: str | None = Field(None, alias="GOALFLOW_SENDGRID_PUBLIC_KEY")
+    mailgun_signing_key: str | None = Field(None, alias="GOALFLOW_MAILGUN_SIGNING_KEY")
+    postmark_webhook_auth: str | None = Field(None, alias="GOALFLOW_POSTMARK_WEBHOOK_AUTH")
+    calendly_signing_key: str | None = Field(None, alias="GOALFLOW_CALENDLY_SIGNING_KEY")
+    calcom_secret: str | None = Field(None, alias="GOALFLOW_CALCOM_SECRET")
     log_format: str = Field("console", alias="GOALFLOW_LOG_FORMAT")
     dev_mode: bool = Field(False, alias="GOALFLOW_DEV")
     # Base URL of Temporal's web UI; the dashboard links each enrollment to its workflow there.
