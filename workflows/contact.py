@@ -206,6 +206,7 @@ class ContactWorkflow:
             tags=profile.tags,
             fields=profile.fields,
             unsubscribed=profile.unsubscribed,
+            sms_unsubscribed=profile.sms_unsubscribed,
             active_enrollments=self.state.active,
             enrollment_counts=self.state.enrollment_counts,
             events_seen=self.state.events_seen,
@@ -647,6 +648,7 @@ class ContactWorkflow:
             or profile.tags
             or profile.fields
             or profile.unsubscribed
+            or profile.sms_unsubscribed
         )
 
     def _may_carry_queue(self) -> bool:

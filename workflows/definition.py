@@ -73,6 +73,9 @@ EventType = Literal[
     "custom",
     "contact.updated",
     "contact.created",
+    "sms.received",
+    "sms.delivered",
+    "sms.failed",
 ]
 
 
@@ -145,6 +148,21 @@ class _GoalOptions(Strict):
     )
 
 
+class SmsCriterion(Strict):
+    event: Literal["sms.received", "sms.delivered", "sms.failed"]
+    body_matches: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = Field(
+        None,
+        description="sms.received only: the text received; case-insensitive, `*` matches any "
+        "run of characters",
+    )
+
+    @model_validator(mode="after")
+    def _body_only_when_received(self) -> SmsCriterion:
+        if self.body_matches is not None and self.event != "sms.received":
+            raise ValueError("body_matches applies to sms.received only")
+        return self
+
+
 class EmailGoalCriterion(EmailCriterion, _GoalOptions):
     pass
 
@@ -165,12 +183,17 @@ class CustomGoalCriterion(CustomCriterion, _GoalOptions):
     pass
 
 
+class SmsGoalCriterion(SmsCriterion, _GoalOptions):
+    pass
+
+
 GoalCriterion = Annotated[
     EmailGoalCriterion
     | TriggerLinkGoalCriterion
     | TagGoalCriterion
     | AppointmentGoalCriterion
-    | CustomGoalCriterion,
+    | CustomGoalCriterion
+    | SmsGoalCriterion,
     Field(discriminator="event"),
 ]
 
@@ -214,6 +237,10 @@ class CustomTrigger(CustomCriterion, _TriggerId):
     pass
 
 
+class SmsTrigger(SmsCriterion, _TriggerId):
+    pass
+
+
 class ContactCreatedTrigger(ContactCreatedCriterion, _TriggerId):
     pass
 
@@ -228,6 +255,7 @@ Trigger = Annotated[
     | TagTrigger
     | AppointmentTrigger
     | CustomTrigger
+    | SmsTrigger
     | ContactCreatedTrigger
     | ContactUpdatedTrigger,
     Field(discriminator="event"),

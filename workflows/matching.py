@@ -17,6 +17,7 @@ from workflows.definition import (
     EmailCriterion,
     GoalCriterion,
     GoalStep,
+    SmsCriterion,
     TagCriterion,
     TriggerLinkCriterion,
 )
@@ -25,13 +26,19 @@ from workflows.events import ContactEvent
 
 
 @lru_cache(maxsize=1024)
-def _glob(pattern: str) -> re.Pattern[str]:
-    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
+def _glob(pattern: str, ignore_case: bool = False) -> re.Pattern[str]:
+    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), flags)
 
 
 def url_matches(pattern: str, url: str) -> bool:
     """`*` matches any run of characters (including none); everything else is literal."""
     return _glob(pattern).fullmatch(url) is not None
+
+
+def body_matches(pattern: str, body: str) -> bool:
+    """As `url_matches`, ignoring case: `yes*` matches "Yes please" and "YES"."""
+    return _glob(pattern, True).fullmatch(body) is not None
 
 
 # The filters a goal criterion and a trigger share.
@@ -41,6 +48,7 @@ EventFilter = (
     | TagCriterion
     | AppointmentCriterion
     | CustomCriterion
+    | SmsCriterion
     | ContactCreatedCriterion
     | ContactUpdatedCriterion
 )
@@ -69,6 +77,11 @@ def criterion_matches(criterion: EventFilter, event: ContactEvent, automation_id
             if criterion.status is not None and data.get("status") not in criterion.status:
                 return False
             return criterion.calendar_id is None or data.get("calendar_id") == criterion.calendar_id
+        case SmsCriterion():
+            if criterion.body_matches is None:
+                return True
+            body = data.get("body")
+            return isinstance(body, str) and body_matches(criterion.body_matches, body)
         case CustomCriterion():
             if criterion.name is not None and data.get("name") != criterion.name:
                 return False

@@ -108,6 +108,8 @@ class ContactSnapshot(BaseModel):
     tags: list[str] = Field(default_factory=list)
     fields: dict[str, Any] = Field(default_factory=dict)
     unsubscribed: bool = False
+    # Set by an `sms.received` event with `opt_out` (STOP), cleared by one with `opt_in`.
+    sms_unsubscribed: bool = False
 
     def template_context(self) -> dict[str, Any]:
         # A field that is not set is left out rather than None: it renders as nothing and
@@ -138,6 +140,10 @@ class ContactSnapshot(BaseModel):
                         setattr(self, name, value)
         elif event.type == "email.unsubscribed":
             self.unsubscribed = True
+        elif event.type == "sms.received" and event.data.get("opt_out") is True:
+            self.sms_unsubscribed = True
+        elif event.type == "sms.received" and event.data.get("opt_in") is True:
+            self.sms_unsubscribed = False
 
 
 class ActiveEnrollment(BaseModel):
@@ -335,6 +341,7 @@ class ContactView(BaseModel):
     tags: list[str]
     fields: dict[str, Any]
     unsubscribed: bool
+    sms_unsubscribed: bool = False
     active_enrollments: list[ActiveEnrollment]
     enrollment_counts: dict[str, int]
     events_seen: int = 0

@@ -28,6 +28,7 @@ async def get_contact(contact_id: KnownContactId, goalflow: GoalflowDep) -> Cont
         tags=view.tags,
         fields=view.fields,
         unsubscribed=view.unsubscribed,
+        sms_unsubscribed=view.sms_unsubscribed,
         active_enrollments=[a.model_dump() for a in view.active_enrollments],
     )
 
