@@ -27,6 +27,7 @@ from activities.contacts import ContactActivities
 from activities.email import EmailActivities, SmtpConfig
 from activities.sms import SmsActivities, sms_provider
 from activities.webhook import WebhookActivities
+from goalflow.phones import PhoneDirectory
 from goalflow.production import UnsafeProductionSettings, require_production_ready
 from goalflow.settings import Settings, get_settings
 from goalflow.tracking import Tracker
@@ -35,6 +36,7 @@ from workflows.automation import AutomationWorkflow, CatalogWorkflow
 from workflows.bulk import BulkChunkWorkflow, BulkEnrollWorkflow
 from workflows.contact import ContactWorkflow
 from workflows.enrollment import EnrollmentWorkflow
+from workflows.phone import PhoneWorkflow
 
 log = structlog.get_logger("goalflow.worker")
 
@@ -45,15 +47,20 @@ WORKFLOWS: Sequence[type] = (
     CatalogWorkflow,
     BulkEnrollWorkflow,
     BulkChunkWorkflow,
+    PhoneWorkflow,
 )
 
 
-def activity_functions(settings: Settings, http: httpx.AsyncClient) -> list[Any]:
-    """Every activity, bound to its clients (except those that call Temporal: see below)."""
+def activity_functions(
+    settings: Settings, http: httpx.AsyncClient, client: Client | None = None
+) -> list[Any]:
+    """Every activity, bound to its clients (except those that call Temporal: see below).
+    With `client`, SMS recipients are recorded for attributing replies."""
     webhooks = WebhookActivities(settings.webhook_secret, settings.outbound_policy)
     tracker = Tracker(settings.secret, settings.public_url)
     emails = EmailActivities(SmtpConfig.from_url(settings.smtp_url), tracker, settings.email_from)
-    texts = SmsActivities(sms_provider(settings, http), tracker)
+    directory = PhoneDirectory(client, settings.task_queue, settings.secret) if client else None
+    texts = SmsActivities(sms_provider(settings, http), tracker, directory)
     return [webhooks.send_webhook, emails.send_email, texts.send_sms]
 
 
@@ -75,7 +82,9 @@ def build_worker(
     task_queue: str | None = None,
     activities: Sequence[Any] | None = None,
 ) -> Worker:
-    chosen = list(activities if activities is not None else activity_functions(settings, http))
+    chosen = list(
+        activities if activities is not None else activity_functions(settings, http, client)
+    )
     # Unless replaced by a fake of the same name, every worker runs those that need its client.
     given = {_activity_name(fn) for fn in chosen}
     chosen += [fn for fn in client_activities(client) if _activity_name(fn) not in given]

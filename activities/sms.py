@@ -19,6 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.email import TEMPLATE_FAILED
+from goalflow.phones import PhoneDirectory
 from goalflow.settings import Settings
 from goalflow.smtp_sink import append_message
 from goalflow.tracking import TrackedTarget, Tracker, TrackingKind
@@ -165,9 +166,15 @@ def sms_provider(settings: Settings, http: httpx.AsyncClient) -> SmsProvider:
 
 
 class SmsActivities:
-    def __init__(self, provider: SmsProvider, tracker: Tracker) -> None:
+    """`directory`, when given, records each recipient so that replies can be attributed
+    (docs/integrations.md); it is recorded before the send, so a reply never comes first."""
+
+    def __init__(
+        self, provider: SmsProvider, tracker: Tracker, directory: PhoneDirectory | None = None
+    ) -> None:
         self.provider = provider
         self.tracker = tracker
+        self.directory = directory
 
     @activity.defn(name=SEND_SMS)
     async def send_sms(self, request: SmsRequest) -> DeliveryResult:
@@ -175,6 +182,8 @@ class SmsActivities:
         contact = context.contact
         if not contact.phone:
             return DeliveryResult(message_id=context.key, skipped="no_phone")
+        if contact.sms_unsubscribed:
+            return DeliveryResult(message_id=context.key, skipped="unsubscribed")
         links: list[str] = []
 
         def trigger_link(link_id: str) -> str:
@@ -214,4 +223,6 @@ class SmsActivities:
             automation_id=context.automation_id,
             step_id=context.step_id,
         )
+        if self.directory is not None:
+            await self.directory.remember(contact.phone, contact.id)
         return DeliveryResult(message_id=await self.provider.send(message))
