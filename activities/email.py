@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
 import re
 import socket
 from collections.abc import Callable
@@ -37,6 +38,11 @@ from workflows.messages import (
     StepContext,
 )
 from workflows.templates import render
+
+# The name of goalflow's token among an email provider's custom arguments / variables /
+# metadata (SendGrid `unique_args`, Mailgun `X-Mailgun-Variables`, Postmark `X-PM-Metadata-*`).
+ATTRIBUTION_KEY = "goalflow"
+COMPACT: dict[str, Any] = {"separators": (",", ":")}
 
 # Permanent problems with the message itself (not the server): not retried.
 TEMPLATE_FAILED = "TemplateFailed"
@@ -90,6 +96,27 @@ def message_id_for(key: str, domain: str) -> str:
     too) and joined with dots, so that any contact id gives a valid, distinct dot-atom."""
     local = quote(key, safe=":").replace(".", "%2E").replace(":", ".")
     return f"<{local}@{domain}>"
+
+
+def target_of_message_id(message_id: str) -> TrackedTarget | None:
+    """The send a Message-ID of `message_id_for` names (contact, automation, enrollment,
+    step); None for any other Message-ID. Automation and step ids hold no `:` or `.` and the
+    enrollment number and visit are digits, so the contact id is what lies between them."""
+    local = message_id.strip().removeprefix("<").removesuffix(">").rpartition("@")[0]
+    parts = local.split(".")
+    if len(parts) < 6 or parts[0] != "enr" or not (parts[-1].isdigit() and parts[-3].isdigit()):
+        return None
+    automation_id, step_id = unquote(parts[1]), unquote(parts[-2])
+    contact_id = unquote(":".join(parts[2:-3]))
+    if not contact_id:
+        return None
+    return TrackedTarget(
+        contact_id=contact_id,
+        automation_id=automation_id,
+        enrollment_id=f"enr:{automation_id}:{contact_id}:{parts[-3]}",
+        step_id=step_id,
+        channel="email",
+    )
 
 
 def rewrite_links(source: str, track: Callable[[str], str | None]) -> str:
@@ -192,6 +219,13 @@ class EmailComposer:
         message["X-Goalflow-Automation"] = context.automation_id
         message["X-Goalflow-Step"] = context.step_id
         message["X-Goalflow-Contact"] = contact.id
+        # What email providers pass back in their webhooks (docs/integrations.md): the same
+        # signed token in each one's own metadata header, so that events without the Message-ID
+        # (opens and clicks) are attributed too.
+        token = tracker.sign("attribution", self._target(context))
+        message["X-SMTPAPI"] = json.dumps({"unique_args": {ATTRIBUTION_KEY: token}}, **COMPACT)
+        message["X-Mailgun-Variables"] = json.dumps({ATTRIBUTION_KEY: token}, **COMPACT)
+        message[f"X-PM-Metadata-{ATTRIBUTION_KEY}"] = token
         # RFC 2369 / RFC 8058 one-click unsubscribe, shown by most mail clients.
         message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"

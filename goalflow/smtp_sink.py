@@ -69,6 +69,12 @@ def email_record(raw: bytes, recipients: list[str]) -> dict[str, Any]:
         "automation_id": header("X-Goalflow-Automation"),
         "step_id": header("X-Goalflow-Step"),
         "contact_id": header("X-Goalflow-Contact"),
+        # What email providers hand back in their webhooks (docs/integrations.md).
+        "provider_headers": {
+            name: value
+            for name in ("X-SMTPAPI", "X-Mailgun-Variables", "X-PM-Metadata-goalflow")
+            if (value := header(name)) is not None
+        },
     }
 
 

@@ -64,6 +64,12 @@ class TrackingKind(StrEnum):
     UNSUBSCRIBE = "u"
 
 
+# Tokens that never appear in a /t/ URL: the one carried in provider metadata headers of an
+# email (so that provider webhooks can name the contact), and the one `booking_link(url)` adds to
+# a booking URL. Each has its own salt, like the kinds above.
+TokenPurpose = Literal["attribution", "booking"]
+
+
 class TrackedTarget(BaseModel):
     """What a token says. One-letter aliases keep the tokens (and the links) short."""
 
@@ -89,6 +95,14 @@ class Tracker:
             kind: serializer(secrets, salt=f"goalflow.tracking.{kind.name.lower()}")
             for kind in TrackingKind
         }
+        self._purposes = {
+            purpose: URLSafeSerializer(
+                secret,
+                salt=f"goalflow.{purpose}",
+                signer_kwargs={"digest_method": hashlib.sha256},
+            )
+            for purpose in ("attribution", "booking")
+        }
 
     def token(self, kind: TrackingKind, target: TrackedTarget) -> str:
         payload = target.model_dump(by_alias=True, exclude_none=True)
@@ -104,6 +118,21 @@ class Tracker:
             # The signature is checked before the payload is decoded.
             payload = self._serializers[kind].loads(token)
             return TrackedTarget.model_validate(payload)
+        except (BadData, ValidationError, ValueError, TypeError):
+            return None
+
+    def sign(self, purpose: TokenPurpose, target: TrackedTarget) -> str:
+        token: str = self._purposes[purpose].dumps(
+            target.model_dump(by_alias=True, exclude_none=True)
+        )
+        return token
+
+    def verify(self, purpose: TokenPurpose, token: object) -> TrackedTarget | None:
+        """As `read`, for the tokens of `sign`."""
+        if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+            return None
+        try:
+            return TrackedTarget.model_validate(self._purposes[purpose].loads(token))
         except (BadData, ValidationError, ValueError, TypeError):
             return None
 
