@@ -20,6 +20,7 @@ from api.routes import (
     enrollments,
     events,
     health,
+    hooks,
     jobs,
     stats,
     tracking,
@@ -79,6 +80,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.include_router(tracking.router)
     # The dashboard: HTML pages with their own login (a session cookie, not bearer keys).
     ui.install(app)
+    # Open too: each provider's own signature is the credential (docs/integrations.md).
+    app.include_router(hooks.router)
     metrics.install(app)
     request_errors.install(app)
     docs.install(app)

@@ -181,6 +181,7 @@ class ContactOut(BaseModel):
     tags: list[str]
     fields: dict[str, Any]
     unsubscribed: bool
+    sms_unsubscribed: bool = False
     active_enrollments: list[dict[str, Any]]
 
 
@@ -208,6 +209,12 @@ class ContactSaved(BaseModel):
     contact_id: str
     created: bool
     changed: list[str]
+
+
+class HookAccepted(BaseModel):
+    accepted: int
+    duplicates: int
+    ignored: int
 
 
 class TriggerLinkIn(Strict):

@@ -6,8 +6,10 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -72,11 +74,12 @@ class Stack:
     outbox_dir: Path
 
 
-@pytest.fixture(scope="session")
-async def stack(
-    dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+@asynccontextmanager
+async def open_stack(
+    env: WorkflowEnvironment, data_dir: Path, **extra: Any
 ) -> AsyncIterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("goalflow-data")
+    """Bring a stack up on `env`: a worker on a task queue of its own, the app over HTTP, the
+    SMTP sink. `extra` settings (by environment name) are added to the usual ones."""
     sink = SmtpSink(data_dir / "outbox", "127.0.0.1", free_port())
     sink.start()
     port = free_port()
@@ -88,11 +91,22 @@ async def stack(
             "GOALFLOW_DEV": True,
             "GOALFLOW_DATA_DIR": str(data_dir),
             "GOALFLOW_MAX_BODY_BYTES": 1_000_000,
+            **extra,
         }
     )
-    async with (
-        serving(dev_env.client, settings, host="127.0.0.1", port=port),
-        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
-    ):
-        yield Stack(f"http://127.0.0.1:{port}", http, settings, dev_env, data_dir / "outbox")
-    sink.stop()
+    try:
+        async with (
+            serving(env.client, settings, host="127.0.0.1", port=port),
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
+        ):
+            yield Stack(f"http://127.0.0.1:{port}", http, settings, env, data_dir / "outbox")
+    finally:
+        sink.stop()
+
+
+@pytest.fixture(scope="session")
+async def stack(
+    dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    async with open_stack(dev_env, tmp_path_factory.mktemp("goalflow-data")) as opened:
+        yield opened

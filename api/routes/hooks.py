@@ -1,0 +1,149 @@
+"""Provider webhooks in: `POST /v1/hooks/{provider}` (docs/integrations.md).
+
+Not behind API keys: each provider authenticates its requests its own way (a signature, or basic
+auth for Postmark), checked before anything is read from the body; a request that fails is a 401
+and nothing is recorded. A provider whose secret is not configured does not exist (404).
+Translated events go through the same path as `POST /v1/events/batch` (one update per contact),
+the provider's event id becoming the goalflow event id: a provider's retry is a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, HTTPException, Path, Request, status
+from fastapi.responses import Response
+
+from api.deps import GoalflowDep, SettingsDep
+from api.providers import HookEvent, HookRequest, Malformed, Provider, Unauthorized
+from api.providers.cal_com import CalCom
+from api.providers.calendly import Calendly
+from api.providers.mailgun import Mailgun
+from api.providers.postmark import Postmark
+from api.providers.sendgrid import SendGrid
+from api.providers.twilio import Twilio
+from api.routes.tracking import TrackerDep
+from api.schemas import HookAccepted
+from api.service import Goalflow, contact_event
+from goalflow.phones import PhoneDirectory
+from goalflow.settings import Settings
+
+router = APIRouter(prefix="/v1/hooks", tags=["hooks"])
+log = structlog.get_logger("goalflow.hooks")
+
+PROVIDERS: dict[str, Provider] = {
+    p.name: p for p in (SendGrid(), Mailgun(), Postmark(), Twilio(), Calendly(), CalCom())
+}
+# Contacts of one request whose updates are in flight at once.
+CONTACTS_IN_FLIGHT = 16
+# What Twilio's messaging webhook expects back: TwiML, here saying nothing in reply.
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "the provider's own payload, as it sends it (JSON, or form fields for "
+        "Twilio)",
+        "content": {
+            "application/json": {"schema": {}},
+            "application/x-www-form-urlencoded": {
+                "schema": {"type": "object", "additionalProperties": {"type": "string"}}
+            },
+        },
+    }
+}
+
+
+def public_url(settings: Settings, request: Request) -> str:
+    """The URL the provider was given: Twilio signs it, and behind a proxy the URL this process
+    sees differs."""
+    url = settings.public_url.rstrip("/") + request.url.path
+    return f"{url}?{request.url.query}" if request.url.query else url
+
+
+@router.post(
+    "/{provider}",
+    response_model=HookAccepted,
+    openapi_extra=BODY,
+    responses={
+        400: {"description": "a verified request whose body is not the provider's format"},
+        401: {"description": "missing or bad signature, or a stale timestamp: nothing recorded"},
+        404: {"description": "unknown provider, or its secret is not configured"},
+    },
+)
+async def receive(
+    provider: Annotated[
+        str,
+        Path(
+            description="sendgrid, mailgun, postmark, twilio, calendly or cal_com",
+            json_schema_extra={"enum": list(PROVIDERS)},
+        ),
+    ],
+    request: Request,
+    goalflow: GoalflowDep,
+    settings: SettingsDep,
+    tracker: TrackerDep,
+) -> Any:
+    """A provider's webhook. Answers `accepted` (new goalflow events), `duplicates` (events
+    seen before: a provider's retry) and `ignored` (provider events with no goalflow meaning,
+    or that name no contact goalflow knows)."""
+    handler = PROVIDERS.get(provider)
+    secret = handler.secret(settings) if handler is not None else None
+    if handler is None or secret is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no provider {provider!r}")
+    hook = HookRequest(
+        body=await request.body(),
+        headers=request.headers,
+        public_url=public_url(settings, request),
+    )
+    try:
+        handler.verify(hook, secret)
+        translation = handler.translate(hook, tracker)
+    except Unauthorized as err:
+        log.warning("hook refused", provider=provider, reason=str(err))
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=str(err)) from err
+    except Malformed as err:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(err)) from err
+
+    events = translation.events
+    ignored = translation.ignored
+    if any(e.contact_id is None and e.phone for e in events):
+        directory = PhoneDirectory(goalflow.client, goalflow.task_queue, settings.secret)
+        for event in events:
+            if event.contact_id is None and event.phone:
+                event.contact_id = await directory.contact_for(event.phone)
+    attributed = [e for e in events if e.contact_id is not None]
+    ignored += len(events) - len(attributed)
+    accepted, duplicates = await _accept(goalflow, attributed)
+    answer = HookAccepted(accepted=accepted, duplicates=duplicates, ignored=ignored)
+    if provider == "twilio" and request.headers.get("user-agent", "").startswith("TwilioProxy"):
+        return Response(EMPTY_TWIML, media_type="text/xml")
+    return answer
+
+
+async def _accept(goalflow: Goalflow, events: list[HookEvent]) -> tuple[int, int]:
+    """(accepted, duplicates): each contact's events in one update, in the provider's order."""
+    by_contact: dict[str, list[HookEvent]] = defaultdict(list)
+    for event in events:
+        assert event.contact_id is not None
+        by_contact[event.contact_id].append(event)
+    in_flight = asyncio.Semaphore(CONTACTS_IN_FLIGHT)
+
+    async def send(contact_id: str, mine: list[HookEvent]) -> int:
+        batch = [
+            contact_event(
+                contact_id, e.type, e.data, event_id=e.event_id, occurred_at=e.occurred_at
+            )
+            for e in mine
+        ]
+        async with in_flight:
+            receipts = await goalflow.send_events(contact_id, batch)
+        return sum(r.duplicate for r in receipts)
+
+    # An error is the answer (a 503 the provider retries: the same ids make that safe).
+    found = await asyncio.gather(*(send(c, mine) for c, mine in by_contact.items()))
+    duplicates = sum(found)
+    return len(events) - duplicates, duplicates
