@@ -52,14 +52,18 @@ WORKFLOWS: Sequence[type] = (
 
 
 def activity_functions(
-    settings: Settings, http: httpx.AsyncClient, client: Client | None = None
+    settings: Settings,
+    http: httpx.AsyncClient,
+    client: Client | None = None,
+    task_queue: str | None = None,
 ) -> list[Any]:
     """Every activity, bound to its clients (except those that call Temporal: see below).
-    With `client`, SMS recipients are recorded for attributing replies."""
+    With `client`, SMS recipients are recorded (on `task_queue`) for attributing replies."""
     webhooks = WebhookActivities(settings.webhook_secret, settings.outbound_policy)
     tracker = Tracker(settings.secret, settings.public_url)
     emails = EmailActivities(SmtpConfig.from_url(settings.smtp_url), tracker, settings.email_from)
-    directory = PhoneDirectory(client, settings.task_queue, settings.secret) if client else None
+    queue = task_queue or settings.task_queue
+    directory = PhoneDirectory(client, queue, settings.secret) if client else None
     texts = SmsActivities(sms_provider(settings, http), tracker, directory)
     return [webhooks.send_webhook, emails.send_email, texts.send_sms]
 
@@ -82,15 +86,16 @@ def build_worker(
     task_queue: str | None = None,
     activities: Sequence[Any] | None = None,
 ) -> Worker:
+    queue = task_queue or settings.task_queue
     chosen = list(
-        activities if activities is not None else activity_functions(settings, http, client)
+        activities if activities is not None else activity_functions(settings, http, client, queue)
     )
     # Unless replaced by a fake of the same name, every worker runs those that need its client.
     given = {_activity_name(fn) for fn in chosen}
     chosen += [fn for fn in client_activities(client) if _activity_name(fn) not in given]
     return Worker(
         client,
-        task_queue=task_queue or settings.task_queue,
+        task_queue=queue,
         workflows=list(WORKFLOWS),
         activities=chosen,
         graceful_shutdown_timeout=timedelta(seconds=10),

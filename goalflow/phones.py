@@ -16,6 +16,7 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowQueryF
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from goalflow.tracking import secret_list
 from workflows.phone import PHONE_PREFIX, PhoneSent, PhoneState, PhoneWorkflow
 
 _NOT_DIGITS = re.compile(r"\D")
@@ -29,12 +30,6 @@ def normalize_phone(phone: str) -> str:
     return f"+{digits}" if text.startswith("+") else digits
 
 
-def secrets_of(setting: str) -> list[str]:
-    """`GOALFLOW_SECRET` may list several secrets, comma-separated: the first signs (or here,
-    names the workflow written), all are tried when reading."""
-    return [s.strip() for s in setting.split(",") if s.strip()] or [setting]
-
-
 def phone_workflow_id(secret: str, phone: str) -> str:
     digest = hmac.new(secret.encode(), normalize_phone(phone).encode(), hashlib.sha256)
     return f"{PHONE_PREFIX}{digest.hexdigest()[:40]}"
@@ -46,7 +41,8 @@ class PhoneDirectory:
     def __init__(self, client: Client, task_queue: str, secret: str) -> None:
         self.client = client
         self.task_queue = task_queue
-        self.secrets = secrets_of(secret)
+        # The first secret names the workflow written; all are tried when reading (rotation).
+        self.secrets = secret_list(secret)
 
     async def remember(self, phone: str, contact_id: str) -> None:
         if not normalize_phone(phone).lstrip("+"):

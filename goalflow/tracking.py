@@ -18,6 +18,7 @@ import hashlib
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from itsdangerous import BadData, Signer, URLSafeSerializer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -96,11 +97,7 @@ class Tracker:
             for kind in TrackingKind
         }
         self._purposes = {
-            purpose: URLSafeSerializer(
-                secret,
-                salt=f"goalflow.{purpose}",
-                signer_kwargs={"digest_method": hashlib.sha256},
-            )
+            purpose: serializer(secrets, salt=f"goalflow.{purpose}")
             for purpose in ("attribution", "booking")
         }
 
@@ -135,6 +132,18 @@ class Tracker:
             return TrackedTarget.model_validate(self._purposes[purpose].loads(token))
         except (BadData, ValidationError, ValueError, TypeError):
             return None
+
+    def booking_url(self, url: str, contact_id: str) -> str:
+        """`url` with the contact's signed booking token, where the booking tool hands it back
+        in its webhooks: `utm_content` for Calendly, `metadata[goalflow]` otherwise (Cal.com).
+        Only the contact id is signed: the token stays short enough for a UTM parameter."""
+        token = self.sign("booking", TrackedTarget(contact_id=contact_id))
+        parts = urlsplit(str(url))
+        host = (parts.hostname or "").lower()
+        calendly = host == "calendly.com" or host.endswith(".calendly.com")
+        key = "utm_content" if calendly else "metadata[goalflow]"
+        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != key]
+        return urlunsplit(parts._replace(query=urlencode([*query, (key, token)])))
 
     def url(self, kind: TrackingKind, target: TrackedTarget) -> str:
         return f"{self.public_url}/t/{kind.value}/{self.token(kind, target)}"
