@@ -39,6 +39,7 @@ def test_histories_cover_the_required_scenarios() -> None:
         assert f"enrollment_{scenario}" in names
     # A bulk job stopped between batches (patch bulk-cancel-between-batches; record_bulk.py).
     assert "bulk_cancel_between_batches" in names
+    assert "phone_sms" in names  # the phone directory, updated by an SMS send
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

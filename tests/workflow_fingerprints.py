@@ -22,6 +22,7 @@ MODULES = (
     "workflows/contact.py",
     "workflows/automation.py",
     "workflows/bulk.py",
+    "workflows/phone.py",
 )
 
 # Calls that issue Temporal commands (or decide whether they are issued).

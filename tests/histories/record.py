@@ -23,6 +23,7 @@ from typing import Any
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from goalflow.phones import phone_workflow_id
 from goalflow.settings import Settings
 from goalflow.smtp_sink import SmtpSink
 from tests.conftest import free_port
@@ -131,6 +132,13 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             {"id": "after", "type": "add_tag", "tag": "done"},
         ],
     },
+    "sms": {
+        "name": "an SMS recorded in the phone directory",
+        "steps": [
+            {"id": "text", "type": "send_sms", "body": "Hi"},
+            {"id": "after", "type": "add_tag", "tag": "texted"},
+        ],
+    },
     "cancel": {
         "name": "cancel",
         "steps": [
@@ -139,6 +147,9 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         ],
     },
 }
+
+
+SMS_TO = "+15550100"
 
 
 async def _record_triggered(engine: Engine, name: str, definition: dict[str, Any]) -> str:
@@ -208,7 +219,7 @@ async def _record(engine: Engine, name: str, definition: dict[str, Any]) -> dict
         definition,
         contact,
         automation_id=name.replace("_", "-"),
-        contact={"email": f"{contact}@example.com"},
+        contact={"email": f"{contact}@example.com", "phone": SMS_TO},
     )
     if name in ("early_goal", "goto", "email"):
         await engine.until(enrolled.enrollment_id, lambda v: v.waiting is not None)
@@ -235,10 +246,18 @@ async def _record(engine: Engine, name: str, definition: dict[str, Any]) -> dict
     contact_history = await engine.client.get_workflow_handle(
         contact_workflow_id(contact)
     ).fetch_history()
-    return {
+    histories = {
         f"enrollment_{name}": enrollment.to_json(),
         f"contact_{name}": contact_history.to_json(),
     }
+    if name == "sms":
+        # The SMS activity recorded the recipient in the phone directory.
+        secret = Settings().secret
+        phone = phone_workflow_id(secret, engine.task_queue, SMS_TO)
+        histories[f"phone_{name}"] = (
+            await engine.client.get_workflow_handle(phone).fetch_history()
+        ).to_json()
+    return histories
 
 
 def _failing_twice() -> str:
@@ -269,7 +288,9 @@ async def main(names: list[str], suffix: str) -> None:
     with tempfile.TemporaryDirectory() as outbox:
         sink = SmtpSink(Path(outbox), "127.0.0.1", free_port())
         sink.start()
-        settings = Settings.model_validate({"GOALFLOW_SMTP_URL": f"smtp://127.0.0.1:{sink.port}"})
+        settings = Settings.model_validate(
+            {"GOALFLOW_SMTP_URL": f"smtp://127.0.0.1:{sink.port}", "GOALFLOW_DATA_DIR": outbox}
+        )
         try:
             async with env, running_engine(env, settings=settings) as engine:
                 for name in names:
