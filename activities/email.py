@@ -192,6 +192,7 @@ class EmailComposer:
             "enrollment_id": context.enrollment_id,
             "automation_id": context.automation_id,
             "step_id": context.step_id,
+            "booking_link": lambda url: tracker.booking_url(url, contact.id),
         }
         subject = _render(step.subject, variables, trigger_link, autoescape=False)
         body = rewrite_links(_render(step.html, variables, trigger_link, autoescape=True), track)

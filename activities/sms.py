@@ -204,6 +204,7 @@ class SmsActivities:
             "enrollment_id": context.enrollment_id,
             "automation_id": context.automation_id,
             "step_id": context.step_id,
+            "booking_link": lambda url: self.tracker.booking_url(url, contact.id),
         }
         try:
             body = render(request.step.body, variables, trigger_link=trigger_link)

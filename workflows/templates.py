@@ -81,6 +81,8 @@ def _power_bits(base: Any, exponent: Any) -> int:
 def _environment() -> SandboxedEnvironment:
     env = _Sandbox(autoescape=False, undefined=StrictUndefined)
     env.globals["trigger_link"] = lambda link_id: ""
+    # Rendered by the email and SMS activities: the URL with the contact's booking token.
+    env.globals["booking_link"] = lambda url: ""
     return env
 
 
