@@ -107,9 +107,7 @@ async def test_sendgrid_delivered_by_message_id_and_opened_by_unique_args(
     hook_stack: Stack,
 ) -> None:
     stack = hook_stack
-    contact, enrollment_id, sent = await emailed(
-        stack, {"event": "email.opened", "email_step": "hello"}
-    )
+    _, enrollment_id, sent = await emailed(stack, {"event": "email.opened", "email_step": "hello"})
     delivered = sendgrid_event("delivered", sent, **{"smtp-id": sent["message_id"]})
     opened = sendgrid_event("open", sent, useragent="Mozilla/5.0", **sendgrid_unique_args(sent))
     dropped = sendgrid_event("processed", sent)  # no goalflow meaning
@@ -157,7 +155,7 @@ async def test_sendgrid_refuses_bad_stale_and_missing_signatures(hook_stack: Sta
 
 async def test_mailgun_clicked_by_variables_and_bounced_by_message_id(hook_stack: Stack) -> None:
     stack = hook_stack
-    contact, enrollment_id, sent = await emailed(
+    _, enrollment_id, sent = await emailed(
         stack, {"event": "email.clicked", "url": "https://example.com/*"}
     )
     clicked = mailgun_event("clicked", sent, url="https://example.com/x", ip="50.56.129.169")
@@ -174,7 +172,7 @@ async def test_mailgun_clicked_by_variables_and_bounced_by_message_id(hook_stack
 
     # Without the variables, the Message-ID names the contact; a temporary failure means
     # nothing yet.
-    contact, enrollment_id, sent = await emailed(stack, {"event": "email.bounced"})
+    _, enrollment_id, sent = await emailed(stack, {"event": "email.bounced"})
     temporary = mailgun_event("failed", sent, severity="temporary", reason="generic")
     bounced = mailgun_event(
         "failed",
@@ -213,7 +211,7 @@ async def test_mailgun_refuses_bad_stale_and_missing_signatures(hook_stack: Stac
 
 async def test_postmark_open_by_metadata_and_basic_auth(hook_stack: Stack) -> None:
     stack = hook_stack
-    contact, enrollment_id, sent = await emailed(stack, {"event": "email.opened"})
+    _, enrollment_id, sent = await emailed(stack, {"event": "email.opened"})
     record = postmark_open(sent)
     body = dumps(record)
     for headers in (
