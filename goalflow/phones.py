@@ -30,8 +30,11 @@ def normalize_phone(phone: str) -> str:
     return f"+{digits}" if text.startswith("+") else digits
 
 
-def phone_workflow_id(secret: str, phone: str) -> str:
-    digest = hmac.new(secret.encode(), normalize_phone(phone).encode(), hashlib.sha256)
+def phone_workflow_id(secret: str, task_queue: str, phone: str) -> str:
+    """The task queue is hashed in too: a workflow runs on the queue that started it, so each
+    deployment (and each test worker) keeps a directory of its own."""
+    message = f"{task_queue}\n{normalize_phone(phone)}".encode()
+    digest = hmac.new(secret.encode(), message, hashlib.sha256)
     return f"{PHONE_PREFIX}{digest.hexdigest()[:40]}"
 
 
@@ -53,7 +56,7 @@ class PhoneDirectory:
             start_workflow_operation=WithStartWorkflowOperation(
                 PhoneWorkflow.run,
                 PhoneState(),
-                id=phone_workflow_id(self.secrets[0], phone),
+                id=phone_workflow_id(self.secrets[0], self.task_queue, phone),
                 task_queue=self.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 static_summary="the contact this phone number was last texted for",
@@ -65,7 +68,9 @@ class PhoneDirectory:
         if not normalize_phone(phone).lstrip("+"):
             return None
         for secret in self.secrets:
-            handle = self.client.get_workflow_handle(phone_workflow_id(secret, phone))
+            handle = self.client.get_workflow_handle(
+                phone_workflow_id(secret, self.task_queue, phone)
+            )
             try:
                 contact_id: str | None = await handle.query(PhoneWorkflow.contact)
             except RPCError as err:

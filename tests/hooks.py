@@ -44,7 +44,9 @@ SECRETS = {
 }
 
 
-@pytest.fixture(scope="module")
+# For the whole session, like `stack`: workflows that outlive a test (the catalog, contacts) run
+# on the queue of the worker that started them, which must stay up.
+@pytest.fixture(scope="session")
 async def hook_stack(
     dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Stack]:
