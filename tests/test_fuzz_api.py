@@ -37,6 +37,7 @@ from goalflow.tracking import TrackedTarget, Tracker, TrackingKind
 from tests.conftest import Stack, free_port
 from tests.drills_harness import Processes
 from tests.helpers import assert_eventually, new_id
+from tests.hooks import SECRETS
 from workflows.messages import contact_workflow_id
 
 API_KEY = "fuzz-key"
@@ -83,6 +84,8 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget
         "GOALFLOW_MAX_BODY_BYTES": "100000",
         # Nothing listens here: emails of fuzzed automations fail and are retried, harmlessly.
         "GOALFLOW_SMTP_URL": f"smtp://127.0.0.1:{free_port()}",
+        # Every provider webhook enabled, so that fuzzed hook requests reach its verification.
+        **SECRETS,
     }
     server = start_temporal(options)
     processes = Processes(data_dir)
