@@ -8,10 +8,16 @@ import time
 import uuid
 from typing import Any
 
+import httpx
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
+from api.main import create_app
+from api.service import Goalflow
+from goalflow.settings import Settings
 from tests.conftest import Stack
 from tests.hooks import (
+    SECRETS,
     dumps,
     emailed,
     goal_met,
@@ -262,3 +268,28 @@ async def test_unknown_provider_is_404(hook_stack: Stack) -> None:
     for name in ("stripe", "SendGrid", "twilio2", "..", "%20"):
         answer = await hook_stack.http.post(f"/v1/hooks/{name}", content=b"{}")
         assert answer.status_code == 404, (name, answer.text)
+
+
+async def test_a_provider_without_its_secret_is_404(stack: Stack) -> None:
+    """The session stack sets no provider secret: every provider answers as unknown."""
+    for provider in ("sendgrid", "mailgun", "postmark", "twilio", "calendly", "cal_com"):
+        answer = await stack.http.post(f"/v1/hooks/{provider}", content=b"{}")
+        assert answer.status_code == 404, (provider, answer.text)
+
+
+async def test_hooks_are_not_behind_api_keys(dev_env: WorkflowEnvironment) -> None:
+    """With GOALFLOW_API_KEYS set, a hook is judged by its provider's signature alone."""
+    settings = Settings.model_validate({"GOALFLOW_API_KEYS": "k", **SECRETS})
+    app = create_app(settings, dev_env.client)
+    app.state.goalflow = Goalflow(dev_env.client, f"unused-{uuid.uuid4()}")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        events = await http.post("/v1/events", json={"contact_id": "c", "type": "custom"})
+        assert events.status_code == 401 and "API key" in events.text
+        forged = {"signature": mailgun_signature(key="not-the-key"), "event-data": {}}
+        answer = await http.post("/v1/hooks/mailgun", json=forged)
+        assert answer.status_code == 401 and "bad signature" in answer.text, answer.text
+        unknown = {"id": "x", "event": "opened", "message": {"headers": {"message-id": "a@b"}}}
+        signed = {"signature": mailgun_signature(), "event-data": unknown}
+        answer = await http.post("/v1/hooks/mailgun", json=signed)
+        assert answer.json() == {"accepted": 0, "duplicates": 0, "ignored": 1}, answer.text
