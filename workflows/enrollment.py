@@ -73,7 +73,13 @@ with workflow.unsafe.imports_passed_through():
         WebhookResult,
     )
     from workflows.schedule import next_clock_time
-    from workflows.search_attributes import GOALS_MET, REACHED, STEP, VERSION
+    from workflows.search_attributes import (
+        GOALS_MET,
+        REACHED,
+        STEP,
+        VERSION,
+        fit_keyword_list,
+    )
     from workflows.send_windows import next_opening, zone_for
 
 # A definition can only loop through a wait or a goal (validated at publish), but a goal that is
@@ -669,7 +675,7 @@ class EnrollmentWorkflow:
         if not self.input.search_attributes:
             return
         step = self.steps[self.position].id if self.position < len(self.steps) else ""
-        met = [goal_id for goal_id, g in self.goals.items() if g.met]
+        met = fit_keyword_list([goal_id for goal_id, g in self.goals.items() if g.met])
         if self._search_attributes_at_pauses():
             # What the workflow holds: given at start (the contact sets the first step) or
             # written by an earlier upsert, carried over continue-as-new.
@@ -683,7 +689,7 @@ class EnrollmentWorkflow:
                 STEP.value_set(step),
                 GOALS_MET.value_set(met),
                 VERSION.value_set(self.input.version),
-                REACHED.value_set(self.reached),
+                REACHED.value_set(fit_keyword_list(self.reached)),
             ]
         )
 
