@@ -135,6 +135,8 @@ class Goalflow:
         self.search_attributes = search_attributes
         # The trigger set this process matches accepted events against (R14).
         self.triggers = triggers or TriggerCache(client, search_attributes=search_attributes)
+        # Per automation, the newest (revision, version) this process registered in the catalog.
+        self._registered: dict[str, tuple[int, int]] = {}
 
     # --- automations ------------------------------------------------------------------------
 
@@ -204,6 +206,9 @@ class Goalflow:
             ),
             start_workflow_operation=self._catalog_start(),
         )
+        self._registered[automation_id] = max(
+            self._registered.get(automation_id, (0, 0)), (revision, version)
+        )
         self.triggers.invalidate()
 
     async def steps(self, automation_id: str, version: int | None = None) -> StepCounts:
@@ -240,6 +245,26 @@ class Goalflow:
             raise
         return found
 
+    async def _enrollable(self, automation_id: str, version: int | None) -> AutomationVersion:
+        """The version to enroll into without a query per enrollment: "latest" and the state from
+        this process's copy of the catalog (the trigger set, refreshed at most a second apart:
+        a publish, pause or resume reaches every process within that, this one at once), the
+        definition of a version once (versions are immutable). The query when the copy does
+        not know the automation, or is older than what this process registered."""
+        cache = await self.triggers.current()
+        entry = cache.entries.get(automation_id)
+        registered = self._registered.get(automation_id, (0, 0))
+        if entry is None or (entry.revision, entry.latest_version) < registered:
+            return await self.automation(automation_id, version)
+        wanted = entry.latest_version if version is None else version
+        if not 1 <= wanted <= entry.latest_version:
+            return await self.automation(automation_id, version)  # NotFound, as it says
+        found = cache.versions.get((automation_id, wanted))
+        if found is None:
+            found = await self.automation(automation_id, wanted)
+            cache.versions[(automation_id, wanted)] = found
+        return found.model_copy(update={"state": entry.state})
+
     async def catalog(self) -> CatalogView:
         handle = self.client.get_workflow_handle(CATALOG_WORKFLOW_ID)
         try:
@@ -275,7 +300,7 @@ class Goalflow:
         version: int | None = None,
         context: dict[str, Any] | None = None,
     ) -> EnrollResult:
-        found = await self.automation(automation_id, version)
+        found = await self._enrollable(automation_id, version)
         if found.state == "paused":
             metrics.ENROLLMENTS.labels(result="refused").inc()
             raise Conflict(f"automation {automation_id!r} is paused: it enrolls nobody (R17)")

@@ -65,6 +65,10 @@ class TriggerCache:
         self.revision: int | None = None
         self.armed: list[_Armed] = []
         self.definitions: dict[tuple[str, int], Automation] = {}
+        # Every automation's catalog entry (latest version, state), and the versions asked for
+        # (immutable, but for the state): enrollments resolve "latest" here, not by a query.
+        self.entries: dict[str, CatalogEntry] = {}
+        self.versions: dict[tuple[str, int], AutomationVersion] = {}
         self.refreshed_at = float("-inf")
         self._refreshing: asyncio.Task[None] | None = None
         self.queries = 0
@@ -116,11 +120,13 @@ class TriggerCache:
                 raise
             found = TriggerSet(revision=0, entries=[])
         if found.entries is not None:
-            await self._fetch_definitions(found.entries)
+            triggered = [e for e in found.entries if e.triggers]
+            await self._fetch_definitions(triggered)
             self.armed = [
                 _Armed(entry, self.definitions[(entry.automation_id, entry.latest_version)])
-                for entry in sorted(found.entries, key=lambda e: e.automation_id)
+                for entry in sorted(triggered, key=lambda e: e.automation_id)
             ]
+            self.entries = {e.automation_id: e for e in found.entries}
             self.revision = found.revision
         self.refreshed_at = started
 

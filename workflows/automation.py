@@ -158,16 +158,18 @@ class CatalogWorkflow:
             entry.latest_version,
         ):
             self.state.automations[entry.automation_id] = entry
-            if entry.triggers or (current is not None and current.triggers):
-                self.state.trigger_revision += 1
+            # Every change: API processes resolve an automation's latest version from this set
+            # too, without a query per enrollment.
+            self.state.trigger_revision += 1
 
     @workflow.query
     def trigger_set(self, request: TriggerSetRequest) -> TriggerSet:
-        """The automations that have triggers, unless the caller's copy is current."""
+        """Every automation (latest version, state, triggers), unless the caller's copy is
+        current."""
         revision = self.state.trigger_revision
         if request.known_revision == revision:
             return TriggerSet(revision=revision)
-        entries = [e for e in self.state.automations.values() if e.triggers]
+        entries = list(self.state.automations.values())
         return TriggerSet(revision=revision, entries=entries)
 
     @workflow.update

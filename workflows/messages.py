@@ -496,7 +496,7 @@ class TriggerSetRequest(BaseModel):
 
 
 class TriggerSet(BaseModel):
-    """The automations that have triggers; `entries` is None when `known_revision` is current."""
+    """Every automation's catalog entry; `entries` is None when `known_revision` is current."""
 
     revision: int
     entries: list[CatalogEntry] | None = None
