@@ -23,13 +23,19 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from goalflow.tracking import TrackedTarget, Tracker, TrackingKind
+from goalflow.tracking import (
+    ATTRIBUTION_KEY,
+    TrackedTarget,
+    Tracker,
+    TrackingKind,
+    message_id_for,
+)
 from workflows.messages import (
     SEND_EMAIL,
     SMTP_REJECTED,
@@ -41,7 +47,6 @@ from workflows.templates import render
 
 # The name of goalflow's token among an email provider's custom arguments / variables /
 # metadata (SendGrid `unique_args`, Mailgun `X-Mailgun-Variables`, Postmark `X-PM-Metadata-*`).
-ATTRIBUTION_KEY = "goalflow"
 COMPACT: dict[str, Any] = {"separators": (",", ":")}
 
 # Permanent problems with the message itself (not the server): not retried.
@@ -88,35 +93,6 @@ class SmtpConfig:
             validate_certs=query.get("verify") not in ("false", "0", "no"),
             timeout=float(query.get("timeout", 30)),
         )
-
-
-def message_id_for(key: str, domain: str) -> str:
-    """A Message-ID that is the same on every attempt of one send (R10) and still readable:
-    `<enr.AUTOMATION.CONTACT.N.STEP.VISIT@domain>`. The key's parts are percent-encoded (dots
-    too) and joined with dots, so that any contact id gives a valid, distinct dot-atom."""
-    local = quote(key, safe=":").replace(".", "%2E").replace(":", ".")
-    return f"<{local}@{domain}>"
-
-
-def target_of_message_id(message_id: str) -> TrackedTarget | None:
-    """The send a Message-ID of `message_id_for` names (contact, automation, enrollment,
-    step); None for any other Message-ID. Automation and step ids hold no `:` or `.` and the
-    enrollment number and visit are digits, so the contact id is what lies between them."""
-    local = message_id.strip().removeprefix("<").removesuffix(">").rpartition("@")[0]
-    parts = local.split(".")
-    if len(parts) < 6 or parts[0] != "enr" or not (parts[-1].isdigit() and parts[-3].isdigit()):
-        return None
-    automation_id, step_id = unquote(parts[1]), unquote(parts[-2])
-    contact_id = unquote(":".join(parts[2:-3]))
-    if not contact_id:
-        return None
-    return TrackedTarget(
-        contact_id=contact_id,
-        automation_id=automation_id,
-        enrollment_id=f"enr:{automation_id}:{contact_id}:{parts[-3]}",
-        step_id=step_id,
-        channel="email",
-    )
 
 
 def rewrite_links(source: str, track: Callable[[str], str | None]) -> str:

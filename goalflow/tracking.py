@@ -18,7 +18,7 @@ import hashlib
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from itsdangerous import BadData, Signer, URLSafeSerializer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -151,3 +151,36 @@ class Tracker:
     def is_tracking_url(self, url: str) -> bool:
         """A link that already points at our tracking endpoints (never wrapped twice)."""
         return url.startswith(f"{self.public_url}/t/")
+
+
+# The metadata key under which emails carry their signed attribution token (provider webhooks).
+ATTRIBUTION_KEY = "goalflow"
+
+
+def message_id_for(key: str, domain: str) -> str:
+    """A Message-ID that is the same on every attempt of one send (R10) and still readable:
+    `<enr.AUTOMATION.CONTACT.N.STEP.VISIT@domain>`. The key's parts are percent-encoded (dots
+    too) and joined with dots, so that any contact id gives a valid, distinct dot-atom."""
+    local = quote(key, safe=":").replace(".", "%2E").replace(":", ".")
+    return f"<{local}@{domain}>"
+
+
+def target_of_message_id(message_id: str) -> TrackedTarget | None:
+    """The send a Message-ID of `message_id_for` names (contact, automation, enrollment,
+    step); None for any other Message-ID. Automation and step ids hold no `:` or `.` and the
+    enrollment number and visit are digits, so the contact id is what lies between them."""
+    local = message_id.strip().removeprefix("<").removesuffix(">").rpartition("@")[0]
+    parts = local.split(".")
+    if len(parts) < 6 or parts[0] != "enr" or not (parts[-1].isdigit() and parts[-3].isdigit()):
+        return None
+    automation_id, step_id = unquote(parts[1]), unquote(parts[-2])
+    contact_id = unquote(":".join(parts[2:-3]))
+    if not contact_id:
+        return None
+    return TrackedTarget(
+        contact_id=contact_id,
+        automation_id=automation_id,
+        enrollment_id=f"enr:{automation_id}:{contact_id}:{parts[-3]}",
+        step_id=step_id,
+        channel="email",
+    )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -51,6 +52,11 @@ class _Armed:
     definition: Automation
 
 
+# Every copy in this process: a publish, pause or resume served here reaches them all at once
+# (`goalflow dev` runs the API and the worker in one process; elsewhere the interval bounds it).
+_COPIES: weakref.WeakSet[TriggerCache] = weakref.WeakSet()
+
+
 class TriggerCache:
     def __init__(
         self,
@@ -72,6 +78,8 @@ class TriggerCache:
         self.refreshed_at = float("-inf")
         self._refreshing: asyncio.Task[None] | None = None
         self.queries = 0
+        self.invalidated_at = float("-inf")
+        _COPIES.add(self)
 
     @property
     def empty(self) -> bool:
@@ -89,8 +97,12 @@ class TriggerCache:
         return self
 
     def invalidate(self) -> None:
-        """The next `current()` refreshes (after a publish/pause/resume in this process)."""
-        self.refreshed_at = float("-inf")
+        """The next `current()` of every copy in this process refreshes, with a query that
+        starts after this call (after a publish/pause/resume served by this process)."""
+        for copy in list(_COPIES):
+            copy.refreshed_at = float("-inf")
+            copy.invalidated_at = time.monotonic()
+            copy._refreshing = None
 
     async def refresh(self) -> None:
         if self._refreshing is None or self._refreshing.done():
@@ -119,7 +131,9 @@ class TriggerCache:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
             found = TriggerSet(revision=0, entries=[])
-        if found.entries is not None:
+        stale = self.revision is not None and found.revision < self.revision
+        if found.entries is not None and not stale:
+            # (A refresh overtaken by a newer one after an invalidate() must not undo it.)
             triggered = [e for e in found.entries if e.triggers]
             await self._fetch_definitions(triggered)
             self.armed = [
@@ -128,7 +142,8 @@ class TriggerCache:
             ]
             self.entries = {e.automation_id: e for e in found.entries}
             self.revision = found.revision
-        self.refreshed_at = started
+        if started >= self.invalidated_at:
+            self.refreshed_at = max(self.refreshed_at, started)
 
     async def _fetch_definitions(self, entries: Iterable[CatalogEntry]) -> None:
         missing = [

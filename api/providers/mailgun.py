@@ -12,7 +12,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from activities.email import ATTRIBUTION_KEY, target_of_message_id
 from api.providers import (
     HookEvent,
     HookRequest,
@@ -27,7 +26,7 @@ from api.providers import (
     text,
 )
 from goalflow.settings import Settings
-from goalflow.tracking import Tracker
+from goalflow.tracking import ATTRIBUTION_KEY, Tracker, target_of_message_id
 
 EVENTS = {
     "delivered": "email.delivered",

@@ -12,7 +12,6 @@ import hashlib
 import json
 from typing import Any
 
-from activities.email import ATTRIBUTION_KEY
 from api.providers import (
     HookEvent,
     HookRequest,
@@ -26,7 +25,7 @@ from api.providers import (
     text,
 )
 from goalflow.settings import Settings
-from goalflow.tracking import Tracker
+from goalflow.tracking import ATTRIBUTION_KEY, Tracker
 
 # Bounce types that mean the address will not receive mail (soft bounces and transient
 # failures are retried by Postmark and ignored here).

@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from activities.email import ATTRIBUTION_KEY, target_of_message_id
 from api.providers import (
     HookEvent,
     HookRequest,
@@ -33,7 +32,7 @@ from api.providers import (
     text,
 )
 from goalflow.settings import Settings
-from goalflow.tracking import Tracker
+from goalflow.tracking import ATTRIBUTION_KEY, Tracker, target_of_message_id
 
 SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"

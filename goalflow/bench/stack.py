@@ -73,19 +73,22 @@ class QueryCounter(Interceptor):
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
+        # The same queries per (query, workflow id), for tests that share a namespace.
+        self.by_workflow: Counter[tuple[str, str]] = Counter()
 
     def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
-        return _CountingOutbound(next, self.counts)
+        return _CountingOutbound(next, self)
 
 
 class _CountingOutbound(OutboundInterceptor):
-    def __init__(self, next: OutboundInterceptor, counts: Counter[str]) -> None:
+    def __init__(self, next: OutboundInterceptor, counter: QueryCounter) -> None:
         super().__init__(next)
-        self.counts = counts
+        self.counter = counter
 
     async def query_workflow(self, input: QueryWorkflowInput) -> Any:
         kind = input.id.split(":", 1)[0] if ":" in input.id else input.id
-        self.counts[f"{input.query} on {kind}"] += 1
+        self.counter.counts[f"{input.query} on {kind}"] += 1
+        self.counter.by_workflow[(input.query, input.id)] += 1
         return await super().query_workflow(input)
 
 
