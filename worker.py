@@ -73,9 +73,12 @@ def _activity_name(fn: Any) -> str | None:
     return getattr(definition, "name", None)
 
 
-def client_activities(client: Client) -> list[Any]:
+def client_activities(client: Client, task_queue: str) -> list[Any]:
     """Activities that call Temporal itself, bound to the worker's own client."""
-    return [ContactActivities(client).enroll_batch, TriggerActivities(client).match_triggers]
+    return [
+        ContactActivities(client).enroll_batch,
+        TriggerActivities(client, task_queue).match_triggers,
+    ]
 
 
 def build_worker(
@@ -92,7 +95,7 @@ def build_worker(
     )
     # Unless replaced by a fake of the same name, every worker runs those that need its client.
     given = {_activity_name(fn) for fn in chosen}
-    chosen += [fn for fn in client_activities(client) if _activity_name(fn) not in given]
+    chosen += [fn for fn in client_activities(client, queue) if _activity_name(fn) not in given]
     return Worker(
         client,
         task_queue=queue,

@@ -30,7 +30,6 @@ from workflows.contact import ContactWorkflow, contact_start
 from workflows.definition import Automation
 from workflows.events import ContactEvent
 from workflows.messages import (
-    CATALOG_WORKFLOW_ID,
     REENTRY_REFUSED,
     UNKNOWN_VERSION,
     AutomationLifecycle,
@@ -59,6 +58,7 @@ from workflows.messages import (
     TriggerLink,
     VersionRequest,
     automation_workflow_id,
+    catalog_workflow_id,
     contact_workflow_id,
 )
 
@@ -134,7 +134,9 @@ class Goalflow:
         self.task_queue = task_queue
         self.search_attributes = search_attributes
         # The trigger set this process matches accepted events against (R14).
-        self.triggers = triggers or TriggerCache(client, search_attributes=search_attributes)
+        self.triggers = triggers or TriggerCache(
+            client, task_queue, search_attributes=search_attributes
+        )
         # Per automation, the newest (revision, version) this process registered in the catalog.
         self._registered: dict[str, tuple[int, int]] = {}
 
@@ -266,7 +268,7 @@ class Goalflow:
         return found.model_copy(update={"state": entry.state})
 
     async def catalog(self) -> CatalogView:
-        handle = self.client.get_workflow_handle(CATALOG_WORKFLOW_ID)
+        handle = self.client.get_workflow_handle(catalog_workflow_id(self.task_queue))
         try:
             view: CatalogView = await handle.query(CatalogWorkflow.view)
         except RPCError as err:
@@ -285,7 +287,7 @@ class Goalflow:
         return WithStartWorkflowOperation(
             CatalogWorkflow.run,
             CatalogState(),
-            id=CATALOG_WORKFLOW_ID,
+            id=catalog_workflow_id(self.task_queue),
             task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             static_summary="goalflow catalog: automations and trigger links",

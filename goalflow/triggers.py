@@ -28,7 +28,6 @@ from workflows.definition import Automation
 from workflows.events import ContactEvent, TriggerMatch
 from workflows.matching import triggers_met_by
 from workflows.messages import (
-    CATALOG_WORKFLOW_ID,
     MATCH_TRIGGERS,
     AutomationVersion,
     CatalogEntry,
@@ -38,6 +37,7 @@ from workflows.messages import (
     TriggerSetRequest,
     VersionRequest,
     automation_workflow_id,
+    catalog_workflow_id,
 )
 
 log = structlog.get_logger("goalflow.triggers")
@@ -61,11 +61,13 @@ class TriggerCache:
     def __init__(
         self,
         client: Client,
+        task_queue: str,
         *,
         interval: float = REFRESH_INTERVAL,
         search_attributes: bool = True,
     ) -> None:
         self.client = client
+        self.catalog_id = catalog_workflow_id(task_queue)
         self.interval = interval
         self.search_attributes = search_attributes
         self.revision: int | None = None
@@ -121,7 +123,7 @@ class TriggerCache:
 
     async def _refresh(self) -> None:
         started = time.monotonic()
-        handle = self.client.get_workflow_handle(CATALOG_WORKFLOW_ID)
+        handle = self.client.get_workflow_handle(self.catalog_id)
         self.queries += 1
         try:
             found: TriggerSet = await handle.query(
@@ -200,8 +202,8 @@ class TriggerActivities:
     """The worker's side: the contact workflow asks which triggers the tag changes made by
     automations match (a local activity, answered from this process's cached copy)."""
 
-    def __init__(self, client: Client) -> None:
-        self.cache = TriggerCache(client)
+    def __init__(self, client: Client, task_queue: str) -> None:
+        self.cache = TriggerCache(client, task_queue)
 
     @activity.defn(name=MATCH_TRIGGERS)
     async def match_triggers(self, request: MatchTriggersRequest) -> MatchTriggersResult:

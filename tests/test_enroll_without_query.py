@@ -29,8 +29,8 @@ async def test_enrollments_resolve_latest_without_a_query_each(stack: Stack) -> 
     client = Client(**config)
     queue = stack.settings.task_queue
     automation_id = new_id("noquery")
-    this = Goalflow(client, queue, triggers=TriggerCache(client, interval=0.2))
-    other = Goalflow(client, queue, triggers=TriggerCache(client, interval=0.2))
+    this = Goalflow(client, queue, triggers=TriggerCache(client, queue, interval=0.2))
+    other = Goalflow(client, queue, triggers=TriggerCache(client, queue, interval=0.2))
     first, _ = parse_automation(_definition("v1"))
     await this.publish(automation_id, first)
 

@@ -42,6 +42,17 @@ CONTACT_PREFIX = "contact:"
 AUTOMATION_PREFIX = "automation:"
 ENROLLMENT_PREFIX = "enr:"
 CATALOG_WORKFLOW_ID = "goalflow-catalog"
+DEFAULT_TASK_QUEUE = "goalflow"
+
+
+def catalog_workflow_id(task_queue: str) -> str:
+    """The catalog of the deployment on `task_queue`: `goalflow-catalog` on the default queue,
+    one of its own on any other, so that the catalog always runs where its workers poll (two
+    deployments sharing a namespace on different queues never share, nor strand, a catalog)."""
+    if task_queue == DEFAULT_TASK_QUEUE:
+        return CATALOG_WORKFLOW_ID
+    return f"{CATALOG_WORKFLOW_ID}:{task_queue}"
+
 
 # Error types (ApplicationError.type) that callers act on.
 REENTRY_REFUSED = "ReentryRefused"

@@ -25,7 +25,12 @@ from goalflow.bench.floor import FloorWorkflow
 from goalflow.bench.report import Progress, Report, note
 from goalflow.bench.runs import CLICK_DELAY, BenchOptions
 from goalflow.bench.stack import Stack
-from workflows.messages import CATALOG_WORKFLOW_ID, automation_workflow_id, contact_workflow_id
+from workflows.messages import (
+    CATALOG_WORKFLOW_ID,
+    automation_workflow_id,
+    catalog_workflow_id,
+    contact_workflow_id,
+)
 
 ACTIONS_TARGET = 10
 EVENTS_TARGET = 36
@@ -135,8 +140,8 @@ async def _floor_unit(stack: Stack, workflow_id: str) -> None:
     await handle.result()
 
 
-async def _shared_lengths(client: Client) -> dict[str, int]:
-    ids = (automation_workflow_id(ref.AUTOMATION_ID), CATALOG_WORKFLOW_ID)
+async def _shared_lengths(client: Client, catalog_id: str) -> dict[str, int]:
+    ids = (automation_workflow_id(ref.AUTOMATION_ID), catalog_id)
     return {wid: sum(len(r) for r in await runs_of(client, wid)) for wid in ids}
 
 
@@ -178,7 +183,8 @@ async def cost(stack: Stack, options: BenchOptions) -> Report:
     # One unit first, left out: what the first enrollment of a process pays once.
     await _reference_unit(stack, ref.new_contact_ids(1, "cw")[0])
 
-    shared_before = await _shared_lengths(stack.client)
+    catalog_id = catalog_workflow_id(stack.settings.task_queue)
+    shared_before = await _shared_lengths(stack.client, catalog_id)
     queries_before = Counter(stack.queries)
     measured_from = time.monotonic()
     contact_ids = ref.new_contact_ids(count, "cost")
