@@ -34,13 +34,16 @@ from goalflow.tracking import Tracker
 from goalflow.triggers import TriggerActivities
 from workflows.automation import AutomationWorkflow, CatalogWorkflow
 from workflows.bulk import BulkChunkWorkflow, BulkEnrollWorkflow
-from workflows.contact import ContactWorkflow
-from workflows.enrollment import EnrollmentWorkflow
+from workflows.contact import ContactWorkflow, ContactWorkflowV2
+from workflows.enrollment import EnrollmentWorkflow, EnrollmentWorkflowV2
 from workflows.phone import PhoneWorkflow
 
 log = structlog.get_logger("goalflow.worker")
 
 WORKFLOWS: Sequence[type] = (
+    ContactWorkflowV2,
+    EnrollmentWorkflowV2,
+    # The first types, for contacts and enrollments started before the V2 types existed.
     ContactWorkflow,
     EnrollmentWorkflow,
     AutomationWorkflow,

@@ -24,7 +24,9 @@ from workflows.definition import Automation, GoalStep, SendEmailStep, SendSmsSte
 from workflows.messages import EnrollmentStatus
 from workflows.search_attributes import AUTOMATION_ID, CONTACT_ID, GOALS_MET, STEP
 
-ENROLLMENTS = "WorkflowType = 'EnrollmentWorkflow' AND ExecutionStatus != 'ContinuedAsNew'"
+# Both enrollment types: EnrollmentWorkflowV2, and EnrollmentWorkflow for older enrollments.
+ENROLLMENT_TYPES = "WorkflowType IN ('EnrollmentWorkflowV2', 'EnrollmentWorkflow')"
+ENROLLMENTS = f"{ENROLLMENT_TYPES} AND ExecutionStatus != 'ContinuedAsNew'"
 ENDED_STATUSES: tuple[EnrollmentStatus, ...] = ("completed", "exited", "cancelled", "failed")
 # A listing filtered on an ended status reads at most this many visibility pages per request
 # (the status is in the memo, so Temporal cannot filter on it); `next_page_token` goes on.

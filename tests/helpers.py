@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import httpx
 from temporalio.client import WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
 from goalflow.binaries import find_binary
@@ -67,13 +68,24 @@ class Engine:
         self.client = env.client
         self.task_queue = task_queue
         self.search_attributes = search_attributes
+        # Start contacts as the first type, ContactWorkflow, as goalflow did before the V2
+        # types (a running one is reached all the same: the type only matters at start).
+        self.first_types = False
 
     def contact_start(
         self, contact_id: str, **state: Any
-    ) -> WithStartWorkflowOperation[ContactWorkflow, ContactView]:
+    ) -> WithStartWorkflowOperation[Any, ContactView]:
         initial = ContactState(
             contact_id=contact_id, profile=ContactSnapshot(id=contact_id), **state
         )
+        if self.first_types:
+            return WithStartWorkflowOperation(
+                ContactWorkflow.run,
+                initial,
+                id=contact_workflow_id(contact_id),
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
         return contact_start(contact_id, self.task_queue, initial)
 
     async def enroll(

@@ -21,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.bulk import DUPLICATE_REASON, BulkJobs
 from api.main import create_app
 from api.service import Goalflow
+from api.visibility import ENROLLMENT_TYPES
 from goalflow.settings import Settings
 from tests.conftest import Stack, free_port
 from tests.helpers import assert_eventually, new_id
@@ -245,7 +246,7 @@ async def test_large_job_survives_a_killed_worker(stack: Stack, tmp_path: Path) 
 
     # Nobody enrolled twice: exactly one enrollment per valid contact (re-entry is allowed, so a
     # row enrolled again would have made a second one).
-    query = f"WorkflowType = 'EnrollmentWorkflow' AND GoalflowAutomationId = '{automation}'"
+    query = f"{ENROLLMENT_TYPES} AND GoalflowAutomationId = '{automation}'"
 
     async def enrollments() -> int:
         return (await env.client.count_workflows(query)).count

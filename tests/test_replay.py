@@ -10,6 +10,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from tests.histories.record import SCENARIOS
 from worker import WORKFLOWS
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -37,6 +38,10 @@ def test_histories_cover_the_required_scenarios() -> None:
         "triggered",
     ):
         assert f"enrollment_{scenario}" in names
+    # Every scenario again as the types started now (ContactWorkflowV2, EnrollmentWorkflowV2),
+    # and the benchmarks' reference work, recorded with search attributes on the dev server.
+    for scenario in [*SCENARIOS, "reference"]:
+        assert {f"enrollment_{scenario}_v2", f"contact_{scenario}_v2"} <= names
     # A bulk job stopped between batches (patch bulk-cancel-between-batches; record_bulk.py).
     assert "bulk_cancel_between_batches" in names
     assert "phone_sms" in names  # the phone directory, updated by an SMS send

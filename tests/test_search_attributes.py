@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
@@ -32,10 +33,12 @@ def _decoded(payload: Any) -> Any:
     return json.loads(payload.data) if payload.data else None
 
 
+@pytest.mark.parametrize("first_types", [True, False], ids=["first types", "V2 types"])
 async def test_search_attributes_follow_the_steps_and_goals(
-    dev_env: WorkflowEnvironment,
+    dev_env: WorkflowEnvironment, first_types: bool
 ) -> None:
     async with running_engine(dev_env) as engine:
+        engine.first_types = first_types
         contact_id = new_id()
         enrolled = await engine.enroll(DEFINITION, contact_id, automation_id="sa")
         await engine.until(enrolled.enrollment_id, lambda v: v.current_step == "pause")
@@ -58,12 +61,22 @@ async def test_search_attributes_follow_the_steps_and_goals(
                     _decoded(fields.indexed_fields["GoalflowGoalsMet"]),
                 )
             )
-        # The first step is given at start; then written where the enrollment pauses and where
-        # it ends, each value once (patch search-attributes-at-pauses): the goal met during the
-        # wait moved the contact on, so it shows with the end.
-        started = history.events[0].workflow_execution_started_event_attributes
-        assert _decoded(started.search_attributes.indexed_fields["GoalflowStep"]) == "hello"
-        assert written == [("pause", []), ("thanks", ["bought"])], written
+        started = history.events[0].workflow_execution_started_event_attributes.search_attributes
+        if first_types:
+            # The first step is given at start; then written where the enrollment pauses and
+            # where it ends, each value once (patch search-attributes-at-pauses): the goal met
+            # during the wait moved the contact on, so it shows with the end.
+            assert _decoded(started.indexed_fields["GoalflowStep"]) == "hello"
+            assert written == [("pause", []), ("thanks", ["bought"])], written
+        else:
+            # V2: the start already says where the enrollment first stops, the wait, so
+            # pausing there writes nothing; the end is written as before.
+            assert _decoded(started.indexed_fields["GoalflowStep"]) == "pause"
+            assert _decoded(started.indexed_fields["GoalflowReached"]) == ["hello", "pause"]
+            assert written == [("thanks", ["bought"])], written
+        assert history.events[0].workflow_execution_started_event_attributes.workflow_type.name == (
+            "EnrollmentWorkflow" if first_types else "EnrollmentWorkflowV2"
+        )
         described = (await handle.describe()).typed_search_attributes
         assert described.get(STEP) == "thanks"
         assert described.get(GOALS_MET) == ["bought"]

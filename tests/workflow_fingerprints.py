@@ -70,7 +70,7 @@ def fingerprint() -> Fingerprint:
                     name = _name(inner.func)
                     if name in COMMAND_CALLS:
                         calls.append(f"{inner.lineno - node.lineno}:{name}")
-                    if name in ("patched", "deprecate_patch") and inner.args:
+                    if name in ("patched", "_patched", "deprecate_patch") and inner.args:
                         first = inner.args[0]
                         if isinstance(first, ast.Constant):
                             patches.append(str(first.value))

@@ -12,7 +12,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from temporalio import workflow
 from temporalio.client import WithStartWorkflowOperation
@@ -27,7 +27,7 @@ from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows.conditions import json_equal
-    from workflows.enrollment import EnrollmentWorkflow
+    from workflows.enrollment import EnrollmentWorkflow, EnrollmentWorkflowV2, first_stop
     from workflows.events import MAX_TRIGGER_DEPTH, ContactEvent, TriggerMatch
     from workflows.matching import triggers_met_by
     from workflows.messages import (
@@ -92,6 +92,15 @@ def _carried(work: PendingWork) -> Callable[[int], QueuedOp]:
 
 @workflow.defn
 class ContactWorkflow:
+    """The first contact type: its changes since release are asked for with `workflow.patched`
+    (a marker and a `TemporalChangeVersion` upsert each, per history). Contacts are started as
+    ContactWorkflowV2 (below) now; this type stays registered for the ones still running, and
+    they go on starting EnrollmentWorkflow children, the type their histories hold."""
+
+    # True in a type that has no older histories to replay: every patch is taken, unrecorded.
+    ALL_PATCHES_BUILT_IN: ClassVar[bool] = False
+    ENROLLMENT: ClassVar[type[EnrollmentWorkflow]] = EnrollmentWorkflow
+
     @workflow.init
     def __init__(self, state: ContactState) -> None:
         self.state = state
@@ -248,7 +257,7 @@ class ContactWorkflow:
                 )
             # Changes made by automations may trigger others: ask the worker's copy of the
             # trigger set, once for the lot.
-            if events and workflow.patched("contact-asks-triggers-for-automated-tag-changes"):
+            if events and self._patched("contact-asks-triggers-for-automated-tag-changes"):
                 for event, matches in zip(events, await self._match_triggers(events), strict=True):
                     event.triggers = matches
             await self._publish(events)
@@ -356,15 +365,18 @@ class ContactWorkflow:
         self._merge_profile(request)
         number = previous + 1
         enrollment_id = enrollment_workflow_id(request.automation_id, contact_id, number)
+        # Free at start, where an upsert is a billable action: the first step, or (V2) the
+        # first place the enrollment can stop, which it then need not write.
+        steps = request.automation.steps
+        reached = first_stop(steps) if self.ALL_PATCHES_BUILT_IN else [steps[0].id]
         attributes = (
             TypedSearchAttributes(
                 [
                     SearchAttributePair(CONTACT_ID, contact_id),
                     SearchAttributePair(AUTOMATION_ID, request.automation_id),
-                    # Free at start, where an upsert is a billable action.
-                    SearchAttributePair(STEP, request.automation.steps[0].id),
+                    SearchAttributePair(STEP, reached[-1]),
                     SearchAttributePair(VERSION, request.version),
-                    SearchAttributePair(REACHED, [request.automation.steps[0].id]),
+                    SearchAttributePair(REACHED, reached),
                 ]
             )
             if request.search_attributes
@@ -372,9 +384,9 @@ class ContactWorkflow:
         )
         # The end of the enrollment is in this history anyway (the child's completion): no need
         # for a signal, a billable action and five history events.
-        watched = workflow.patched("contact-learns-end-from-child-completion")
+        watched = self._patched("contact-learns-end-from-child-completion")
         child = await workflow.start_child_workflow(
-            EnrollmentWorkflow.run,
+            self.ENROLLMENT.run,
             EnrollmentInput(
                 enrollment_id=enrollment_id,
                 automation_id=request.automation_id,
@@ -510,7 +522,7 @@ class ContactWorkflow:
         """R14: enroll the contact into each automation whose trigger the event matched, right
         after the event was forwarded (the new enrollment does not see it), exactly as an
         enroll request would (R13); a refusal is counted, not an error."""
-        if not workflow.patched("contact-enrolls-on-triggers"):
+        if not self._patched("contact-enrolls-on-triggers"):
             return
         for match in matches:
             refused: TriggerRefusal | None = None
@@ -662,13 +674,31 @@ class ContactWorkflow:
             return True
         if self.queued_awaited or self.queued_bytes > MAX_CARRIED_BYTES:
             return False
-        return workflow.patched("contact-carries-backlog-across-continue-as-new")
+        return self._patched("contact-carries-backlog-across-continue-as-new")
 
     def _should_continue_as_new(self) -> bool:
         limit = self.state.continue_as_new_after_ops
         if limit is not None and self.ops_done >= limit:
             return True
         return workflow.info().is_continue_as_new_suggested()
+
+    def _patched(self, patch_id: str) -> bool:
+        return self.ALL_PATCHES_BUILT_IN or workflow.patched(patch_id)
+
+
+@workflow.defn
+class ContactWorkflowV2(ContactWorkflow):
+    """The contact as it is started now: the same entity, with every patch of ContactWorkflow
+    built in (no markers), starting EnrollmentWorkflowV2 children with their first stop in
+    their start's search attributes. A type of its own, so that no worker running older code
+    ever runs one; a contact continues as new as the type it is."""
+
+    ALL_PATCHES_BUILT_IN = True
+    ENROLLMENT = EnrollmentWorkflowV2
+
+    @workflow.run
+    async def run(self, state: ContactState) -> ContactView:
+        return await super().run(state)
 
 
 def _matching(
@@ -695,11 +725,11 @@ def _trigger_context(event: ContactEvent, trigger_id: str) -> dict[str, Any]:
 
 def contact_start(
     contact_id: str, task_queue: str, state: ContactState | None = None
-) -> WithStartWorkflowOperation[ContactWorkflow, ContactView]:
+) -> WithStartWorkflowOperation[ContactWorkflowV2, ContactView]:
     """How every caller (the API, the bulk activity, the tests) reaches a contact's workflow:
     update-with-start on its id, starting it with an empty profile if it is not running."""
     return WithStartWorkflowOperation(
-        ContactWorkflow.run,
+        ContactWorkflowV2.run,
         state or ContactState(contact_id=contact_id, profile=ContactSnapshot(id=contact_id)),
         id=contact_workflow_id(contact_id),
         task_queue=task_queue,

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from temporalio import workflow
@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         RemoveTagStep,
         SendEmailStep,
         SendSmsStep,
+        Step,
         UpdateContactStep,
         WaitStep,
         WebhookStep,
@@ -145,6 +146,14 @@ class _Finished(Exception):
 
 @workflow.defn
 class EnrollmentWorkflow:
+    """The first enrollment type: its changes since release are asked for with
+    `workflow.patched`, which costs a marker and a `TemporalChangeVersion` upsert per patch in
+    every new history. Enrollments are started as EnrollmentWorkflowV2 (below) now; this type
+    stays registered for the ones still running."""
+
+    # True in a type that has no older histories to replay: every patch is taken, unrecorded.
+    ALL_PATCHES_BUILT_IN: ClassVar[bool] = False
+
     @workflow.init
     def __init__(self, input: EnrollmentInput) -> None:
         self.input = input
@@ -285,6 +294,9 @@ class EnrollmentWorkflow:
             context=self.input.context,
         )
 
+    def _patched(self, patch_id: str) -> bool:
+        return self.ALL_PATCHES_BUILT_IN or workflow.patched(patch_id)
+
     # --- the interpreter --------------------------------------------------------------------
 
     async def _interpret(self) -> None:
@@ -292,7 +304,7 @@ class EnrollmentWorkflow:
         if (
             self.input.progress is None
             and self.pending_move is not None
-            and workflow.patched("enrollment-applies-lookback")
+            and self._patched("enrollment-applies-lookback")
         ):
             # R15: goals met by looked-back events move the contact before the first step.
             position = self._take_move()
@@ -437,7 +449,7 @@ class EnrollmentWorkflow:
                 if window is None:
                     return False
                 until = next_opening(workflow.now(), window, self._zone())
-                if until is None or not workflow.patched("send-window-hold"):
+                if until is None or not self._patched("send-window-hold"):
                     return False
                 self._record("waiting", step.id, {"send_window": True, "until": _iso(until)})
             self.waiting = Waiting(kind="send_window", until=until)
@@ -548,7 +560,7 @@ class EnrollmentWorkflow:
         # Retried by the workflow itself, one attempt per activity, so that the enrollment can
         # say it is retrying (`waiting.kind = "retrying"`) and each failed attempt is a short
         # line in the history rather than a failure kept, and cut, by the server.
-        own_retries = workflow.patched(VISIBLE_RETRIES)
+        own_retries = self._patched(VISIBLE_RETRIES)
         retry = ONE_ATTEMPT if own_retries else ACTION_RETRY
         action = ACTIONS[step.type]
         attempt = 1
@@ -591,7 +603,7 @@ class EnrollmentWorkflow:
             "retry_policy": retry,
             "summary": summary,
         }
-        if isinstance(step, SendEmailStep) and workflow.patched("send-email-as-local-activity"):
+        if isinstance(step, SendEmailStep) and self._patched("send-email-as-local-activity"):
             # A local activity: run by this worker within the workflow task, recorded as one
             # marker, no task dispatch; a send takes milliseconds.
             return workflow.execute_local_activity(action.activity, request, **options)
@@ -642,7 +654,10 @@ class EnrollmentWorkflow:
         self.outcome = outcome
         self.waiting = None
         self._record("ended", None, {"status": status, "outcome": outcome})
-        workflow.upsert_memo({"status": status, "outcome": outcome})
+        if status != "completed" or not self.ALL_PATCHES_BUILT_IN:
+            # A completed execution without a status in its memo reads as "completed" (see
+            # api/visibility.py): the common ending needs no memo write, a history event.
+            workflow.upsert_memo({"status": status, "outcome": outcome})
         self._update_search_attributes()
         workflow.set_current_details(
             f"automation {self.input.automation_id} v{self.input.version} · {status} ({outcome})"
@@ -669,7 +684,7 @@ class EnrollmentWorkflow:
         Each upsert is a billable action and a history event (docs/benchmarks.md); between two
         pauses the steps take milliseconds. Enrollments started before this patch write at
         every step."""
-        return self.input.search_attributes and workflow.patched("search-attributes-at-pauses")
+        return self.input.search_attributes and self._patched("search-attributes-at-pauses")
 
     def _update_search_attributes(self) -> None:
         if not self.input.search_attributes:
@@ -692,6 +707,43 @@ class EnrollmentWorkflow:
                 REACHED.value_set(fit_keyword_list(self.reached)),
             ]
         )
+
+
+@workflow.defn
+class EnrollmentWorkflowV2(EnrollmentWorkflow):
+    """The enrollment as it is started now: the same interpreter, with every patch of
+    EnrollmentWorkflow built in (no markers), no memo write at a plain completion, and a first
+    pause that the contact workflow already wrote into the start's search attributes
+    (`first_stop`). A type of its own, so that no worker running older code ever runs one."""
+
+    ALL_PATCHES_BUILT_IN = True
+
+    @workflow.run
+    async def run(self, input: EnrollmentInput) -> EnrollmentView:
+        return await super().run(input)
+
+
+NON_PAUSING_STEPS = (
+    SendEmailStep,
+    SendSmsStep,
+    WebhookStep,
+    AddTagStep,
+    RemoveTagStep,
+    UpdateContactStep,
+)
+
+
+def first_stop(steps: list[Step]) -> list[str]:
+    """The steps an enrollment goes through from the start to where it can first stop (a wait,
+    a goal, a branch, an end), that one last: given as its search attributes at start, so that
+    reaching that pause writes nothing. A send held by its window, an action being retried or
+    a goal met by a looked-back event stop elsewhere; the enrollment then writes where it is."""
+    reached: list[str] = []
+    for step in steps:
+        reached.append(step.id)
+        if not isinstance(step, NON_PAUSING_STEPS):
+            break
+    return reached
 
 
 def _retryable(failure: BaseException | None) -> bool:

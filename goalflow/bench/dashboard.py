@@ -25,7 +25,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from api.visibility import enrollment_query
+from api.visibility import ENROLLMENT_TYPES, enrollment_query
 from goalflow.bench.report import note
 from goalflow.bench.stack import StackOptions, open_stack
 from workflows.search_attributes import (
@@ -77,7 +77,7 @@ async def add_stand_ins(client: Client, automation_id: str, count: int, concurre
         )
         async with gate:
             handle = await client.start_workflow(
-                "EnrollmentWorkflow",
+                "EnrollmentWorkflowV2",
                 id=f"enr:{automation_id}:stand-in-{i}:1",
                 task_queue=queue,
                 search_attributes=attributes,
@@ -92,7 +92,7 @@ async def add_stand_ins(client: Client, automation_id: str, count: int, concurre
 
 
 async def wait_for_visibility(client: Client, automation_id: str, expected: int) -> None:
-    query = f"WorkflowType = 'EnrollmentWorkflow' AND GoalflowAutomationId = '{automation_id}'"
+    query = f"{ENROLLMENT_TYPES} AND GoalflowAutomationId = '{automation_id}'"
     deadline = time.monotonic() + 120
     while (await client.count_workflows(query)).count < expected:
         if time.monotonic() > deadline:
