@@ -34,8 +34,9 @@ from goalflow.tracking import Tracker
 from goalflow.triggers import TriggerActivities
 from workflows.automation import AutomationWorkflow, CatalogWorkflow
 from workflows.bulk import BulkChunkWorkflow, BulkEnrollWorkflow
-from workflows.contact import ContactWorkflow, ContactWorkflowV2
-from workflows.enrollment import EnrollmentWorkflow, EnrollmentWorkflowV2
+from workflows.contact import ContactWorkflowV2
+from workflows.enrollment import EnrollmentWorkflowV2
+from workflows.first_types import ContactWorkflow, EnrollmentWorkflow
 from workflows.phone import PhoneWorkflow
 
 log = structlog.get_logger("goalflow.worker")

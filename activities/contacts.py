@@ -27,7 +27,7 @@ from workflows.bulk import (
     EnrollBatchRequest,
     RowsRequest,
 )
-from workflows.contact import ContactWorkflow, contact_start
+from workflows.contact import ContactWorkflowV2, contact_start
 from workflows.definition import Automation
 from workflows.messages import (
     REENTRY_REFUSED,
@@ -114,7 +114,7 @@ class ContactActivities:
         contact_id = row.contact.id
         try:
             result = await self.client.execute_update_with_start_workflow(
-                ContactWorkflow.enroll,
+                ContactWorkflowV2.enroll,
                 EnrollRequest(
                     automation_id=request.automation_id,
                     version=request.version,

@@ -26,7 +26,7 @@ from api.schemas import StepCounts
 from api.visibility import step_counts
 from goalflow.triggers import TriggerCache
 from workflows.automation import AutomationWorkflow, CatalogWorkflow
-from workflows.contact import ContactWorkflow, contact_start
+from workflows.contact import ContactWorkflowV2, contact_start
 from workflows.definition import Automation
 from workflows.events import ContactEvent
 from workflows.messages import (
@@ -308,7 +308,7 @@ class Goalflow:
             raise Conflict(f"automation {automation_id!r} is paused: it enrolls nobody (R17)")
         try:
             result: EnrollResult = await self.client.execute_update_with_start_workflow(
-                ContactWorkflow.enroll,
+                ContactWorkflowV2.enroll,
                 EnrollRequest(
                     automation_id=automation_id,
                     version=found.version,
@@ -340,7 +340,7 @@ class Goalflow:
         event = contact_event(contact_id, type, data, event_id=event_id, occurred_at=occurred_at)
         await self._attach_triggers([event])
         receipt: EventReceipt = await self.client.execute_update_with_start_workflow(
-            ContactWorkflow.accept_event,
+            ContactWorkflowV2.accept_event,
             event,
             start_workflow_operation=contact_start(contact_id, self.task_queue),
         )
@@ -356,7 +356,7 @@ class Goalflow:
         await self._attach_triggers(events)
         for chunk in event_chunks(events):
             answer: EventBatchReceipt = await self.client.execute_update_with_start_workflow(
-                ContactWorkflow.accept_events,
+                ContactWorkflowV2.accept_events,
                 EventBatch(events=chunk),
                 start_workflow_operation=contact_start(contact_id, self.task_queue),
             )
@@ -370,7 +370,7 @@ class Goalflow:
     ) -> TagChangeResult:
         cache = await self.triggers.current()
         result: TagChangeResult = await self.client.execute_update_with_start_workflow(
-            ContactWorkflow.change_tags,
+            ContactWorkflowV2.change_tags,
             TagChange(
                 id=change_id or uuid.uuid4().hex,
                 add=add,
@@ -389,7 +389,7 @@ class Goalflow:
             ["contact.created", "contact.updated", "contact.tag_added", "contact.tag_removed"]
         )
         result: ProfileSaved = await self.client.execute_update_with_start_workflow(
-            ContactWorkflow.save_profile,
+            ContactWorkflowV2.save_profile,
             save,
             start_workflow_operation=contact_start(contact_id, self.task_queue),
         )
@@ -407,7 +407,7 @@ class Goalflow:
     async def contact(self, contact_id: str) -> ContactView:
         handle = self.client.get_workflow_handle(contact_workflow_id(contact_id))
         try:
-            view: ContactView = await handle.query(ContactWorkflow.view)
+            view: ContactView = await handle.query(ContactWorkflowV2.view)
         except RPCError as err:
             if _is_not_found(err):
                 raise NotFound(f"contact {contact_id!r} not found") from err

@@ -17,8 +17,9 @@ from temporalio.testing import WorkflowEnvironment
 from goalflow.binaries import find_binary
 from goalflow.settings import Settings
 from worker import build_worker
-from workflows.contact import ContactWorkflow, contact_start
+from workflows.contact import ContactWorkflowV2, contact_start
 from workflows.events import ContactEvent
+from workflows.first_types import ContactWorkflow
 from workflows.messages import (
     ContactProfile,
     ContactSnapshot,
@@ -80,7 +81,7 @@ class Engine:
         )
         if self.first_types:
             return WithStartWorkflowOperation(
-                ContactWorkflow.run,
+                ContactWorkflow.run,  # the first type
                 initial,
                 id=contact_workflow_id(contact_id),
                 task_queue=self.task_queue,
@@ -102,7 +103,7 @@ class Engine:
     ) -> EnrollResult:
         automation, _ = parse_automation(definition)
         result: EnrollResult = await self.client.execute_update_with_start_workflow(
-            ContactWorkflow.enroll,
+            ContactWorkflowV2.enroll,
             EnrollRequest(
                 automation_id=automation_id,
                 version=version,
@@ -133,7 +134,7 @@ class Engine:
             }
         )
         receipt: EventReceipt = await self.client.execute_update_with_start_workflow(
-            ContactWorkflow.accept_event,
+            ContactWorkflowV2.accept_event,
             event,
             start_workflow_operation=self.contact_start(contact_id),
         )
@@ -163,7 +164,7 @@ class Engine:
 
     async def contact(self, contact_id: str) -> ContactView:
         handle = self.client.get_workflow_handle(contact_workflow_id(contact_id))
-        view: ContactView = await handle.query(ContactWorkflow.view)
+        view: ContactView = await handle.query(ContactWorkflowV2.view)
         return view
 
     async def until(

@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import Stack
 from tests.helpers import Engine, assert_eventually, kinds, new_id, running_engine
-from workflows.contact import ContactWorkflow
+from workflows.contact import ContactWorkflowV2
 from workflows.events import ContactEvent
 from workflows.messages import EventBatch, contact_workflow_id
 from workflows.recall import (
@@ -236,7 +236,7 @@ async def test_a_thousand_remembered_events_across_continue_as_new(engine: Engin
             for n in range(batch * 50, batch * 50 + 50)
         ]
         await engine.client.execute_update_with_start_workflow(
-            ContactWorkflow.accept_events,
+            ContactWorkflowV2.accept_events,
             EventBatch(events=events),
             start_workflow_operation=engine.contact_start(contact, continue_as_new_after_ops=1_000),
         )

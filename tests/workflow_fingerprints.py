@@ -23,6 +23,7 @@ MODULES = (
     "workflows/automation.py",
     "workflows/bulk.py",
     "workflows/phone.py",
+    "workflows/first_types.py",
 )
 
 # Calls that issue Temporal commands (or decide whether they are issued).

@@ -1,4 +1,4 @@
-"""ContactWorkflow: one per contact (entity pattern); the router behind R1 (docs/automations.md).
+"""ContactWorkflowV2: one per contact (entity pattern); the router behind R1 (docs/automations.md).
 
 Enrollments and events for a contact go through its workflow, in one queue, processed in order:
 an enrollment accepted before an event is started before that event is forwarded, so no event
@@ -27,7 +27,7 @@ from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows.conditions import json_equal
-    from workflows.enrollment import EnrollmentWorkflow, EnrollmentWorkflowV2, first_stop
+    from workflows.enrollment import EnrollmentWorkflowV2, first_stop
     from workflows.events import MAX_TRIGGER_DEPTH, ContactEvent, TriggerMatch
     from workflows.matching import triggers_met_by
     from workflows.messages import (
@@ -91,15 +91,17 @@ def _carried(work: PendingWork) -> Callable[[int], QueuedOp]:
 
 
 @workflow.defn
-class ContactWorkflow:
-    """The first contact type: its changes since release are asked for with `workflow.patched`
-    (a marker and a `TemporalChangeVersion` upsert each, per history). Contacts are started as
-    ContactWorkflowV2 (below) now; this type stays registered for the ones still running, and
-    they go on starting EnrollmentWorkflow children, the type their histories hold."""
+class ContactWorkflowV2:
+    """The contact as it is started now. Every change made to the contact's commands since its
+    first type, ContactWorkflow (workflows/first_types.py), is built in: no patch markers;
+    EnrollmentWorkflowV2 children, started with their first stop in their search attributes. A
+    type of its own, so that no worker running older code ever runs one; a contact continues as
+    new as the type it is."""
 
-    # True in a type that has no older histories to replay: every patch is taken, unrecorded.
-    ALL_PATCHES_BUILT_IN: ClassVar[bool] = False
-    ENROLLMENT: ClassVar[type[EnrollmentWorkflow]] = EnrollmentWorkflow
+    # False in the first type, whose histories hold the patches: `workflow.patched` asks them.
+    ALL_PATCHES_BUILT_IN: ClassVar[bool] = True
+    # The enrollment type this contact starts (the first type starts the first type).
+    ENROLLMENT: ClassVar[type[EnrollmentWorkflowV2]] = EnrollmentWorkflowV2
 
     @workflow.init
     def __init__(self, state: ContactState) -> None:
@@ -684,21 +686,6 @@ class ContactWorkflow:
 
     def _patched(self, patch_id: str) -> bool:
         return self.ALL_PATCHES_BUILT_IN or workflow.patched(patch_id)
-
-
-@workflow.defn
-class ContactWorkflowV2(ContactWorkflow):
-    """The contact as it is started now: the same entity, with every patch of ContactWorkflow
-    built in (no markers), starting EnrollmentWorkflowV2 children with their first stop in
-    their start's search attributes. A type of its own, so that no worker running older code
-    ever runs one; a contact continues as new as the type it is."""
-
-    ALL_PATCHES_BUILT_IN = True
-    ENROLLMENT = EnrollmentWorkflowV2
-
-    @workflow.run
-    async def run(self, state: ContactState) -> ContactView:
-        return await super().run(state)
 
 
 def _matching(

@@ -1,4 +1,4 @@
-"""EnrollmentWorkflow: one contact going through one version of one automation.
+"""EnrollmentWorkflowV2: one contact going through one version of one automation.
 
 An interpreter over the definition snapshot it was started with (R12). Events arrive from the
 contact workflow as signals, in acceptance order (R1); goal matches set a pending move that cuts
@@ -145,14 +145,15 @@ class _Finished(Exception):
 
 
 @workflow.defn
-class EnrollmentWorkflow:
-    """The first enrollment type: its changes since release are asked for with
-    `workflow.patched`, which costs a marker and a `TemporalChangeVersion` upsert per patch in
-    every new history. Enrollments are started as EnrollmentWorkflowV2 (below) now; this type
-    stays registered for the ones still running."""
+class EnrollmentWorkflowV2:
+    """The enrollment as it is started now. Every change made to the enrollment's commands
+    since its first type, EnrollmentWorkflow (workflows/first_types.py), is built in: no patch
+    markers; no memo write at a plain completion; the first pause already in the start's search
+    attributes, written by the contact (`first_stop`). A type of its own, so that no worker
+    running older code ever runs one."""
 
-    # True in a type that has no older histories to replay: every patch is taken, unrecorded.
-    ALL_PATCHES_BUILT_IN: ClassVar[bool] = False
+    # False in the first type, whose histories hold the patches: `workflow.patched` asks them.
+    ALL_PATCHES_BUILT_IN: ClassVar[bool] = True
 
     @workflow.init
     def __init__(self, input: EnrollmentInput) -> None:
@@ -707,20 +708,6 @@ class EnrollmentWorkflow:
                 REACHED.value_set(fit_keyword_list(self.reached)),
             ]
         )
-
-
-@workflow.defn
-class EnrollmentWorkflowV2(EnrollmentWorkflow):
-    """The enrollment as it is started now: the same interpreter, with every patch of
-    EnrollmentWorkflow built in (no markers), no memo write at a plain completion, and a first
-    pause that the contact workflow already wrote into the start's search attributes
-    (`first_stop`). A type of its own, so that no worker running older code ever runs one."""
-
-    ALL_PATCHES_BUILT_IN = True
-
-    @workflow.run
-    async def run(self, input: EnrollmentInput) -> EnrollmentView:
-        return await super().run(input)
 
 
 NON_PAUSING_STEPS = (

@@ -35,8 +35,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from goalflow.bench.report import rss_mb
 from goalflow.binaries import temporal_cli
 from worker import WORKFLOWS
-from workflows.contact import ContactWorkflow, contact_start
-from workflows.enrollment import EnrollmentWorkflow
+from workflows.contact import ContactWorkflowV2, contact_start
+from workflows.enrollment import EnrollmentWorkflowV2
 from workflows.messages import ContactProfile, EnrollRequest
 from workflows.validation import parse_automation
 
@@ -76,7 +76,7 @@ async def _hold(client: Client, task_queue: str, prefix: str, count: int) -> Non
         contact_id = f"{prefix}-{n}"
         async with gate:
             enrolled = await client.execute_update_with_start_workflow(
-                ContactWorkflow.enroll,
+                ContactWorkflowV2.enroll,
                 EnrollRequest(
                     automation_id="held",
                     version=1,
@@ -88,7 +88,7 @@ async def _hold(client: Client, task_queue: str, prefix: str, count: int) -> Non
             )
             handle = client.get_workflow_handle(enrolled.enrollment_id)
             for _ in range(600):
-                if (await handle.query(EnrollmentWorkflow.view)).waiting is not None:
+                if (await handle.query(EnrollmentWorkflowV2.view)).waiting is not None:
                     return
                 await asyncio.sleep(0.05)
             raise RuntimeError(f"{enrolled.enrollment_id} did not reach its wait in 30 s")

@@ -28,7 +28,7 @@ from goalflow.settings import Settings
 from goalflow.smtp_sink import SmtpSink
 from tests.conftest import free_port
 from tests.helpers import Engine, running_engine, temporal_test_server
-from workflows.contact import ContactWorkflow
+from workflows.contact import ContactWorkflowV2
 from workflows.events import ContactEvent, TriggerMatch
 from workflows.messages import EventBatch, ProfileSave, contact_workflow_id
 from workflows.validation import parse_automation
@@ -164,7 +164,7 @@ async def _record_triggered(engine: Engine, name: str, definition: dict[str, Any
         search_attributes=engine.search_attributes,
     )
     await engine.client.execute_update_with_start_workflow(
-        ContactWorkflow.save_profile,
+        ContactWorkflowV2.save_profile,
         ProfileSave(
             id=f"{name}-save", email=f"{contact}@example.com", triggers={"contact.created": [match]}
         ),
@@ -180,7 +180,7 @@ async def _record_triggered(engine: Engine, name: str, definition: dict[str, Any
         triggers=[match.model_copy(update={"trigger_id": "again"})],
     )
     await engine.client.execute_update_with_start_workflow(
-        ContactWorkflow.accept_event, buy, start_workflow_operation=engine.contact_start(contact)
+        ContactWorkflowV2.accept_event, buy, start_workflow_operation=engine.contact_start(contact)
     )
     return enrollment_id
 
@@ -231,7 +231,7 @@ async def _record(engine: Engine, name: str, definition: dict[str, Any]) -> dict
             for n, what in enumerate(["look", "buy", "buy"])
         ]
         await engine.client.execute_update_with_start_workflow(
-            ContactWorkflow.accept_events,
+            ContactWorkflowV2.accept_events,
             EventBatch(events=events),
             start_workflow_operation=engine.contact_start(contact),
         )
