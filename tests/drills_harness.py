@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,6 +172,8 @@ class HoldingSink:
         self.hold = hold
         self.holding: set[str] = set()
         self.unconfirmed: list[str] = []
+        # When each message arrived (time.monotonic()), to tell what came before a kill.
+        self.arrivals: dict[str, float] = {}
         self._lock = threading.Lock()
         self.controller = Controller(self, hostname="127.0.0.1", port=free_port())
 
@@ -188,6 +191,7 @@ class HoldingSink:
         message_id = str(record["message_id"])
         with self._lock:
             self.holding.add(message_id)
+            self.arrivals.setdefault(message_id, time.monotonic())
         try:
             await asyncio.sleep(self.hold)
         except asyncio.CancelledError:
