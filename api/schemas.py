@@ -13,12 +13,14 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_serializer,
 )
 from pydantic_core import to_json
 
 from workflows.definition import STEP_ID_PATTERN, EventType
+from workflows.globs import MAX_MATCHED_TEXT
 from workflows.messages import (
     AutomationLifecycle,
     EnrollmentStatus,
@@ -124,8 +126,17 @@ class EventIn(Strict):
 
     @field_validator("data")
     @classmethod
-    def _data_fits(cls, data: dict[str, Any]) -> dict[str, Any]:
+    def _data_fits(cls, data: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         fits(data, MAX_EVENT_DATA_BYTES, "data")
+        # The text a `url` or `body_matches` filter reads: refused past what it would read.
+        event_type = info.data.get("type")
+        key = "url" if str(event_type).startswith("email.") else None
+        key = "body" if event_type == "sms.received" else key
+        text = data.get(key) if key else None
+        if isinstance(text, str) and len(text) > MAX_MATCHED_TEXT:
+            raise ValueError(
+                f"data.{key} is {len(text)} characters; at most {MAX_MATCHED_TEXT} are accepted"
+            )
         return data
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
-from functools import lru_cache
 from typing import Any
 
 from workflows.conditions import json_equal
@@ -16,29 +14,25 @@ from workflows.definition import (
     CustomCriterion,
     EmailCriterion,
     GoalCriterion,
-    GoalStep,
     SmsCriterion,
     TagCriterion,
     TriggerLinkCriterion,
 )
 from workflows.durations import parse_duration
 from workflows.events import ContactEvent
-
-
-@lru_cache(maxsize=1024)
-def _glob(pattern: str, ignore_case: bool = False) -> re.Pattern[str]:
-    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
-    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), flags)
+from workflows.globs import glob_matches
+from workflows.goal_index import goal_index
 
 
 def url_matches(pattern: str, url: str) -> bool:
-    """`*` matches any run of characters (including none); everything else is literal."""
-    return _glob(pattern).fullmatch(url) is not None
+    """`*` matches any run of characters (including none); everything else is literal. Only
+    the first `MAX_MATCHED_TEXT` characters of `url` count (workflows/globs.py)."""
+    return glob_matches(pattern, url)
 
 
 def body_matches(pattern: str, body: str) -> bool:
     """As `url_matches`, ignoring case: `yes*` matches "Yes please" and "YES"."""
-    return _glob(pattern, True).fullmatch(body) is not None
+    return glob_matches(pattern, body, ignore_case=True)
 
 
 # The filters a goal criterion and a trigger share.
@@ -137,14 +131,36 @@ def goals_met_by(
 ) -> list[int]:
     """Positions of the goal steps that `event` meets, in document order; `context` is the
     enrollment's, for criteria keyed to it (`match_context`); `age` as for
-    `goal_criterion_matches`."""
+    `goal_criterion_matches`. Only the criteria that can meet the event are tried
+    (workflows/goal_index.py)."""
     context = context or {}
-    return [
-        i
-        for i, step in enumerate(automation.steps)
-        if isinstance(step, GoalStep)
-        and any(goal_criterion_matches(c, event, automation_id, context, age) for c in step.any_of)
-    ]
+    data = event.data
+    met: set[int] = set()
+    # `match_context` keys already compared for this event: criteria share them, and a value
+    # may be large (the context holds up to 16 KiB).
+    keys_equal: dict[str, bool] = {}
+    for position, criterion, lookback in goal_index(automation).candidates(event):
+        if position in met:
+            continue
+        if age is not None and (lookback is None or lookback < age):
+            continue
+        if not criterion_matches(criterion, event, automation_id):
+            continue
+        keys = criterion.match_context
+        if keys and not all(_key_equal(key, data, context, keys_equal) for key in keys):
+            continue
+        met.add(position)
+    return sorted(met)
+
+
+def _key_equal(
+    key: str, data: dict[str, Any], context: dict[str, Any], known: dict[str, bool]
+) -> bool:
+    """One key of `context_matches`, remembered in `known`."""
+    found = known.get(key)
+    if found is None:
+        found = known[key] = context_matches([key], data, context)
+    return found
 
 
 def triggers_met_by(automation: Automation, event: ContactEvent, automation_id: str) -> list[str]:

@@ -13,6 +13,7 @@ from jinja2 import TemplateSyntaxError
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from workflows.criteria_limits import criteria_errors
 from workflows.definition import (
     CONDITION_TAGS,
     Automation,
@@ -196,6 +197,9 @@ def parse_automation(
                 "unknown_email_step",
                 f"{trigger.email_step!r} is not a send_email step of this automation",
             )
+
+    for loc, kind, message in criteria_errors(automation):
+        errors.add(loc, kind, message)
 
     errors.raise_if_any()
     for loc in _loops_without_pause(automation, positions):
