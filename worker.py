@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import threading
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from datetime import timedelta
@@ -40,6 +42,13 @@ from workflows.first_types import ContactWorkflow, EnrollmentWorkflow
 from workflows.phone import PhoneWorkflow
 
 log = structlog.get_logger("goalflow.worker")
+
+# Activities in flight get this long to finish once the worker is asked to stop.
+GRACEFUL_SHUTDOWN = timedelta(seconds=10)
+# The process exits this long after being asked to stop, whatever is still running: a workflow
+# task stuck in code that never yields (the SDK cannot interrupt a call that does not return to
+# Python) would otherwise keep the shutdown, and the exit that joins its thread, waiting forever.
+SHUTDOWN_DEADLINE = GRACEFUL_SHUTDOWN + timedelta(seconds=10)
 
 WORKFLOWS: Sequence[type] = (
     ContactWorkflowV2,
@@ -105,7 +114,7 @@ def build_worker(
         task_queue=queue,
         workflows=list(WORKFLOWS),
         activities=chosen,
-        graceful_shutdown_timeout=timedelta(seconds=10),
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         # Heartbeats (bulk batches) are sent at most every 2 s rather than at 80% of the
         # heartbeat timeout: a loaded worker keeps a wide margin before the timeout.
         max_heartbeat_throttle_interval=timedelta(seconds=2),
@@ -133,6 +142,24 @@ async def run_worker(settings: Settings | None = None, client: Client | None = N
         async with worker:
             log.info("worker polling", task_queue=settings.task_queue)
             await stop.wait()
+            _exit_after(SHUTDOWN_DEADLINE)
+
+
+def _exit_after(deadline: timedelta) -> None:
+    """From now on, leave the process at `deadline` at the latest (a daemon timer: it fires
+    even while the event loop or the interpreter's exit waits on a stuck thread)."""
+
+    def leave() -> None:
+        log.error(
+            "worker shutdown exceeded its deadline; exiting with workflow tasks still running",
+            deadline_seconds=deadline.total_seconds(),
+        )
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(deadline.total_seconds(), leave)
+    timer.daemon = True
+    timer.start()
 
 
 def worker_runtime(settings: Settings) -> Runtime:
