@@ -22,8 +22,8 @@ now accept at most `MAX_GLOB_LENGTH` characters and `MAX_GLOB_WILDCARDS` wildcar
 from __future__ import annotations
 
 import _sre
+import importlib
 from functools import lru_cache
-from re import _compiler
 
 # A pattern in a definition published from now on: at most this many characters and `*`s
 # (definitions already running keep theirs: the matcher takes any pattern).
@@ -35,7 +35,7 @@ MAX_MATCHED_TEXT = 4096
 
 
 # The characters `re.IGNORECASE` treats as one beyond their simple lower case, by lower case.
-_EXTRA_CASES: dict[int, tuple[int, ...]] = _compiler._EXTRA_CASES  # type: ignore[attr-defined]
+_EXTRA_CASES: dict[int, tuple[int, ...]] = importlib.import_module("re._compiler")._EXTRA_CASES
 
 
 class _Fold(dict[int, int]):
