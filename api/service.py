@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import metrics
-from api.errors import Conflict, NotFound
+from api.errors import Conflict, NotFound, TooLarge
 from api.schemas import StepCounts
 from api.visibility import step_counts
 from goalflow.triggers import TriggerCache
@@ -29,6 +29,7 @@ from workflows.automation import AutomationWorkflow, CatalogWorkflow
 from workflows.contact import ContactWorkflowV2, contact_start
 from workflows.definition import Automation
 from workflows.events import ContactEvent
+from workflows.limits import PROFILE_TOO_LARGE, TOO_MANY_ENROLLMENTS
 from workflows.messages import (
     REENTRY_REFUSED,
     UNKNOWN_VERSION,
@@ -92,6 +93,14 @@ def contact_event(
             "data": data,
         }
     )
+
+
+def refused_as_too_large(err: WorkflowUpdateFailedError, loc: list[str]) -> None:
+    """A contact's refusal of a change past its bounds (workflows/limits.py) is the caller's
+    to fix: a 422 at `loc` saying how large the profile would be."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.type == PROFILE_TOO_LARGE:
+        raise TooLarge(loc, cause.message) from err
 
 
 def chunked(
@@ -324,6 +333,10 @@ class Goalflow:
             if isinstance(cause, ApplicationError) and cause.type == REENTRY_REFUSED:
                 metrics.ENROLLMENTS.labels(result="refused").inc()
                 raise Conflict(cause.message) from err
+            if isinstance(cause, ApplicationError) and cause.type == TOO_MANY_ENROLLMENTS:
+                metrics.ENROLLMENTS.labels(result="refused").inc()
+                raise Conflict(cause.message) from err
+            refused_as_too_large(err, ["body", "contact"])
             raise
         metrics.ENROLLMENTS.labels(result="created" if result.created else "existing").inc()
         return result
@@ -369,16 +382,20 @@ class Goalflow:
         self, contact_id: str, add: list[str], remove: list[str], change_id: str | None = None
     ) -> TagChangeResult:
         cache = await self.triggers.current()
-        result: TagChangeResult = await self.client.execute_update_with_start_workflow(
-            ContactWorkflowV2.change_tags,
-            TagChange(
-                id=change_id or uuid.uuid4().hex,
-                add=add,
-                remove=remove,
-                triggers=cache.candidates(["contact.tag_added", "contact.tag_removed"]),
-            ),
-            start_workflow_operation=contact_start(contact_id, self.task_queue),
-        )
+        try:
+            result: TagChangeResult = await self.client.execute_update_with_start_workflow(
+                ContactWorkflowV2.change_tags,
+                TagChange(
+                    id=change_id or uuid.uuid4().hex,
+                    add=add,
+                    remove=remove,
+                    triggers=cache.candidates(["contact.tag_added", "contact.tag_removed"]),
+                ),
+                start_workflow_operation=contact_start(contact_id, self.task_queue),
+            )
+        except WorkflowUpdateFailedError as err:
+            refused_as_too_large(err, ["body", "add"])
+            raise
         return result
 
     async def save_profile(self, contact_id: str, save: ProfileSave) -> ProfileSaved:
@@ -388,11 +405,17 @@ class Goalflow:
         save.triggers = cache.candidates(
             ["contact.created", "contact.updated", "contact.tag_added", "contact.tag_removed"]
         )
-        result: ProfileSaved = await self.client.execute_update_with_start_workflow(
-            ContactWorkflowV2.save_profile,
-            save,
-            start_workflow_operation=contact_start(contact_id, self.task_queue),
-        )
+        try:
+            result: ProfileSaved = await self.client.execute_update_with_start_workflow(
+                ContactWorkflowV2.save_profile,
+                save,
+                start_workflow_operation=contact_start(contact_id, self.task_queue),
+            )
+        except WorkflowUpdateFailedError as err:
+            refused_as_too_large(
+                err, ["body", "tags" if save.tags and not save.fields else "fields"]
+            )
+            raise
         return result
 
     async def _attach_triggers(self, events: list[ContactEvent]) -> None:
