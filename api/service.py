@@ -29,7 +29,7 @@ from workflows.automation import AutomationWorkflow, CatalogWorkflow
 from workflows.contact import ContactWorkflowV2, contact_start
 from workflows.definition import Automation
 from workflows.events import ContactEvent
-from workflows.limits import PROFILE_TOO_LARGE, TOO_MANY_ENROLLMENTS
+from workflows.limits import PROFILE_TOO_LARGE, TOO_MANY_ENROLLMENTS, VERSIONS_TOO_LARGE
 from workflows.messages import (
     REENTRY_REFUSED,
     UNKNOWN_VERSION,
@@ -156,18 +156,26 @@ class Goalflow:
     ) -> PublishResult:
         """A new version; `activate` (the default) makes the automation active, else a new
         automation starts paused and an existing one keeps its state."""
-        result: PublishResult = await self.client.execute_update_with_start_workflow(
-            AutomationWorkflow.publish,
-            PublishRequest(automation_id=automation_id, definition=definition, activate=activate),
-            start_workflow_operation=WithStartWorkflowOperation(
-                AutomationWorkflow.run,
-                AutomationState(automation_id=automation_id),
-                id=automation_workflow_id(automation_id),
-                task_queue=self.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                static_summary=f"automation {automation_id}",
-            ),
-        )
+        try:
+            result: PublishResult = await self.client.execute_update_with_start_workflow(
+                AutomationWorkflow.publish,
+                PublishRequest(
+                    automation_id=automation_id, definition=definition, activate=activate
+                ),
+                start_workflow_operation=WithStartWorkflowOperation(
+                    AutomationWorkflow.run,
+                    AutomationState(automation_id=automation_id),
+                    id=automation_workflow_id(automation_id),
+                    task_queue=self.task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    static_summary=f"automation {automation_id}",
+                ),
+            )
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type == VERSIONS_TOO_LARGE:
+                raise TooLarge(["body"], cause.message) from err
+            raise
         # Registered on every publish (idempotent), so a crash between the two calls heals
         # on the next PUT.
         # Not created: the definition equals the latest version.

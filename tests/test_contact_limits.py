@@ -264,3 +264,25 @@ async def test_a_contact_is_in_a_bounded_number_of_automations_at_once(
     await send(http, contact_id, "custom", data={"name": "buy"})  # ends all three
     monkeypatch.undo()
     await _healthy(stack, contact_id)
+
+
+async def test_an_automation_keeps_a_bounded_size_of_versions(stack: Stack) -> None:
+    """Every version is kept by the automation's workflow and handed to its next run: large
+    versions stop at 1 MiB together, with a 422, and the automation stays usable."""
+    http = stack.http
+    automation_id = new_id("a")
+
+    def version(n: int, chars: int) -> dict[str, Any]:
+        return {
+            "name": f"large {n}",
+            "steps": [{"id": "set", "type": "update_contact", "fields": {"k": "x" * chars}}],
+        }
+
+    statuses = []
+    for n in range(3):
+        answer = await http.put(f"/v1/automations/{automation_id}", json=version(n, 400_000))
+        statuses.append(answer.status_code)
+    assert statuses == [201, 201, 422], statuses
+    assert str(limits.MAX_VERSIONS_BYTES) in answer.json()["detail"][0]["msg"]
+    answer = await http.put(f"/v1/automations/{automation_id}", json=version(3, 10))
+    assert answer.status_code == 201 and answer.json()["version"] == 3, answer.text

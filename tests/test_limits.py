@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from api.schemas import MAX_CONTEXT_BYTES, MAX_DEFINITION_BYTES
-from workflows.contact import DEDUPE_MEMORY, ENROLL_RECEIPTS, MAX_CARRIED_UTF8
+from workflows.contact import DEDUPE_MEMORY, ENROLL_RECEIPTS, MAX_CARRIED_UTF8, _trigger_context
 from workflows.definition import Automation
 from workflows.enrollment import MAX_TIMELINE
 from workflows.events import ContactEvent
@@ -25,8 +25,10 @@ from workflows.limits import (
     MAX_TAG_CHARS,
     MAX_TAGS,
     MAX_TIMELINE_BYTES,
+    MAX_VERSIONS_BYTES,
     PROFILE_TOO_LARGE,
     TOO_MANY_ENROLLMENTS,
+    VERSIONS_TOO_LARGE,
     after_fields,
     after_save,
     after_tags,
@@ -37,6 +39,7 @@ from workflows.limits import (
     forward_parts,
     growth_refusal,
     json_bytes,
+    versions_refusal,
 )
 from workflows.messages import (
     ActiveEnrollment,
@@ -361,3 +364,20 @@ def test_large_events_are_forwarded_a_few_enrollments_per_task() -> None:
     parts = forward_parts(active, 1024 * 1024 - 1)
     assert [len(p) for p in parts] == [1] * 10
     assert all(len(p) * 400 * 1024 <= FORWARD_PART_BYTES for p in forward_parts(active, 400 * 1024))
+
+
+def test_a_triggered_enrollments_context_stays_within_16_kib_of_utf8() -> None:
+    """The trigger's context is the event's data when it fits: measured with escapes, so
+    never more bytes than the limit, however wide the characters."""
+    for chars in (4_000, 4_090, 5_000, 16_000):
+        event = ContactEvent(id="e", contact_id="c", type="custom", data={"k": WIDE * chars})
+        context = _trigger_context(event, "t")
+        assert json_bytes(context) <= MAX_CONTEXT_BYTES
+    small = ContactEvent(id="e", contact_id="c", type="custom", data={"k": WIDE * 100})
+    assert _trigger_context(small, "t")["k"] == WIDE * 100
+
+
+def test_an_automations_versions_are_bounded_together() -> None:
+    assert versions_refusal(0, {"k": "x" * 1000}) is None
+    error = versions_refusal(MAX_VERSIONS_BYTES - 100, {"k": "x" * 1000})
+    assert error is not None and error.type == VERSIONS_TOO_LARGE

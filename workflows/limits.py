@@ -36,6 +36,11 @@ MAX_ACTIVE_ENROLLMENTS = 100
 MAX_AUTOMATIONS_PER_CONTACT = 1_000
 TOO_MANY_ENROLLMENTS = "TooManyEnrollments"
 
+# An automation's workflow keeps every version it published and hands them all to its next run:
+# their definitions together stay under this many bytes of JSON (one is at most 512 KiB).
+MAX_VERSIONS_BYTES = 1024 * 1024
+VERSIONS_TOO_LARGE = "VersionsTooLarge"
+
 # Event ids kept for deduplication: an id longer than this (or not plain printable ASCII) is
 # kept as a 120-bit digest of the same length, so 10,000 ids stay under 250 KB whatever their
 # size (an id may be 200 characters from the API, more for ids goalflow makes from them).
@@ -169,6 +174,19 @@ def enrollment_refusal(
     else:
         return None
     return ApplicationError(message, type=TOO_MANY_ENROLLMENTS, non_retryable=True)
+
+
+def versions_refusal(stored: int, definition: Any) -> ApplicationError | None:
+    """Why an automation whose versions take `stored` bytes may not keep `definition` too."""
+    size = stored + json_bytes(definition)
+    if size <= MAX_VERSIONS_BYTES:
+        return None
+    return ApplicationError(
+        f"the automation's versions would take {size} bytes as JSON; at most "
+        f"{MAX_VERSIONS_BYTES} (1 MiB) are kept per automation: publish it under a new id",
+        type=VERSIONS_TOO_LARGE,
+        non_retryable=True,
+    )
 
 
 def _refused(message: str) -> ApplicationError:
