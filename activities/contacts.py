@@ -29,6 +29,7 @@ from workflows.bulk import (
 )
 from workflows.contact import ContactWorkflowV2, contact_start
 from workflows.definition import Automation
+from workflows.limits import PROFILE_TOO_LARGE, TOO_MANY_ENROLLMENTS
 from workflows.messages import (
     REENTRY_REFUSED,
     AutomationLifecycle,
@@ -42,6 +43,10 @@ log = structlog.get_logger("goalflow.bulk")
 
 REENTRY_REASON = "re-entry refused: the contact was enrolled before and re-entry is not allowed"
 PAUSED_REASON = "the automation is paused: it enrolls nobody"
+TOO_LARGE_REASON = (
+    "the contact's profile would pass its limits (256 KiB of JSON, 500 tags): send fewer or "
+    "shorter fields"
+)
 
 
 class ContactActivities:
@@ -79,14 +84,14 @@ class ContactActivities:
         async def enroll(position: int, row: BulkRow) -> None:
             async with slots:
                 result = await self._enroll(request, automation, row, info.task_queue)
-            if result is None:
-                outcome.refused.setdefault(REENTRY_REASON, []).append(row.index)
+            if isinstance(result, str):
+                outcome.refused.setdefault(result, []).append(row.index)
             elif result:
                 outcome.created += 1
             else:
                 outcome.existing += 1
             outcome.done.append(position)
-            label = "refused" if result is None else "created" if result else "existing"
+            label = "refused" if isinstance(result, str) else "created" if result else "existing"
             counter.add(1, {"result": label})
             activity.heartbeat(outcome)
 
@@ -109,8 +114,8 @@ class ContactActivities:
 
     async def _enroll(
         self, request: EnrollBatchRequest, automation: Automation, row: BulkRow, task_queue: str
-    ) -> bool | None:
-        """True: enrolled now; False: already active; None: re-entry refused."""
+    ) -> bool | str:
+        """True: enrolled now; False: already active; a string: why it was refused."""
         contact_id = row.contact.id
         try:
             result = await self.client.execute_update_with_start_workflow(
@@ -128,7 +133,11 @@ class ContactActivities:
         except WorkflowUpdateFailedError as err:
             cause = err.cause
             if isinstance(cause, ApplicationError) and cause.type == REENTRY_REFUSED:
-                return None
+                return REENTRY_REASON
+            if isinstance(cause, ApplicationError) and cause.type == PROFILE_TOO_LARGE:
+                return TOO_LARGE_REASON
+            if isinstance(cause, ApplicationError) and cause.type == TOO_MANY_ENROLLMENTS:
+                return cause.message
             raise
         return bool(result.created)
 

@@ -27,6 +27,14 @@ class Conflict(Exception):
     """The request contradicts the state (409)."""
 
 
+class TooLarge(Exception):
+    """What the request would make is past a limit (422, at `loc`, as a validation error)."""
+
+    def __init__(self, loc: list[str], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
 async def not_found(request: Request, err: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(err)}, status_code=404)
 
@@ -35,9 +43,16 @@ async def conflict(request: Request, err: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(err)}, status_code=409)
 
 
+async def too_large(request: Request, err: Exception) -> JSONResponse:
+    assert isinstance(err, TooLarge)
+    error = {"type": "too_large", "loc": err.loc, "msg": str(err), "input": None}
+    return JSONResponse({"detail": [error]}, status_code=422)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(NotFound, not_found)
     app.add_exception_handler(Conflict, conflict)
+    app.add_exception_handler(TooLarge, too_large)
     install_temporal(app)
 
 

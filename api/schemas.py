@@ -21,6 +21,7 @@ from pydantic_core import to_json
 
 from workflows.definition import STEP_ID_PATTERN, EventType
 from workflows.globs import MAX_MATCHED_TEXT
+from workflows.limits import MAX_PROFILE_BYTES
 from workflows.messages import (
     AutomationLifecycle,
     EnrollmentStatus,
@@ -37,10 +38,11 @@ JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 # Events, contacts and definitions travel whole in Temporal payloads (updates, signals to every
 # enrollment, child workflow inputs), which Temporal refuses past 2 MB: an enrollment carries a
-# definition and a contact together, so these stay well below.
+# definition, a contact, its context and looked-back events together, so these stay well below
+# (the worst case is computed in tests/test_limits.py; docs/security.md, "Limits").
 MAX_EVENT_DATA_BYTES = 1024 * 1024
-MAX_CONTACT_BYTES = 256 * 1024
-MAX_DEFINITION_BYTES = 1024 * 1024
+MAX_CONTACT_BYTES = MAX_PROFILE_BYTES
+MAX_DEFINITION_BYTES = 512 * 1024
 # An enrollment's `context` travels in every step's activity input.
 MAX_CONTEXT_BYTES = 16 * 1024
 

@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import metrics
-from api.errors import Conflict, NotFound
+from api.errors import Conflict, NotFound, TooLarge
 from api.schemas import StepCounts
 from api.visibility import step_counts
 from goalflow.triggers import TriggerCache
@@ -29,6 +29,7 @@ from workflows.automation import AutomationWorkflow, CatalogWorkflow
 from workflows.contact import ContactWorkflowV2, contact_start
 from workflows.definition import Automation
 from workflows.events import ContactEvent
+from workflows.limits import PROFILE_TOO_LARGE, TOO_MANY_ENROLLMENTS, VERSIONS_TOO_LARGE
 from workflows.messages import (
     REENTRY_REFUSED,
     UNKNOWN_VERSION,
@@ -94,6 +95,14 @@ def contact_event(
     )
 
 
+def refused_as_too_large(err: WorkflowUpdateFailedError, loc: list[str]) -> None:
+    """A contact's refusal of a change past its bounds (workflows/limits.py) is the caller's
+    to fix: a 422 at `loc` saying how large the profile would be."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.type == PROFILE_TOO_LARGE:
+        raise TooLarge(loc, cause.message) from err
+
+
 def chunked(
     sized: Iterable[tuple[T, int]], max_bytes: int, max_items: int | None = None
 ) -> list[list[T]]:
@@ -147,18 +156,26 @@ class Goalflow:
     ) -> PublishResult:
         """A new version; `activate` (the default) makes the automation active, else a new
         automation starts paused and an existing one keeps its state."""
-        result: PublishResult = await self.client.execute_update_with_start_workflow(
-            AutomationWorkflow.publish,
-            PublishRequest(automation_id=automation_id, definition=definition, activate=activate),
-            start_workflow_operation=WithStartWorkflowOperation(
-                AutomationWorkflow.run,
-                AutomationState(automation_id=automation_id),
-                id=automation_workflow_id(automation_id),
-                task_queue=self.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                static_summary=f"automation {automation_id}",
-            ),
-        )
+        try:
+            result: PublishResult = await self.client.execute_update_with_start_workflow(
+                AutomationWorkflow.publish,
+                PublishRequest(
+                    automation_id=automation_id, definition=definition, activate=activate
+                ),
+                start_workflow_operation=WithStartWorkflowOperation(
+                    AutomationWorkflow.run,
+                    AutomationState(automation_id=automation_id),
+                    id=automation_workflow_id(automation_id),
+                    task_queue=self.task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    static_summary=f"automation {automation_id}",
+                ),
+            )
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type == VERSIONS_TOO_LARGE:
+                raise TooLarge(["body"], cause.message) from err
+            raise
         # Registered on every publish (idempotent), so a crash between the two calls heals
         # on the next PUT.
         # Not created: the definition equals the latest version.
@@ -324,6 +341,10 @@ class Goalflow:
             if isinstance(cause, ApplicationError) and cause.type == REENTRY_REFUSED:
                 metrics.ENROLLMENTS.labels(result="refused").inc()
                 raise Conflict(cause.message) from err
+            if isinstance(cause, ApplicationError) and cause.type == TOO_MANY_ENROLLMENTS:
+                metrics.ENROLLMENTS.labels(result="refused").inc()
+                raise Conflict(cause.message) from err
+            refused_as_too_large(err, ["body", "contact"])
             raise
         metrics.ENROLLMENTS.labels(result="created" if result.created else "existing").inc()
         return result
@@ -369,16 +390,20 @@ class Goalflow:
         self, contact_id: str, add: list[str], remove: list[str], change_id: str | None = None
     ) -> TagChangeResult:
         cache = await self.triggers.current()
-        result: TagChangeResult = await self.client.execute_update_with_start_workflow(
-            ContactWorkflowV2.change_tags,
-            TagChange(
-                id=change_id or uuid.uuid4().hex,
-                add=add,
-                remove=remove,
-                triggers=cache.candidates(["contact.tag_added", "contact.tag_removed"]),
-            ),
-            start_workflow_operation=contact_start(contact_id, self.task_queue),
-        )
+        try:
+            result: TagChangeResult = await self.client.execute_update_with_start_workflow(
+                ContactWorkflowV2.change_tags,
+                TagChange(
+                    id=change_id or uuid.uuid4().hex,
+                    add=add,
+                    remove=remove,
+                    triggers=cache.candidates(["contact.tag_added", "contact.tag_removed"]),
+                ),
+                start_workflow_operation=contact_start(contact_id, self.task_queue),
+            )
+        except WorkflowUpdateFailedError as err:
+            refused_as_too_large(err, ["body", "add"])
+            raise
         return result
 
     async def save_profile(self, contact_id: str, save: ProfileSave) -> ProfileSaved:
@@ -388,11 +413,17 @@ class Goalflow:
         save.triggers = cache.candidates(
             ["contact.created", "contact.updated", "contact.tag_added", "contact.tag_removed"]
         )
-        result: ProfileSaved = await self.client.execute_update_with_start_workflow(
-            ContactWorkflowV2.save_profile,
-            save,
-            start_workflow_operation=contact_start(contact_id, self.task_queue),
-        )
+        try:
+            result: ProfileSaved = await self.client.execute_update_with_start_workflow(
+                ContactWorkflowV2.save_profile,
+                save,
+                start_workflow_operation=contact_start(contact_id, self.task_queue),
+            )
+        except WorkflowUpdateFailedError as err:
+            refused_as_too_large(
+                err, ["body", "tags" if save.tags and not save.fields else "fields"]
+            )
+            raise
         return result
 
     async def _attach_triggers(self, events: list[ContactEvent]) -> None:

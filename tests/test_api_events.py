@@ -113,14 +113,15 @@ async def test_event_batch_of_large_events_goes_in_several_updates_in_order(
     http = stack.http
     buyer = new_id()
     # Three 300 KB events of one contact: more than one update's worth (EVENT_BATCH_BYTES).
-    # Each sets the field `last`; applied in order, it ends at 2.
+    # Each sets the field `last`; applied in order, it ends at 2. The padding is beside the
+    # fields, not in them: a profile keeps at most 256 KiB (docs/security.md, "Limits").
     padding = "x" * 300_000
     events: list[dict[str, Any]] = [
         {
             "id": f"big-{n}",
             "contact_id": buyer,
             "type": "contact.updated",
-            "data": {"fields": {"last": n, "padding": padding}},
+            "data": {"fields": {"last": n}, "padding": padding},
         }
         for n in range(3)
     ]

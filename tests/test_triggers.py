@@ -259,7 +259,13 @@ async def test_contact_created_and_updated_by_put(stack: Stack) -> None:
     stats = await assert_eventually(
         lambda: trigger_stats(http, welcome), lambda s: s["new"]["started"] == 1
     )
-    assert stats["new"]["refused"] == {"active": 0, "reentry": 0, "paused": 0, "chain_cut": 0}
+    assert stats["new"]["refused"] == {
+        "active": 0,
+        "reentry": 0,
+        "paused": 0,
+        "chain_cut": 0,
+        "limit": 0,
+    }
 
 
 async def test_reentry_rules_apply_to_triggers(stack: Stack) -> None:

@@ -13,6 +13,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.limits import json_bytes, versions_refusal
     from workflows.messages import (
         SIGNAL_TRIGGER_OUTCOME,
         UNKNOWN_VERSION,
@@ -93,6 +94,18 @@ class AutomationWorkflow:
             state=state.state,
             revision=state.revision,
         )
+
+    @publish.validator
+    def _versions_fit(self, request: PublishRequest) -> None:
+        """A refused version never reaches the history; the versions stay small enough to be
+        handed to the next run (workflows/limits.py)."""
+        versions = self.state.versions
+        if versions and versions[-1].definition == request.definition:
+            return
+        stored = sum(json_bytes(v.definition) for v in versions)
+        error = versions_refusal(stored, request.definition)
+        if error is not None:
+            raise error
 
     @workflow.update
     def set_state(self, request: StateRequest) -> AutomationStatus:

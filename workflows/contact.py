@@ -29,6 +29,19 @@ with workflow.unsafe.imports_passed_through():
     from workflows.conditions import json_equal
     from workflows.enrollment import EnrollmentWorkflowV2, first_stop
     from workflows.events import MAX_TRIGGER_DEPTH, ContactEvent, TriggerMatch
+    from workflows.limits import (
+        TOO_MANY_ENROLLMENTS,
+        after_enroll,
+        after_fields,
+        after_save,
+        after_tags,
+        dedupe_key,
+        enrollment_refusal,
+        event_refusal,
+        forward_parts,
+        growth_refusal,
+        json_bytes,
+    )
     from workflows.matching import triggers_met_by
     from workflows.messages import (
         MATCH_TRIGGERS,
@@ -78,6 +91,10 @@ ENROLL_RECEIPTS = 100
 # "contact-carries-backlog-across-continue-as-new") as long as it stays well inside Temporal's
 # 2 MB limit for the new run's input.
 MAX_CARRIED_BYTES = 512 * 1024
+# Counted in bytes of UTF-8 (runs before the patch "contact-bounds-profile" counted characters,
+# up to four bytes each) and half as much, so that the whole state handed over stays well under
+# 2 MB at its worst (tests/test_limits.py).
+MAX_CARRIED_UTF8 = 256 * 1024
 # A triggered enrollment's context is the event's data plus the trigger's ids, if it fits in
 # this many bytes of JSON (as an API-given context must); else only the ids.
 MAX_CONTEXT_BYTES = 16 * 1024
@@ -114,6 +131,7 @@ class ContactWorkflowV2:
         # What is queued, for deciding whether the queue can go to the next run.
         self.queued_awaited = 0
         self.queued_bytes = 0
+        self.queued_utf8 = 0
         # Enrollments this run started and learns the end of from their completion: the next
         # run is not their parent, so none is carried over (see _hand_over_watched).
         self.watched: dict[str, asyncio.Task[None]] = {}
@@ -171,6 +189,21 @@ class ContactWorkflowV2:
         result: EnrollResult = await self._enqueue(lambda seq: QueuedOp(seq=seq, enroll=request))
         return result
 
+    @enroll.validator
+    def _enroll_fits(self, request: EnrollRequest) -> None:
+        """A refused enrollment never reaches the history (validators add nothing to it); the
+        merge checks again, for what was queued ahead of it."""
+        if any(a.automation_id == request.automation_id for a in self.state.active) or any(
+            r.request_id == request.request_id for r in self.state.enroll_receipts
+        ):
+            return  # answered without merging anything
+        state = self.state
+        error = enrollment_refusal(
+            len(state.active), state.enrollment_counts, request.automation_id
+        ) or growth_refusal(state.profile, after_enroll(state.profile, request.contact))
+        if error is not None:
+            raise error
+
     @workflow.update
     def accept_event(self, event: ContactEvent) -> EventReceipt:
         """Accept an event; it is durable once this update completes. Forwarding follows."""
@@ -191,10 +224,23 @@ class ContactWorkflowV2:
         result: TagChangeResult = await self._enqueue(lambda seq: QueuedOp(seq=seq, tags=change))
         return result
 
+    @change_tags.validator
+    def _tags_fit(self, change: TagChange) -> None:
+        profile = self.state.profile
+        error = growth_refusal(profile, after_tags(profile, change.add, change.remove))
+        if error is not None:
+            raise error
+
     @workflow.update
     async def save_profile(self, save: ProfileSave) -> ProfileSaved:
         result: ProfileSaved = await self._enqueue(lambda seq: QueuedOp(seq=seq, profile=save))
         return result
+
+    @save_profile.validator
+    def _profile_fits(self, save: ProfileSave) -> None:
+        error = growth_refusal(self.state.profile, after_save(self.state.profile, save))
+        if error is not None:
+            raise error
 
     @workflow.signal(name=SIGNAL_STEP_CHANGE)
     def step_change(self, change: StepChange) -> None:
@@ -239,18 +285,32 @@ class ContactWorkflowV2:
         if op.enroll is not None:
             return await self._enroll(op.enroll)
         if op.event is not None:
-            self.state.profile.apply_event(op.event)
+            if not self._too_large(event_refusal(self.state.profile, op.event)):
+                self.state.profile.apply_event(op.event)
             await self._publish([op.event], made_here=False)
             return None
         if op.tags is not None:
+            try:
+                self._refuse(after_tags(self.state.profile, op.tags.add, op.tags.remove))
+            except ApplicationError:
+                self._forget(op.tags.id)  # refused, not done: the same id may come again
+                raise
             added, removed, events = self._tag_changes(op.tags.id, op.tags.add, op.tags.remove, 0)
             await self._publish(_matching(events, op.tags.triggers))
             return TagChangeResult(contact_id=self.state.contact_id, added=added, removed=removed)
         if op.step_change is not None:
+            profile = self.state.profile
             change = op.step_change
-            _, _, events = self._tag_changes(
-                change.id, change.add_tags, change.remove_tags, change.depth
-            )
+            add = change.add_tags
+            if self._too_large(
+                growth_refusal(profile, after_tags(profile, add, change.remove_tags))
+            ):
+                add = []  # what no caller waits on is left out: the step said so already
+            _, _, events = self._tag_changes(change.id, add, change.remove_tags, change.depth)
+            if change.fields and self._too_large(
+                growth_refusal(profile, after_fields(profile, change.fields))
+            ):
+                change = change.model_copy(update={"fields": {}})
             if change.fields:
                 changed = self._set_fields(change.fields)
                 data = {"fields": change.fields, "changed": list(changed)}
@@ -272,6 +332,7 @@ class ContactWorkflowV2:
         """`PUT /v1/contacts/{id}`: the first save is `contact.created`, a later one that
         changed something `contact.updated` with `data.changed`; tag changes are tag events."""
         profile = self.state.profile
+        self._refuse(after_save(profile, save))
         created = not self.state.profile_saved
         self.state.profile_saved = True
         changed: list[str] = []
@@ -364,6 +425,12 @@ class ContactWorkflowV2:
                 type=REENTRY_REFUSED,
                 non_retryable=True,
             )
+        refused = enrollment_refusal(
+            len(self.state.active), self.state.enrollment_counts, request.automation_id
+        )
+        if refused is not None and self._too_large(refused):
+            raise refused
+        self._refuse(after_enroll(self.state.profile, request.contact))
         self._merge_profile(request)
         number = previous + 1
         enrollment_id = enrollment_workflow_id(request.automation_id, contact_id, number)
@@ -550,8 +617,8 @@ class ContactWorkflowV2:
                 )
                 try:
                     result = await self._enroll(request)
-                except ApplicationError:
-                    refused = "reentry"
+                except ApplicationError as err:
+                    refused = "limit" if err.type == TOO_MANY_ENROLLMENTS else "reentry"
                 else:
                     refused = None if result.created else "active"
             outcome = TriggerOutcome(
@@ -576,7 +643,9 @@ class ContactWorkflowV2:
 
     async def _forward(self, event: ContactEvent) -> None:
         """Signal the event to every active enrollment, all at once, and wait for delivery
-        before the next event so that each enrollment sees events in acceptance order."""
+        before the next event so that each enrollment sees events in acceptance order. A large
+        event goes to a few enrollments per workflow task (`forward_parts`): the signals of
+        one task travel in one message, which Temporal refuses past 4 MB."""
         self.state.events_seen += 1
         remember(self.state.memory, event, workflow.now())
         active = list(self.state.active)
@@ -584,6 +653,13 @@ class ContactWorkflowV2:
             return
         if event.triggers:
             event = event.model_copy(update={"triggers": []})
+        parts = forward_parts(active, json_bytes(event))
+        if len(parts) > 1 and not workflow.patched("contact-forwards-in-parts"):
+            parts = [active]  # as runs before the patch did
+        for part in parts:
+            await self._signal_event(part, event)
+
+    async def _signal_event(self, active: list[ActiveEnrollment], event: ContactEvent) -> None:
         sends = [
             workflow.get_external_workflow_handle(a.enrollment_id).signal(SIGNAL_EVENT, event)
             for a in active
@@ -613,16 +689,24 @@ class ContactWorkflowV2:
         profile.tags.extend(t for t in given.tags if t not in profile.tags)
 
     def _remember(self, event_id: str) -> bool:
-        """Record an event id; False when it was seen before."""
-        if event_id in self.seen:
+        """Record an event id (its `dedupe_key`); False when it was seen before (runs before
+        the keys kept some long ids as they are)."""
+        key = dedupe_key(event_id)
+        if key in self.seen or event_id in self.seen:
             return False
-        self.seen.add(event_id)
-        self.state.recent_event_ids.append(event_id)
+        self.seen.add(key)
+        self.state.recent_event_ids.append(key)
         if len(self.state.recent_event_ids) > DEDUPE_MEMORY * 2:
             forget = self.state.recent_event_ids[:-DEDUPE_MEMORY]
             self.state.recent_event_ids = self.state.recent_event_ids[-DEDUPE_MEMORY:]
             self.seen.difference_update(forget)
         return True
+
+    def _forget(self, event_id: str) -> None:
+        key = dedupe_key(event_id)
+        self.seen.discard(key)
+        if key in self.state.recent_event_ids:
+            self.state.recent_event_ids.remove(key)
 
     def _push(self, make: Callable[[int], QueuedOp]) -> int:
         seq = self.next_seq
@@ -640,10 +724,10 @@ class ContactWorkflowV2:
     def _count(self, op: QueuedOp, sign: int) -> None:
         if op.enroll is not None or op.tags is not None or op.profile is not None:
             self.queued_awaited += sign
-        elif op.event is not None:
-            self.queued_bytes += sign * len(op.event.model_dump_json())
-        elif op.step_change is not None:
-            self.queued_bytes += sign * len(op.step_change.model_dump_json())
+        elif (work := op.event or op.step_change) is not None:
+            text = work.model_dump_json()
+            self.queued_bytes += sign * len(text)  # characters, as runs before counted
+            self.queued_utf8 += sign * len(text.encode("utf-8", "surrogatepass"))
 
     async def _enqueue(self, make: Callable[[int], QueuedOp]) -> Any:
         seq = self._push(make)
@@ -676,7 +760,21 @@ class ContactWorkflowV2:
             return True
         if self.queued_awaited or self.queued_bytes > MAX_CARRIED_BYTES:
             return False
+        if self.queued_utf8 > MAX_CARRIED_UTF8 and workflow.patched("contact-bounds-profile"):
+            return False  # bytes, not characters: the 2 MB limit counts bytes
         return self._patched("contact-carries-backlog-across-continue-as-new")
+
+    def _too_large(self, error: ApplicationError | None) -> bool:
+        """Whether a change that `error` refuses is left out. Runs recorded before the bounds
+        (no marker) took such changes: they replay as they ran."""
+        return error is not None and workflow.patched("contact-bounds-profile")
+
+    def _refuse(self, after: ContactSnapshot) -> None:
+        """Refuse (an update's answer, 422 at the API) a change that would leave the profile as
+        `after`, past its bounds (workflows/limits.py)."""
+        error = growth_refusal(self.state.profile, after)
+        if error is not None and self._too_large(error):
+            raise error
 
     def _should_continue_as_new(self) -> bool:
         limit = self.state.continue_as_new_after_ops

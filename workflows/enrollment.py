@@ -43,6 +43,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.durations import parse_duration
     from workflows.events import ContactEvent
+    from workflows.limits import (
+        MAX_TIMELINE_BYTES,
+        bounded_detail,
+        event_refusal,
+        json_bytes,
+        step_refusal,
+    )
     from workflows.matching import goals_met_by
     from workflows.messages import (
         SEND_EMAIL,
@@ -87,7 +94,8 @@ with workflow.unsafe.imports_passed_through():
 # already met passes straight through: stop an enrollment that runs this many steps in a row
 # without pausing rather than let it spin.
 MAX_STEPS_WITHOUT_PAUSE = 1000
-# Oldest entries are dropped past this; `timeline_dropped` counts them.
+# Oldest entries are dropped past this, or past MAX_TIMELINE_BYTES of JSON (workflows/limits.py);
+# `timeline_dropped` counts them.
 MAX_TIMELINE = 1000
 # Timeline kinds that also make a log line (skipped while replaying, like every workflow log).
 LOGGED_KINDS = frozenset(
@@ -167,6 +175,7 @@ class EnrollmentWorkflowV2:
         self.waiting: Waiting | None = None
         self.goals = {s.id: GoalStatus(step_id=s.id) for s in self.steps if isinstance(s, GoalStep)}
         self.timeline: list[TimelineEntry] = []
+        self.timeline_bytes = 0
         self.timeline_dropped = 0
         self.pending_move: int | None = None
         self.visits: dict[str, int] = {}
@@ -181,6 +190,7 @@ class EnrollmentWorkflowV2:
             self.position = progress.position
             self.goals = {g.step_id: g for g in progress.goals}
             self.timeline = progress.timeline
+            self.timeline_bytes = sum(json_bytes(entry) for entry in self.timeline)
             self.timeline_dropped = progress.timeline_dropped
             self.visits = progress.visits
             self.reached = progress.reached or list(progress.visits)
@@ -235,7 +245,9 @@ class EnrollmentWorkflowV2:
         if self.status != "active":
             return
         self.events_this_run += 1
-        self.contact.apply_event(event)
+        refused = event_refusal(self.contact, event)  # past the contact's bounds: not kept
+        if refused is None or not workflow.patched("enrollment-bounds-contact"):
+            self.contact.apply_event(event)
         if not self._match(event):
             return
         if self.pending_move is None or not self._search_attributes_at_pauses():
@@ -352,7 +364,11 @@ class EnrollmentWorkflowV2:
                 self._finish("completed", "ended")
                 return None
             case AddTagStep() | RemoveTagStep() | UpdateContactStep():
-                await self._change_contact(step, visit)
+                refused = step_refusal(self.contact, step)
+                if refused is not None and workflow.patched("enrollment-bounds-contact"):
+                    detail = _failed(refused)  # the contact stays as it is, and healthy
+                else:
+                    await self._change_contact(step, visit)
             case WebhookStep():
                 detail = await self._run_action(step, visit)
             case SendEmailStep() | SendSmsStep():
@@ -509,6 +525,8 @@ class EnrollmentWorkflowV2:
         # Looked-back events were applied by the first run; the next has no use for them.
         carried = {
             "progress": progress,
+            # The progress has the contact as it is now; the first one is not needed again.
+            "contact": ContactSnapshot(id=self.input.contact.id),
             "lookback_events": [],
             "end_reported_by_signal": self.end_reported_by_signal,
         }
@@ -630,9 +648,11 @@ class EnrollmentWorkflowV2:
     # --- bookkeeping ------------------------------------------------------------------------
 
     def _record(self, kind: TimelineKind, step_id: str | None, detail: dict[str, Any]) -> None:
-        self.timeline.append(
-            TimelineEntry(at=workflow.now(), kind=kind, step_id=step_id, detail=detail)
+        entry = TimelineEntry(
+            at=workflow.now(), kind=kind, step_id=step_id, detail=bounded_detail(detail)
         )
+        self.timeline.append(entry)
+        self.timeline_bytes += json_bytes(entry)
         if kind in LOGGED_KINDS:
             # One line per step and per goal/end decision; ids only, never contact data.
             workflow.logger.info(
@@ -646,8 +666,10 @@ class EnrollmentWorkflowV2:
                     "kind": kind,
                 },
             )
-        if len(self.timeline) > MAX_TIMELINE:
-            del self.timeline[1]  # keep `entered`
+        while len(self.timeline) > 2 and (
+            len(self.timeline) > MAX_TIMELINE or self.timeline_bytes > MAX_TIMELINE_BYTES
+        ):
+            self.timeline_bytes -= json_bytes(self.timeline.pop(1))  # keep `entered`
             self.timeline_dropped += 1
 
     def _finish(self, status: EnrollmentStatus, outcome: str) -> None:

@@ -66,8 +66,9 @@ SMS_REJECTED = "SmsRejected"
 EnrollmentStatus = Literal["active", "completed", "exited", "cancelled", "failed"]
 AutomationLifecycle = Literal["active", "paused"]
 # Why a trigger that matched did not enroll: the contact is in the automation already, was in
-# it and re-entry is not allowed, the automation is paused, or the chain of causes is too deep.
-TriggerRefusal = Literal["active", "reentry", "paused", "chain_cut"]
+# it and re-entry is not allowed, the automation is paused, the chain of causes is too deep, or
+# the contact is in as many automations as it may be (workflows/limits.py).
+TriggerRefusal = Literal["active", "reentry", "paused", "chain_cut", "limit"]
 TimelineKind = Literal[
     "entered",
     "step_started",

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from workflows.definition import Automation, GoalStep
 from workflows.durations import parse_duration
 from workflows.events import ContactEvent
 
 # At least the last 1,000 events or 30 days, whichever is less, and never more than this many
-# bytes of JSON: the contact's continue-as-new input also carries up to 10,000 event ids for
-# deduplication (~0.4 MB) and up to 512 KiB of backlog, inside Temporal's 2 MB limit.
+# bytes of JSON (UTF-8): the contact's continue-as-new input also carries its profile (256 KiB),
+# 10,000 event ids for deduplication (under 250 KB) and up to 512 KiB of backlog, inside
+# Temporal's 2 MB limit (the worst case is computed in tests/test_limits.py).
 MEMORY_EVENTS = 1_000
 MEMORY_AGE = timedelta(days=30)
 MEMORY_BYTES = 512 * 1024
@@ -26,9 +27,16 @@ class EventMemory(BaseModel):
     events: list[ContactEvent] = Field(default_factory=list)
     size: int = 0
 
+    @model_validator(mode="after")
+    def _measured(self) -> EventMemory:
+        """Measured again when a run takes it over: runs before counted characters, and a
+        character can take up to four bytes."""
+        self.size = sum(_size(event) for event in self.events)
+        return self
+
 
 def _size(event: ContactEvent) -> int:
-    return len(event.model_dump_json())
+    return len(event.__pydantic_serializer__.to_json(event))
 
 
 def remember(memory: EventMemory, event: ContactEvent, now: datetime) -> None:

@@ -21,7 +21,8 @@ class GoalCount(BaseModel):
 class TriggerStats(BaseModel):
     """Enrollments a trigger started, and its matches that enrolled nobody, by reason: the
     contact was in the automation already (`active`), re-entry not allowed (`reentry`), the
-    automation paused (`paused`), the chain of automated causes too deep (`chain_cut`)."""
+    automation paused (`paused`), the chain of automated causes too deep (`chain_cut`), the
+    contact in as many automations as it may be (`limit`)."""
 
     started: int
     refused: dict[str, int]
@@ -60,7 +61,7 @@ async def automation_stats(goalflow: GoalflowDep, automation_id: KnownAutomation
     counts = await goalflow.trigger_counts(automation_id)
     trigger_ids = [latest.definition.trigger_id(i) for i in range(len(latest.definition.triggers))]
     trigger_ids += [t for t in counts if t not in trigger_ids]
-    reasons = ("active", "reentry", "paused", "chain_cut")
+    reasons = ("active", "reentry", "paused", "chain_cut", "limit")
     triggers = {}
     for trigger_id in trigger_ids:
         count = counts.get(trigger_id)

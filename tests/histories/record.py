@@ -139,6 +139,17 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             {"id": "after", "type": "add_tag", "tag": "texted"},
         ],
     },
+    # A contact at its 500 tags (workflows/limits.py): the add_tag step fails, and a tag event
+    # from outside is accepted but not kept (patches enrollment-bounds-contact,
+    # contact-bounds-profile).
+    "bounded": {
+        "name": "a contact at its bounds",
+        "steps": [
+            {"id": "over", "type": "add_tag", "tag": "one-too-many"},
+            {"id": "w", "type": "wait", "duration": "P1D"},
+            {"id": "g", "type": "goal", "any_of": BUY, "if_unmet": {"action": "wait"}},
+        ],
+    },
     "cancel": {
         "name": "cancel",
         "steps": [
@@ -215,12 +226,17 @@ async def _record(engine: Engine, name: str, definition: dict[str, Any]) -> dict
         }
     if name == "lookback":
         await engine.send(contact, "custom", {"name": "buy"}, id=f"{name}-buy")
+    tags = [f"t{n:03d}" for n in range(500)] if name == "bounded" else []
     enrolled = await engine.enroll(
         definition,
         contact,
         automation_id=name.replace("_", "-"),
-        contact={"email": f"{contact}@example.com", "phone": SMS_TO},
+        contact={"email": f"{contact}@example.com", "phone": SMS_TO, "tags": tags},
     )
+    if name == "bounded":
+        await engine.until(enrolled.enrollment_id, lambda v: v.waiting is not None)
+        await engine.send(contact, "contact.tag_added", {"tag": "outside"}, id=f"{name}-tag")
+        await engine.send(contact, "custom", {"name": "buy"}, id=f"{name}-buy")
     if name in ("early_goal", "goto", "email"):
         await engine.until(enrolled.enrollment_id, lambda v: v.waiting is not None)
         await engine.send(contact, "custom", {"name": "buy"}, id=f"{name}-buy")
