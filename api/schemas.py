@@ -13,12 +13,13 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_serializer,
 )
 from pydantic_core import to_json
 
-from workflows.definition import STEP_ID_PATTERN, EventType
+from workflows.definition import APPOINTMENT_STATUSES, STEP_ID_PATTERN, EventType
 from workflows.messages import (
     AutomationLifecycle,
     EnrollmentStatus,
@@ -124,9 +125,22 @@ class EventIn(Strict):
 
     @field_validator("data")
     @classmethod
-    def _data_fits(cls, data: dict[str, Any]) -> dict[str, Any]:
+    def _data_fits(cls, data: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         fits(data, MAX_EVENT_DATA_BYTES, "data")
+        if info.data.get("type") == "appointment.status_changed" and "status" in data:
+            data = {**data, "status": appointment_status(data["status"])}
         return data
+
+
+def appointment_status(value: Any) -> str:
+    """An event's `data.status`, in lower case (statuses are case-insensitive); ValueError
+    naming the statuses there are when it is none of them."""
+    if isinstance(value, str) and value.lower() in APPOINTMENT_STATUSES:
+        return value.lower()
+    raise ValueError(
+        f"status {value!r} is not an appointment status; use one of "
+        f"{', '.join(APPOINTMENT_STATUSES)} (any case)"
+    )
 
 
 class EventAccepted(BaseModel):
