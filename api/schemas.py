@@ -225,10 +225,16 @@ class ContactSaved(BaseModel):
     changed: list[str]
 
 
+class IgnoredEvent(BaseModel):
+    index: int = Field(description="the provider event's position in the request (0 for one)")
+    reason: str
+
+
 class HookAccepted(BaseModel):
     accepted: int
     duplicates: int
     ignored: int
+    ignored_events: list[IgnoredEvent] = Field(default_factory=list)
 
 
 class TriggerLinkIn(Strict):

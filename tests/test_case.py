@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import Stack
-from tests.helpers import assert_eventually, new_id
+from tests.helpers import new_id
+from tests.messaging import until
 from tests.test_triggers import eventually_enrolled, publish, send
 from workflows.definition import TagCriterion
 from workflows.events import ContactEvent
@@ -81,12 +82,8 @@ async def test_a_status_in_any_case_meets_a_criterion_in_any_case(stack: Stack) 
     assert answer.status_code == 201, answer.text
     await send(stack.http, contact, "appointment.status_changed", status="Confirmed")
     enrollment_id = answer.json()["enrollment_id"]
-    view = await assert_eventually(
-        lambda: stack.http.get(f"/v1/enrollments/{enrollment_id}"),
-        lambda r: r.json()["status"] == "completed",
-        within=20,
-    )
-    goals = view.json()["goals"]
+    view = await until(stack, enrollment_id, lambda v: v["status"] == "completed")
+    goals = view["goals"]
     assert [g["step_id"] for g in goals if g["met"]] == ["confirmed"]
 
 
@@ -145,16 +142,10 @@ async def test_tags_ignore_case_in_triggers_conditions_and_the_tag_set(stack: St
     contact = new_id()
     answer = await stack.http.put(f"/v1/contacts/{contact}", json={"tags": ["Lead-ES"]})
     assert answer.status_code == 201, answer.text
-    view = await eventually_enrolled(stack.http, automation, contact)
-    view = await assert_eventually(
-        lambda: stack.http.get(f"/v1/enrollments/{view['enrollment_id']}"),
-        lambda r: r.json()["status"] == "completed",
-        within=20,
-    )
+    enrolled = await eventually_enrolled(stack.http, automation, contact)
+    view = await until(stack, enrolled["enrollment_id"], lambda v: v["status"] == "completed")
     check = next(
-        e
-        for e in view.json()["timeline"]
-        if e.get("step_id") == "check" and e["kind"] == "step_completed"
+        e for e in view["timeline"] if e.get("step_id") == "check" and e["kind"] == "step_completed"
     )
     assert check["detail"]["branch"] == "then"
     # The add_tag step wrote `lead-ES`: the contact keeps `Lead-ES`, once.
