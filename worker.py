@@ -37,6 +37,7 @@ from goalflow.triggers import TriggerActivities
 from workflows.automation import AutomationWorkflow, CatalogWorkflow
 from workflows.bulk import BulkChunkWorkflow, BulkEnrollWorkflow
 from workflows.contact import ContactWorkflowV2
+from workflows.directory import ProfileKeyWorkflow
 from workflows.enrollment import EnrollmentWorkflowV2
 from workflows.first_types import ContactWorkflow, EnrollmentWorkflow
 from workflows.phone import PhoneWorkflow
@@ -61,6 +62,7 @@ WORKFLOWS: Sequence[type] = (
     BulkEnrollWorkflow,
     BulkChunkWorkflow,
     PhoneWorkflow,
+    ProfileKeyWorkflow,
 )
 
 
@@ -86,10 +88,10 @@ def _activity_name(fn: Any) -> str | None:
     return getattr(definition, "name", None)
 
 
-def client_activities(client: Client, task_queue: str) -> list[Any]:
+def client_activities(client: Client, task_queue: str, secret: str | None = None) -> list[Any]:
     """Activities that call Temporal itself, bound to the worker's own client."""
     return [
-        ContactActivities(client).enroll_batch,
+        ContactActivities(client, secret=secret).enroll_batch,
         TriggerActivities(client, task_queue).match_triggers,
     ]
 
@@ -108,7 +110,11 @@ def build_worker(
     )
     # Unless replaced by a fake of the same name, every worker runs those that need its client.
     given = {_activity_name(fn) for fn in chosen}
-    chosen += [fn for fn in client_activities(client, queue) if _activity_name(fn) not in given]
+    chosen += [
+        fn
+        for fn in client_activities(client, queue, settings.secret)
+        if _activity_name(fn) not in given
+    ]
     return Worker(
         client,
         task_queue=queue,

@@ -18,6 +18,7 @@ from temporalio.client import (
 )
 from temporalio.exceptions import ApplicationError
 
+from goalflow.profiles import ProfileDirectory
 from workflows.automation import AutomationWorkflow
 from workflows.bulk import (
     ENROLL_BATCH,
@@ -50,9 +51,14 @@ TOO_LARGE_REASON = (
 
 
 class ContactActivities:
-    def __init__(self, client: Client, *, search_attributes: bool = True) -> None:
+    def __init__(
+        self, client: Client, *, search_attributes: bool = True, secret: str | None = None
+    ) -> None:
         self.client = client
         self.search_attributes = search_attributes
+        # With the secret, each row's email and phone go into the profiles' directory, as for an
+        # enrollment through the API (goalflow.profiles).
+        self.secret = secret
         # Published versions never change, so a definition fetched once serves every batch.
         self.definitions: dict[tuple[str, int], Automation] = {}
         self.states: dict[str, tuple[float, AutomationLifecycle]] = {}
@@ -139,6 +145,10 @@ class ContactActivities:
             if isinstance(cause, ApplicationError) and cause.type == TOO_MANY_ENROLLMENTS:
                 return cause.message
             raise
+        if self.secret and (row.contact.email or row.contact.phone):
+            await ProfileDirectory(self.client, task_queue, self.secret).remember(
+                contact_id, email=row.contact.email, phone=row.contact.phone
+            )
         return bool(result.created)
 
     async def _definition(

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime, parseaddr
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -29,6 +29,7 @@ import aiosmtplib
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.addresses import SmtpAddress, header_address, smtp_address
 from goalflow.tracking import (
     ATTRIBUTION_KEY,
     TrackedTarget,
@@ -130,8 +131,10 @@ class EmailComposer:
     def __init__(self, tracker: Tracker, sender: str) -> None:
         self.tracker = tracker
         self.sender = sender
-        domain = parseaddr(sender)[1].rpartition("@")[2]
-        self.domain = domain or "goalflow.local"
+        try:  # the Message-ID's domain, ASCII like every header's
+            self.domain = header_address(sender)[1].domain
+        except ValueError:
+            self.domain = parseaddr(sender)[1].rpartition("@")[2] or "goalflow.local"
 
     def _target(self, context: StepContext, **extra: Any) -> TrackedTarget:
         return TrackedTarget(
@@ -186,9 +189,10 @@ class EmailComposer:
 
         message = EmailMessage()
         message["Subject"] = " ".join(subject.split())
-        message["From"] = step.from_ or self.sender
+        sender_name, sender = header_address(step.from_ or self.sender)
+        message["From"] = sender.header(sender_name)
         name = " ".join(n for n in (contact.first_name, contact.last_name) if n)
-        message["To"] = formataddr((name, contact.email)) if name else contact.email
+        message["To"] = smtp_address(contact.email).header(name)
         message["Date"] = format_datetime(datetime.now(UTC))
         message["Message-ID"] = message_id_for(context.key, self.domain)
         # Provider events (bounces, complaints, replies) can be traced back with these.
@@ -265,27 +269,28 @@ class EmailActivities:
             return DeliveryResult(message_id=message_id, skipped="unsubscribed")
         try:
             message = self.composer.compose(request)
-            sender = parseaddr(str(message["From"]))[1]
-            if not sender:
-                raise ValueError(f"no address in From: {message['From']!r}")
+            sender = header_address(request.step.from_ or self.composer.sender)[1]
+            recipient = smtp_address(context.contact.email)
         except ApplicationError:
             raise
         except Exception as err:  # a header the email package refuses, e.g. a bad address
             raise ApplicationError(
                 f"cannot build the message: {err}", type=INVALID_MESSAGE, non_retryable=True
             ) from err
-        await self._send(message, sender, context.contact.email)
+        await self._send(message, sender, recipient)
         return DeliveryResult(message_id=message_id)
 
-    async def _send(self, message: EmailMessage, sender: str, recipient: str) -> None:
+    async def _send(
+        self, message: EmailMessage, sender: SmtpAddress, recipient: SmtpAddress
+    ) -> None:
         smtp = self.smtp
         if self.local_hostname is None:
             self.local_hostname = await asyncio.to_thread(socket.getfqdn)
         try:
             await aiosmtplib.send(
                 message,
-                sender=sender,
-                recipients=[recipient],
+                sender=sender.envelope,
+                recipients=[recipient.envelope],
                 hostname=smtp.hostname,
                 port=smtp.port,
                 username=smtp.username,
@@ -296,6 +301,15 @@ class EmailActivities:
                 timeout=smtp.timeout,
                 local_hostname=self.local_hostname,
             )
+        except aiosmtplib.SMTPNotSupported as err:
+            # The same on every attempt: a non-ASCII local part needs SMTPUTF8.
+            needs = recipient if recipient.needs_smtputf8 else sender
+            raise ApplicationError(
+                f"SMTP server {smtp.hostname}:{smtp.port} does not offer SMTPUTF8, which "
+                f"{needs.envelope!r} needs (its part before '@' is not ASCII): {err}",
+                type=SMTP_REJECTED,
+                non_retryable=True,
+            ) from err
         except aiosmtplib.SMTPRecipientsRefused as err:
             worst = max(err.recipients, key=lambda r: r.code)
             raise _refused(worst.code, worst.message) from err

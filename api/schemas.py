@@ -19,7 +19,7 @@ from pydantic import (
 )
 from pydantic_core import to_json
 
-from workflows.definition import STEP_ID_PATTERN, EventType
+from workflows.definition import APPOINTMENT_STATUSES, STEP_ID_PATTERN, EventType
 from workflows.globs import MAX_MATCHED_TEXT
 from workflows.limits import MAX_PROFILE_BYTES
 from workflows.messages import (
@@ -139,7 +139,20 @@ class EventIn(Strict):
             raise ValueError(
                 f"data.{key} is {len(text)} characters; at most {MAX_MATCHED_TEXT} are accepted"
             )
+        if info.data.get("type") == "appointment.status_changed" and "status" in data:
+            data = {**data, "status": appointment_status(data["status"])}
         return data
+
+
+def appointment_status(value: Any) -> str:
+    """An event's `data.status`, in lower case (statuses are case-insensitive); ValueError
+    naming the statuses there are when it is none of them."""
+    if isinstance(value, str) and value.lower() in APPOINTMENT_STATUSES:
+        return value.lower()
+    raise ValueError(
+        f"status {value!r} is not an appointment status; use one of "
+        f"{', '.join(APPOINTMENT_STATUSES)} (any case)"
+    )
 
 
 class EventAccepted(BaseModel):
@@ -224,10 +237,16 @@ class ContactSaved(BaseModel):
     changed: list[str]
 
 
+class IgnoredEvent(BaseModel):
+    index: int = Field(description="the provider event's position in the request (0 for one)")
+    reason: str
+
+
 class HookAccepted(BaseModel):
     accepted: int
     duplicates: int
     ignored: int
+    ignored_events: list[IgnoredEvent] = Field(default_factory=list)
 
 
 class TriggerLinkIn(Strict):

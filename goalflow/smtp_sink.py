@@ -89,9 +89,21 @@ class _Handler:
 
 
 class SmtpSink:
-    def __init__(self, directory: Path, host: str = "127.0.0.1", port: int = 1025) -> None:
+    """`smtputf8`: whether the sink offers SMTPUTF8 (RFC 6531), as most mail services do; an
+    address whose part before '@' is not ASCII can be sent only to a server that does."""
+
+    def __init__(
+        self,
+        directory: Path,
+        host: str = "127.0.0.1",
+        port: int = 1025,
+        *,
+        smtputf8: bool = True,
+    ) -> None:
         self.directory = directory
-        self.controller = Controller(_Handler(directory), hostname=host, port=port)
+        self.controller = Controller(
+            _Handler(directory), hostname=host, port=port, enable_SMTPUTF8=smtputf8
+        )
 
     @property
     def port(self) -> int:

@@ -122,7 +122,12 @@ async def test_sendgrid_delivered_by_message_id_and_opened_by_unique_args(
         "/v1/hooks/sendgrid", content=body, headers=sendgrid_headers(body)
     )
     assert answer.status_code == 200, answer.text
-    assert answer.json() == {"accepted": 2, "duplicates": 0, "ignored": 1}
+    assert answer.json() == {
+        "accepted": 2,
+        "duplicates": 0,
+        "ignored": 1,
+        "ignored_events": [{"index": 2, "reason": "event 'processed' has no goalflow meaning"}],
+    }
     view = await until(stack, enrollment_id, goal_met("got"))
     assert met_event(view, "got") == f"sendgrid:{opened['sg_event_id']}"
 
@@ -130,7 +135,12 @@ async def test_sendgrid_delivered_by_message_id_and_opened_by_unique_args(
     again = await stack.http.post(
         "/v1/hooks/sendgrid", content=body, headers=sendgrid_headers(body)
     )
-    assert again.json() == {"accepted": 0, "duplicates": 2, "ignored": 1}
+    assert again.json() == {
+        "accepted": 0,
+        "duplicates": 2,
+        "ignored": 1,
+        "ignored_events": [{"index": 2, "reason": "event 'processed' has no goalflow meaning"}],
+    }
 
 
 async def test_sendgrid_refuses_bad_stale_and_missing_signatures(hook_stack: Stack) -> None:
@@ -167,14 +177,16 @@ async def test_mailgun_clicked_by_variables_and_bounced_by_message_id(hook_stack
     clicked = mailgun_event("clicked", sent, url="https://example.com/x", ip="50.56.129.169")
     body = {"signature": mailgun_signature(), "event-data": clicked}
     answer = await stack.http.post("/v1/hooks/mailgun", json=body)
-    assert answer.json() == {"accepted": 1, "duplicates": 0, "ignored": 0}, answer.text
+    assert answer.json() == {"accepted": 1, "duplicates": 0, "ignored": 0, "ignored_events": []}, (
+        answer.text
+    )
     view = await until(stack, enrollment_id, goal_met("got"))
     assert met_event(view, "got") == f"mailgun:{clicked['id']}"
     # Mailgun's retry: a new signature, the same event.
     retry = await stack.http.post(
         "/v1/hooks/mailgun", json={"signature": mailgun_signature(), "event-data": clicked}
     )
-    assert retry.json() == {"accepted": 0, "duplicates": 1, "ignored": 0}
+    assert retry.json() == {"accepted": 0, "duplicates": 1, "ignored": 0, "ignored_events": []}
 
     # Without the variables, the Message-ID names the contact; a temporary failure means
     # nothing yet.
@@ -228,11 +240,13 @@ async def test_postmark_open_by_metadata_and_basic_auth(hook_stack: Stack) -> No
         refused = await stack.http.post("/v1/hooks/postmark", content=body, headers=headers)
         assert refused.status_code == 401, refused.text
     answer = await stack.http.post("/v1/hooks/postmark", content=body, headers=postmark_headers())
-    assert answer.json() == {"accepted": 1, "duplicates": 0, "ignored": 0}, answer.text
+    assert answer.json() == {"accepted": 1, "duplicates": 0, "ignored": 0, "ignored_events": []}, (
+        answer.text
+    )
     view = await until(stack, enrollment_id, goal_met("got"))
     assert met_event(view, "got").startswith("postmark:Open:")
     retry = await stack.http.post("/v1/hooks/postmark", content=body, headers=postmark_headers())
-    assert retry.json() == {"accepted": 0, "duplicates": 1, "ignored": 0}
+    assert retry.json() == {"accepted": 0, "duplicates": 1, "ignored": 0, "ignored_events": []}
 
 
 @pytest.mark.parametrize("provider", ["sendgrid", "mailgun", "postmark"])
@@ -257,7 +271,9 @@ async def test_malformed_bodies_are_4xx(hook_stack: Stack, provider: str) -> Non
         answer = await hook_stack.http.post(
             "/v1/hooks/mailgun", json={"signature": mailgun_signature(), "event-data": event}
         )
-        assert answer.json() == {"accepted": 0, "duplicates": 0, "ignored": 1}
+        assert answer.json()["ignored"] == 1
+        [why] = answer.json()["ignored_events"]
+        assert why["index"] == 0 and "no goalflow Message-ID" in why["reason"], why
         wrong = await hook_stack.http.post(
             "/v1/hooks/mailgun", json={"signature": mailgun_signature(), "event-data": [1]}
         )
@@ -292,4 +308,6 @@ async def test_hooks_are_not_behind_api_keys(dev_env: WorkflowEnvironment) -> No
         unknown = {"id": "x", "event": "opened", "message": {"headers": {"message-id": "a@b"}}}
         signed = {"signature": mailgun_signature(), "event-data": unknown}
         answer = await http.post("/v1/hooks/mailgun", json=signed)
-        assert answer.json() == {"accepted": 0, "duplicates": 0, "ignored": 1}, answer.text
+        assert answer.json()["ignored"] == 1, answer.text
+        [why] = answer.json()["ignored_events"]
+        assert "names no contact: no goalflow token in user-variables" in why["reason"], why

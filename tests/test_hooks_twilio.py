@@ -10,7 +10,14 @@ from typing import Any
 
 from tests.conftest import Stack
 from tests.helpers import assert_eventually, new_id
-from tests.hooks import goal_met, hook_stack, met_event, twilio_request
+from tests.hooks import (
+    goal_met,
+    hook_stack,
+    listening,
+    met_event,
+    sentinel_then_goals,
+    twilio_request,
+)
 from tests.messaging import enroll, messages_for, publish, until
 
 __all__ = ["hook_stack"]
@@ -105,16 +112,26 @@ async def test_a_reply_meets_the_goal_and_a_retry_is_a_duplicate(hook_stack: Sta
     )
     other = incoming(number, "maybe")
     answer = await post(stack, other)
-    assert answer.json() == {"accepted": 1, "duplicates": 0, "ignored": 0}, answer.text
+    assert answer.json() == {"accepted": 1, "duplicates": 0, "ignored": 0, "ignored_events": []}, (
+        answer.text
+    )
     reply = incoming(number, "Yes please!")
     answer = await post(stack, reply)
-    assert answer.json() == {"accepted": 1, "duplicates": 0, "ignored": 0}
+    assert answer.json() == {"accepted": 1, "duplicates": 0, "ignored": 0, "ignored_events": []}
     view = await until(stack, enrollment_id, goal_met("got"))
     assert met_event(view, "got") == f"twilio:{reply['MessageSid']}"
-    assert (await post(stack, reply)).json() == {"accepted": 0, "duplicates": 1, "ignored": 0}
+    assert (await post(stack, reply)).json() == {
+        "accepted": 0,
+        "duplicates": 1,
+        "ignored": 0,
+        "ignored_events": [],
+    }
     # A number goalflow never texted names no contact.
     stranger = incoming(a_number()[1], "yes")
-    assert (await post(stack, stranger)).json() == {"accepted": 0, "duplicates": 0, "ignored": 1}
+    answer = await post(stack, stranger)
+    assert answer.json()["ignored"] == 1
+    [why] = answer.json()["ignored_events"]
+    assert why["index"] == 0 and "goalflow never texted the number" in why["reason"], why
     # Twilio itself is answered in TwiML.
     twiml = await post(stack, incoming(number, "thanks"), **{"User-Agent": "TwilioProxy/1.1"})
     assert twiml.status_code == 200
@@ -159,9 +176,18 @@ async def test_delivery_status_callbacks_meet_goals(hook_stack: Stack) -> None:
     stack = hook_stack
     _, enrollment_id, number = await texted(stack, {"event": "sms.delivered"})
     for status in ("queued", "sent"):
-        assert (await post(stack, status_callback(number, status))).json()["ignored"] == 1
+        answer = (await post(stack, status_callback(number, status))).json()
+        assert answer["ignored"] == 1
+        assert answer["ignored_events"] == [
+            {"index": 0, "reason": f"MessageStatus {status!r} has no goalflow meaning"}
+        ]
     delivered = status_callback(number, "delivered")
-    assert (await post(stack, delivered)).json() == {"accepted": 1, "duplicates": 0, "ignored": 0}
+    assert (await post(stack, delivered)).json() == {
+        "accepted": 1,
+        "duplicates": 0,
+        "ignored": 0,
+        "ignored_events": [],
+    }
     view = await until(stack, enrollment_id, goal_met("got"))
     assert met_event(view, "got") == f"twilio:{delivered['MessageSid']}:delivered"
 
@@ -202,3 +228,49 @@ async def test_stop_unsubscribes_the_contact_from_sms_and_start_resubscribes(
     assert asked["detail"].get("skipped") == "unsubscribed", asked
     assert (await post(stack, incoming(number, "START"))).json()["accepted"] == 1
     await assert_eventually(sms_unsubscribed, lambda v: v is False)
+
+
+# --- a text from a number goalflow never texted: the profiles that hold it ---------------------
+
+
+async def test_a_text_from_a_number_never_texted_goes_to_the_profile_that_holds_it(
+    hook_stack: Stack,
+) -> None:
+    stack = hook_stack
+    written, e164 = a_number()
+    automation = await publish(
+        stack,
+        {
+            "name": "listening for a text",
+            "steps": [
+                {"id": "wait", "type": "wait", "duration": "P1D"},
+                {"id": "got", "type": "goal", "any_of": [{"event": "sms.received"}]},
+            ],
+        },
+    )
+    contact = new_id()
+    answer = await stack.http.put(f"/v1/contacts/{contact}", json={"phone": written})
+    assert answer.status_code == 201, answer.text
+    enrollment_id = await enroll(stack, automation, {"id": contact})
+    await until(stack, enrollment_id, lambda v: (v["waiting"] or {}).get("kind") == "timer")
+    text = incoming(e164, "Hi, it's Ana")
+    answer = await post(stack, text)
+    assert answer.json() == {"accepted": 1, "duplicates": 0, "ignored": 0, "ignored_events": []}
+    view = await until(stack, enrollment_id, goal_met("got"))
+    assert met_event(view, "got") == f"twilio:{text['MessageSid']}"
+
+
+async def test_the_last_texted_contact_comes_before_the_profile(hook_stack: Stack) -> None:
+    stack = hook_stack
+    _, texted_enrollment, number = await texted(stack, {"event": "sms.received"})
+    # Another contact's profile holds the same number, and it listens for texts too.
+    other = new_id()
+    answer = await stack.http.put(f"/v1/contacts/{other}", json={"phone": number})
+    assert answer.status_code == 201, answer.text
+    automation = await publish(stack, listening({"event": "sms.received"}))
+    other_enrollment = await enroll(stack, automation, {"id": other})
+    await until(stack, other_enrollment, lambda v: (v["waiting"] or {}).get("kind") == "timer")
+    answer = await post(stack, incoming(number, "yes"))
+    assert answer.json()["accepted"] == 1, answer.text
+    await until(stack, texted_enrollment, goal_met("got"))
+    assert await sentinel_then_goals(stack, other, other_enrollment) == ["sentinel"]

@@ -235,10 +235,17 @@ OTHER_CASES: list[tuple[str, dict[str, Any], str, dict[str, Any], bool]] = [
         True,
     ),
     (
-        "tag added: other tag",
+        "tag added: same tag in another case",
         {"event": "contact.tag_added", "tag": "vip"},
         "contact.tag_added",
         {"tag": "VIP"},
+        True,
+    ),
+    (
+        "tag added: other tag",
+        {"event": "contact.tag_added", "tag": "vip"},
+        "contact.tag_added",
+        {"tag": "vip-2"},
         False,
     ),
     (

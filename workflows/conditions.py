@@ -6,6 +6,7 @@ from typing import Any
 
 from workflows.definition import AllOf, AnyOf, Condition, FieldCondition, HasTag, LacksTag, Not
 from workflows.messages import ContactSnapshot
+from workflows.tags import AnyCase, find_tag, never
 
 _MISSING = object()
 
@@ -22,18 +23,21 @@ def json_equal(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def condition_holds(condition: Condition, contact: ContactSnapshot) -> bool:
+def condition_holds(
+    condition: Condition, contact: ContactSnapshot, any_case: AnyCase = never
+) -> bool:
+    """`any_case`: whether tags may differ in case (workflows/tags.py)."""
     match condition:
         case HasTag():
-            return condition.has_tag in contact.tags
+            return find_tag(contact.tags, condition.has_tag, any_case) is not None
         case LacksTag():
-            return condition.lacks_tag not in contact.tags
+            return find_tag(contact.tags, condition.lacks_tag, any_case) is None
         case AllOf():
-            return all(condition_holds(c, contact) for c in condition.all)
+            return all(condition_holds(c, contact, any_case) for c in condition.all)
         case AnyOf():
-            return any(condition_holds(c, contact) for c in condition.any)
+            return any(condition_holds(c, contact, any_case) for c in condition.any)
         case Not():
-            return not condition_holds(condition.not_, contact)
+            return not condition_holds(condition.not_, contact, any_case)
         case FieldCondition():
             return _field_holds(condition, contact.fields.get(condition.field, _MISSING))
     return False

@@ -82,6 +82,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.recall import recall, remember
     from workflows.search_attributes import AUTOMATION_ID, CONTACT_ID, REACHED, STEP, VERSION
+    from workflows.tags import AnyCase, add_tags, remove_tags, tag_diff
 
 # Event ids remembered per contact for deduplication (R10), carried across continue-as-new.
 DEDUPE_MEMORY = 10_000
@@ -286,7 +287,7 @@ class ContactWorkflowV2:
             return await self._enroll(op.enroll)
         if op.event is not None:
             if not self._too_large(event_refusal(self.state.profile, op.event)):
-                self.state.profile.apply_event(op.event)
+                self.state.profile.apply_event(op.event, self._tags_any_case)
             await self._publish([op.event], made_here=False)
             return None
         if op.tags is not None:
@@ -296,7 +297,7 @@ class ContactWorkflowV2:
                 self._forget(op.tags.id)  # refused, not done: the same id may come again
                 raise
             added, removed, events = self._tag_changes(op.tags.id, op.tags.add, op.tags.remove, 0)
-            await self._publish(_matching(events, op.tags.triggers))
+            await self._publish(_matching(events, op.tags.triggers, self._tags_any_case))
             return TagChangeResult(contact_id=self.state.contact_id, added=added, removed=removed)
         if op.step_change is not None:
             profile = self.state.profile
@@ -351,8 +352,7 @@ class ContactWorkflowV2:
         add: list[str] = []
         remove: list[str] = []
         if save.tags is not None:
-            add = [t for t in save.tags if t not in profile.tags]
-            remove = [t for t in profile.tags if t not in save.tags]
+            add, remove = tag_diff(profile.tags, save.tags, self._tags_any_case)
         _, _, tag_events = self._tag_changes(save.id, add, remove, 0)
         if tag_events:
             changed.append("tags")
@@ -363,7 +363,7 @@ class ContactWorkflowV2:
         elif changed:
             data = {"changed": changed, "fields": field_changes, "profile": attributes}
             events.append(self._event(f"{save.id}:updated", "contact.updated", data, 0))
-        await self._publish(_matching([*events, *tag_events], save.triggers))
+        await self._publish(_matching([*events, *tag_events], save.triggers, self._tags_any_case))
         return ProfileSaved(contact_id=self.state.contact_id, created=created, changed=changed)
 
     def _set_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
@@ -542,11 +542,8 @@ class ContactWorkflowV2:
     ) -> tuple[list[str], list[str], list[ContactEvent]]:
         """Apply tag changes; each real change becomes an event like any other."""
         tags = self.state.profile.tags
-        added = [t for t in dict.fromkeys(add) if t not in tags]
-        tags.extend(added)
-        removed = [t for t in dict.fromkeys(remove) if t in tags]
-        for tag in removed:
-            tags.remove(tag)
+        added = add_tags(tags, add, self._tags_any_case)
+        removed = remove_tags(tags, remove, self._tags_any_case)
         events = [
             self._event(f"{change_id}:add:{tag}", "contact.tag_added", {"tag": tag}, depth)
             for tag in added
@@ -686,7 +683,7 @@ class ContactWorkflowV2:
             if value is not None:
                 setattr(profile, name, value)
         profile.fields.update(given.fields)
-        profile.tags.extend(t for t in given.tags if t not in profile.tags)
+        add_tags(profile.tags, given.tags, self._tags_any_case)
 
     def _remember(self, event_id: str) -> bool:
         """Record an event id (its `dedupe_key`); False when it was seen before (runs before
@@ -785,9 +782,14 @@ class ContactWorkflowV2:
     def _patched(self, patch_id: str) -> bool:
         return self.ALL_PATCHES_BUILT_IN or workflow.patched(patch_id)
 
+    def _tags_any_case(self) -> bool:
+        # Asked only when a tag differs from another but for case (workflows/tags.py); a patch
+        # of every type, V2 included, since it came after them.
+        return workflow.patched("tags-any-case")
+
 
 def _matching(
-    events: list[ContactEvent], candidates: dict[str, list[TriggerMatch]]
+    events: list[ContactEvent], candidates: dict[str, list[TriggerMatch]], any_case: AnyCase
 ) -> list[ContactEvent]:
     """Attach to each event the candidates (automations with a trigger on its type) whose
     triggers it matches, with the first matching trigger's id."""
@@ -795,7 +797,11 @@ def _matching(
         event.triggers = [
             candidate.model_copy(update={"trigger_id": found[0]})
             for candidate in candidates.get(event.type, [])
-            if (found := triggers_met_by(candidate.definition, event, candidate.automation_id))
+            if (
+                found := triggers_met_by(
+                    candidate.definition, event, candidate.automation_id, any_case
+                )
+            )
         ]
     return events
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -58,6 +59,15 @@ EmailEvent = Literal[
     "email.complained",
 ]
 AppointmentStatus = Literal["new", "confirmed", "cancelled", "showed", "noshow", "invalid"]
+APPOINTMENT_STATUSES: tuple[str, ...] = get_args(AppointmentStatus)
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+# Enumerated values are case-insensitive: `Confirmed` (HighLevel's spelling) is `confirmed`.
+AnyCaseStatus = Annotated[AppointmentStatus, BeforeValidator(_lower)]
 EventType = Literal[
     "email.delivered",
     "email.opened",
@@ -104,7 +114,7 @@ class TagCriterion(Strict):
 
 class AppointmentCriterion(Strict):
     event: Literal["appointment.status_changed"]
-    status: list[AppointmentStatus] | None = Field(None, min_length=1)
+    status: list[AnyCaseStatus] | None = Field(None, min_length=1)
     calendar_id: str | None = None
 
 

@@ -89,6 +89,7 @@ with workflow.unsafe.imports_passed_through():
         fit_keyword_list,
     )
     from workflows.send_windows import next_opening, zone_for
+    from workflows.tags import add_tags, remove_tags
 
 # A definition can only loop through a wait or a goal (validated at publish), but a goal that is
 # already met passes straight through: stop an enrollment that runs this many steps in a row
@@ -247,7 +248,7 @@ class EnrollmentWorkflowV2:
         self.events_this_run += 1
         refused = event_refusal(self.contact, event)  # past the contact's bounds: not kept
         if refused is None or not workflow.patched("enrollment-bounds-contact"):
-            self.contact.apply_event(event)
+            self.contact.apply_event(event, self._tags_any_case)
         if not self._match(event):
             return
         if self.pending_move is None or not self._search_attributes_at_pauses():
@@ -260,7 +261,12 @@ class EnrollmentWorkflowV2:
         when it meets none. `age`: for an event accepted before the enrollment, how long
         before (R15)."""
         matched = goals_met_by(
-            self.input.automation, event, self.input.automation_id, self.input.context, age
+            self.input.automation,
+            event,
+            self.input.automation_id,
+            self.input.context,
+            age,
+            self._tags_any_case,
         )
         if not matched:
             return False
@@ -310,6 +316,11 @@ class EnrollmentWorkflowV2:
     def _patched(self, patch_id: str) -> bool:
         return self.ALL_PATCHES_BUILT_IN or workflow.patched(patch_id)
 
+    def _tags_any_case(self) -> bool:
+        # Asked only when a tag differs from another but for case (workflows/tags.py); a patch
+        # of every type, V2 included, since it came after them.
+        return workflow.patched("tags-any-case")
+
     # --- the interpreter --------------------------------------------------------------------
 
     async def _interpret(self) -> None:
@@ -355,7 +366,7 @@ class EnrollmentWorkflowV2:
             case WaitStep():
                 detail = await self._wait(step)
             case IfElseStep():
-                branch = condition_holds(step.if_, self.contact)
+                branch = condition_holds(step.if_, self.contact, self._tags_any_case)
                 target = step.then if branch else step.else_
                 detail = {"branch": "then" if branch else "else", "next": target}
                 next_index = self.positions[target]
@@ -546,12 +557,10 @@ class EnrollmentWorkflowV2:
         match step:
             case AddTagStep():
                 change.add_tags = [step.tag]
-                if step.tag not in self.contact.tags:
-                    self.contact.tags.append(step.tag)
+                add_tags(self.contact.tags, [step.tag], self._tags_any_case)
             case RemoveTagStep():
                 change.remove_tags = [step.tag]
-                if step.tag in self.contact.tags:
-                    self.contact.tags.remove(step.tag)
+                remove_tags(self.contact.tags, [step.tag], self._tags_any_case)
             case UpdateContactStep():
                 change.fields = step.fields
                 self.contact.fields.update(step.fields)

@@ -22,6 +22,7 @@ from workflows.durations import parse_duration
 from workflows.events import ContactEvent
 from workflows.globs import glob_matches
 from workflows.goal_index import goal_index
+from workflows.tags import AnyCase, always, same_tag
 
 
 def url_matches(pattern: str, url: str) -> bool:
@@ -48,7 +49,10 @@ EventFilter = (
 )
 
 
-def criterion_matches(criterion: EventFilter, event: ContactEvent, automation_id: str) -> bool:
+def criterion_matches(
+    criterion: EventFilter, event: ContactEvent, automation_id: str, any_case: AnyCase = always
+) -> bool:
+    """`any_case`: whether tags may differ in case (workflows/tags.py)."""
     if criterion.event != event.type:
         return False
     data = event.data
@@ -66,7 +70,7 @@ def criterion_matches(criterion: EventFilter, event: ContactEvent, automation_id
         case TriggerLinkCriterion():
             return criterion.link_id is None or data.get("link_id") == criterion.link_id
         case TagCriterion():
-            return criterion.tag is None or data.get("tag") == criterion.tag
+            return criterion.tag is None or same_tag(data.get("tag"), criterion.tag, any_case)
         case AppointmentCriterion():
             if criterion.status is not None and data.get("status") not in criterion.status:
                 return False
@@ -112,12 +116,13 @@ def goal_criterion_matches(
     automation_id: str,
     context: dict[str, Any],
     age: timedelta | None = None,
+    any_case: AnyCase = always,
 ) -> bool:
     """`age`: for an event accepted before the enrollment, how long before; only a criterion
     whose `lookback` reaches that far back may match it (R15)."""
     if age is not None and (criterion.lookback is None or parse_duration(criterion.lookback) < age):
         return False
-    return criterion_matches(criterion, event, automation_id) and context_matches(
+    return criterion_matches(criterion, event, automation_id, any_case) and context_matches(
         criterion.match_context, event.data, context
     )
 
@@ -128,6 +133,7 @@ def goals_met_by(
     automation_id: str,
     context: dict[str, Any] | None = None,
     age: timedelta | None = None,
+    any_case: AnyCase = always,
 ) -> list[int]:
     """Positions of the goal steps that `event` meets, in document order; `context` is the
     enrollment's, for criteria keyed to it (`match_context`); `age` as for
@@ -144,7 +150,7 @@ def goals_met_by(
             continue
         if age is not None and (lookback is None or lookback < age):
             continue
-        if not criterion_matches(criterion, event, automation_id):
+        if not criterion_matches(criterion, event, automation_id, any_case):
             continue
         keys = criterion.match_context
         if keys and not all(_key_equal(key, data, context, keys_equal) for key in keys):
@@ -163,10 +169,12 @@ def _key_equal(
     return found
 
 
-def triggers_met_by(automation: Automation, event: ContactEvent, automation_id: str) -> list[str]:
+def triggers_met_by(
+    automation: Automation, event: ContactEvent, automation_id: str, any_case: AnyCase = always
+) -> list[str]:
     """Ids of the triggers of `automation` that `event` matches, in document order."""
     return [
         automation.trigger_id(i)
         for i, trigger in enumerate(automation.triggers)
-        if criterion_matches(trigger, event, automation_id)
+        if criterion_matches(trigger, event, automation_id, any_case)
     ]

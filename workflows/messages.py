@@ -20,6 +20,7 @@ from workflows.definition import (
 )
 from workflows.events import ContactEvent, TriggerMatch
 from workflows.recall import EventMemory
+from workflows.tags import AnyCase, add_tags, never, remove_tags
 
 # Activity names.
 SEND_WEBHOOK = "send_webhook"
@@ -129,16 +130,15 @@ class ContactSnapshot(BaseModel):
         known = self.model_dump(exclude={"fields"}, exclude_none=True)
         return {"contact": {**self.fields, **known, "fields": self.fields}}
 
-    def apply_event(self, event: ContactEvent) -> None:
+    def apply_event(self, event: ContactEvent, any_case: AnyCase = never) -> None:
         """What a contact event changes in the profile: the contact workflow's copy and each
-        enrollment's copy both change through this, so they agree."""
+        enrollment's copy both change through this, so they agree. `any_case`: whether tags
+        may differ in case (workflows/tags.py)."""
         tag = event.data.get("tag")
         if event.type == "contact.tag_added" and isinstance(tag, str):
-            if tag not in self.tags:
-                self.tags.append(tag)
+            add_tags(self.tags, [tag], any_case)
         elif event.type == "contact.tag_removed" and isinstance(tag, str):
-            if tag in self.tags:
-                self.tags.remove(tag)
+            remove_tags(self.tags, [tag], any_case)
         elif event.type == "contact.updated":
             fields = event.data.get("fields")
             if isinstance(fields, dict):

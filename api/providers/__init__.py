@@ -4,7 +4,9 @@ documents and translating its events into goalflow events (docs/integrations.md)
 A provider module offers a `Provider`: `secret(settings)` (None: the route answers 404),
 `verify(request, secret)` (raises `Unauthorized`) and `translate(request, tracker)` (raises
 `Malformed`) giving `HookEvent`s. Events are attributed to contacts here, from what the request
-carries (signed tokens, Message-IDs); SMS name a phone number, which the route looks up.
+carries (signed tokens, Message-IDs); SMS name a phone number and bookings without a token an
+email address, which the route looks up (`api.attribution`). Every provider event that does not
+become a goalflow event is `Ignored` with the reason, which the answer and the log give.
 """
 
 from __future__ import annotations
@@ -43,8 +45,9 @@ class HookRequest:
 
 @dataclass
 class HookEvent:
-    """One goalflow event from a provider event. `contact_id` None with `phone` set: the route
-    looks the number up; both None: ignored (no contact could be named)."""
+    """One goalflow event from a provider event. `contact_id` None with `phone` or `email` set:
+    the route looks the number or address up; all None: ignored (no contact could be named).
+    `index`: the provider event's position in the request (0 for a request of one)."""
 
     event_id: str
     type: str
@@ -52,13 +55,35 @@ class HookEvent:
     contact_id: str | None = None
     phone: str | None = None
     occurred_at: datetime | None = None
+    email: str | None = None
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A provider event that became no goalflow event, and why (said in the answer and the
+    log)."""
+
+    index: int
+    reason: str
 
 
 @dataclass
 class Translation:
     events: list[HookEvent] = field(default_factory=list)
     # Provider events with no goalflow meaning, or that name no contact.
-    ignored: int = 0
+    ignored: list[Ignored] = field(default_factory=list)
+
+    @classmethod
+    def ignore(cls, reason: str, index: int = 0) -> Translation:
+        return cls(ignored=[Ignored(index, reason)])
+
+
+def no_meaning(field_name: str, value: Any) -> str:
+    return f"{field_name} {value!r} has no goalflow meaning"
+
+
+NO_TOKEN = "names no contact: no goalflow token"
 
 
 class Provider(Protocol):
@@ -130,11 +155,14 @@ def appointment_events(
     provider: str,
     booking_id: str,
     statuses: list[str],
-    target: TrackedTarget,
+    target: TrackedTarget | None,
     calendar_id: str | None,
+    email: str | None = None,
 ) -> list[HookEvent]:
     """`appointment.status_changed`, one per status, each id naming the booking and status:
-    a status a booking already had (a provider's retry, or "new" seen twice) is a duplicate."""
+    a status a booking already had (a provider's retry, or "new" seen twice) is a duplicate.
+    Attributed by the booking link's token (`target`), else by the invitee's `email`, which
+    the route looks up among the profiles."""
     data: dict[str, Any] = {"appointment_id": booking_id, "provider": provider}
     if calendar_id is not None:
         data["calendar_id"] = calendar_id
@@ -143,7 +171,8 @@ def appointment_events(
             event_id=f"{provider}:{booking_id}:{status}",
             type="appointment.status_changed",
             data={"status": status, **data},
-            contact_id=target.contact_id,
+            contact_id=target.contact_id if target is not None else None,
+            email=None if target is not None else email,
         )
         for status in statuses
     ]

@@ -4,7 +4,9 @@ signs no timestamp. The body is `{"triggerEvent", "createdAt", "payload"}`, the 
 booking with its `uid`.
 
 Bookings are attributed by the token `{{ booking_link(url) }}` put in the booking URL as
-`metadata[goalflow]`, which Cal.com keeps in the booking's `metadata`.
+`metadata[goalflow]`, which Cal.com keeps in the booking's `metadata`; a booking without it
+(made from a link shared elsewhere) by the booker's email (`payload.attendees[0].email`, else
+`payload.responses.email.value`), looked up among the contacts' profiles.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from typing import Any
 
 from api.providers import (
+    NO_TOKEN,
     HookRequest,
     Malformed,
     Translation,
@@ -22,6 +26,7 @@ from api.providers import (
     as_dict,
     equal,
     header,
+    no_meaning,
     text,
 )
 from goalflow.settings import Settings
@@ -63,10 +68,28 @@ class CalCom:
         metadata = payload.get("metadata")
         token = metadata.get("goalflow") if isinstance(metadata, dict) else None
         target = tracker.verify("booking", token)
-        if statuses is None or booking_id is None or target is None:
-            return Translation(ignored=1)
+        email = _booker_email(payload)
+        if statuses is None:
+            return Translation.ignore(no_meaning("triggerEvent", body.get("triggerEvent")))
+        if booking_id is None:
+            return Translation.ignore("payload has no booking uid")
+        if target is None and email is None:
+            return Translation.ignore(
+                f"{NO_TOKEN} in payload.metadata.goalflow and no attendee email "
+                "(payload.attendees[0].email)"
+            )
         event_type = payload.get("eventTypeId")
         calendar_id = str(event_type) if isinstance(event_type, int | str) else None
         return Translation(
-            events=appointment_events("cal_com", booking_id, statuses, target, calendar_id)
+            events=appointment_events("cal_com", booking_id, statuses, target, calendar_id, email)
         )
+
+
+def _booker_email(payload: dict[str, Any]) -> str | None:
+    attendees = payload.get("attendees")
+    first = attendees[0] if isinstance(attendees, list) and attendees else None
+    if isinstance(first, dict) and (found := text(first.get("email"))):
+        return found
+    responses = payload.get("responses")
+    answer = responses.get("email") if isinstance(responses, dict) else None
+    return text(answer.get("value")) if isinstance(answer, dict) else None

@@ -4,7 +4,9 @@ key (GOALFLOW_CALENDLY_SIGNING_KEY). The body is `{"event", "created_at", "creat
 "payload"}`, the payload an invitee (one booking by one person).
 
 Bookings are attributed by the token `{{ booking_link(url) }}` put in the booking URL's
-`utm_content`, which Calendly hands back in `payload.tracking.utm_content`.
+`utm_content`, which Calendly hands back in `payload.tracking.utm_content`; a booking without
+it (made from a link shared elsewhere) by the invitee's `payload.email`, looked up among the
+contacts' profiles. A no-show names its invitee only by URI: the token alone attributes it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hmac
 import json
 
 from api.providers import (
+    NO_TOKEN,
     HookRequest,
     Malformed,
     Translation,
@@ -23,6 +26,7 @@ from api.providers import (
     equal,
     fresh,
     header,
+    no_meaning,
     text,
 )
 from goalflow.settings import Settings
@@ -69,10 +73,17 @@ class Calendly:
         tracking = payload.get("tracking")
         token = tracking.get("utm_content") if isinstance(tracking, dict) else None
         target = tracker.verify("booking", token)
-        if statuses is None or booking_id is None or target is None:
-            return Translation(ignored=1)
+        email = text(payload.get("email"))
+        if statuses is None:
+            return Translation.ignore(no_meaning("event", body.get("event")))
+        if booking_id is None:
+            return Translation.ignore("payload has no invitee URI (payload.uri)")
+        if target is None and email is None:
+            return Translation.ignore(
+                f"{NO_TOKEN} in payload.tracking.utm_content and no invitee email (payload.email)"
+            )
         scheduled = payload.get("scheduled_event")
         calendar_id = text(scheduled.get("event_type")) if isinstance(scheduled, dict) else None
         return Translation(
-            events=appointment_events("calendly", booking_id, statuses, target, calendar_id)
+            events=appointment_events("calendly", booking_id, statuses, target, calendar_id, email)
         )

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from api.providers import (
+    NO_TOKEN,
     HookEvent,
     HookRequest,
     Malformed,
@@ -23,6 +24,7 @@ from api.providers import (
     equal,
     first_target,
     fresh,
+    no_meaning,
     text,
 )
 from goalflow.settings import Settings
@@ -80,8 +82,10 @@ class Mailgun:
         event_id = text(event.get("id"))
         if kind == "email.bounced" and event.get("severity") != "permanent":
             kind = None
-        if kind is None or event_id is None:
-            return Translation(ignored=1)
+        if kind is None:
+            return Translation.ignore(no_meaning("event", event.get("event")))
+        if event_id is None:
+            return Translation.ignore("no event-data.id")
         message = event.get("message")
         headers = message.get("headers") if isinstance(message, dict) else None
         message_id = text(headers.get("message-id")) if isinstance(headers, dict) else None
@@ -92,7 +96,9 @@ class Mailgun:
             lambda: target_of_message_id(message_id) if message_id else None,
         )
         if target is None:
-            return Translation(ignored=1)
+            return Translation.ignore(
+                f"{NO_TOKEN} in user-variables and no goalflow Message-ID in message.headers"
+            )
         extra: dict[str, Any] = {}
         if kind == "email.clicked":
             extra["url"] = text(event.get("url"))

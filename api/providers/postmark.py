@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from api.providers import (
+    NO_TOKEN,
     HookEvent,
     HookRequest,
     Malformed,
@@ -22,6 +23,7 @@ from api.providers import (
     email_data,
     equal,
     header,
+    no_meaning,
     text,
 )
 from goalflow.settings import Settings
@@ -70,8 +72,10 @@ class Postmark:
         metadata = record.get("Metadata")
         token = metadata.get(ATTRIBUTION_KEY) if isinstance(metadata, dict) else None
         target = tracker.verify("attribution", token)
-        if kind is None or target is None:
-            return Translation(ignored=1)
+        if kind is None:
+            return Translation.ignore(no_meaning("RecordType", record.get("RecordType")))
+        if target is None:
+            return Translation.ignore(f"{NO_TOKEN} in Metadata")
         extra: dict[str, Any] = {}
         if kind == "email.clicked":
             extra["url"] = text(record.get("OriginalLink"))

@@ -20,8 +20,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from api.providers import (
+    NO_TOKEN,
     HookEvent,
     HookRequest,
+    Ignored,
     Malformed,
     Translation,
     Unauthorized,
@@ -29,6 +31,7 @@ from api.providers import (
     first_target,
     fresh,
     header,
+    no_meaning,
     text,
 )
 from goalflow.settings import Settings
@@ -84,27 +87,33 @@ class SendGrid:
         if not isinstance(events, list):
             raise Malformed("body must be a JSON array of events")
         out = Translation()
-        for event in events:
-            translated = _translate(event, tracker) if isinstance(event, dict) else None
-            if translated is None:
-                out.ignored += 1
+        for index, event in enumerate(events):
+            translated = (
+                _translate(event, tracker) if isinstance(event, dict) else "not a JSON object"
+            )
+            if isinstance(translated, str):
+                out.ignored.append(Ignored(index, translated))
             else:
+                translated.index = index
                 out.events.append(translated)
         return out
 
 
-def _translate(event: dict[str, Any], tracker: Tracker) -> HookEvent | None:
+def _translate(event: dict[str, Any], tracker: Tracker) -> HookEvent | str:
+    """The goalflow event, or why there is none."""
     kind = EVENTS.get(str(event.get("event")))
     event_id = text(event.get("sg_event_id"))
-    if kind is None or event_id is None:
-        return None
+    if kind is None:
+        return no_meaning("event", event.get("event"))
+    if event_id is None:
+        return "no sg_event_id"
     message_id = text(event.get("smtp-id"))
     target = first_target(
         lambda: tracker.verify("attribution", event.get(ATTRIBUTION_KEY)),
         lambda: target_of_message_id(message_id) if message_id else None,
     )
     if target is None:
-        return None
+        return f"{NO_TOKEN} in unique_args and no goalflow Message-ID in smtp-id"
     extra: dict[str, Any] = {}
     if kind == "email.clicked":
         extra["url"] = text(event.get("url"))

@@ -24,6 +24,7 @@ from api.providers import (
     Unauthorized,
     equal,
     header,
+    no_meaning,
 )
 from goalflow.settings import Settings
 from goalflow.tracking import Tracker
@@ -74,8 +75,10 @@ class Twilio:
         status = form.get("MessageStatus")
         if status is not None:
             kind = STATUSES.get(status)
-            if kind is None or not form.get("To"):
-                return Translation(ignored=1)
+            if kind is None:
+                return Translation.ignore(no_meaning("MessageStatus", status))
+            if not form.get("To"):
+                return Translation.ignore("no To number")
             data: dict[str, Any] = {"message_sid": sid, "status": status, "provider": "twilio"}
             if form.get("ErrorCode"):
                 data["error_code"] = form["ErrorCode"]
@@ -83,7 +86,7 @@ class Twilio:
             return Translation(events=[event])
         sender = form.get("From")
         if not sender or "Body" not in form:
-            return Translation(ignored=1)
+            return Translation.ignore("an inbound message needs From and Body")
         body = form["Body"]
         keyword = (form.get("OptOutType") or body).strip().upper()
         data = {"body": body, "message_sid": sid, "provider": "twilio"}

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Body, Path, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from api.attribution import remember_profile
 from api.deps import GoalflowDep, KnownAutomationId, SettingsDep
 from api.schemas import (
     MAX_DEFINITION_BYTES,
@@ -187,15 +188,18 @@ async def get_automation(
 )
 async def enroll(
     goalflow: GoalflowDep,
+    settings: SettingsDep,
     body: EnrollmentIn,
     response: Response,
     automation_id: KnownAutomationId,
 ) -> EnrollmentCreated:
     """Enroll a contact (R13: the active enrollment if there is one; 409 when re-entry is
     not allowed)."""
+    contact = body.contact
     result = await goalflow.enroll(
-        automation_id, ContactProfile(**body.contact.model_dump()), body.version, body.context
+        automation_id, ContactProfile(**contact.model_dump()), body.version, body.context
     )
+    await remember_profile(goalflow, settings.secret, contact.id, contact.email, contact.phone)
     if not result.created:
         response.status_code = status.HTTP_200_OK
     return EnrollmentCreated(**result.model_dump())

@@ -4,7 +4,8 @@ import uuid
 
 from fastapi import APIRouter, Response, status
 
-from api.deps import GoalflowDep, KnownContactId
+from api.attribution import remember_profile
+from api.deps import GoalflowDep, KnownContactId, SettingsDep
 from api.schemas import ContactId, ContactOut, ContactProfileIn, ContactSaved, TagsIn, TagsOut
 from workflows.messages import ProfileSave
 
@@ -50,7 +51,11 @@ async def change_tags(contact_id: ContactId, body: TagsIn, goalflow: GoalflowDep
     responses={200: {"model": ContactSaved, "description": "an existing profile, updated"}},
 )
 async def save_contact(
-    contact_id: ContactId, body: ContactProfileIn, response: Response, goalflow: GoalflowDep
+    contact_id: ContactId,
+    body: ContactProfileIn,
+    response: Response,
+    goalflow: GoalflowDep,
+    settings: SettingsDep,
 ) -> ContactSaved:
     """Save the contact's profile. The first save of a contact answers 201 and makes the event
     `contact.created`; a later one answers 200 and, when something changed, makes
@@ -58,6 +63,8 @@ async def save_contact(
     are tag events. Each can trigger automations (R14)."""
     save = ProfileSave(id=f"p-{uuid.uuid4().hex}", **body.model_dump())
     result = await goalflow.save_profile(contact_id, save)
+    # Every save, not only one that changed them: a save retried after a failure here records.
+    await remember_profile(goalflow, settings.secret, contact_id, body.email, body.phone)
     if not result.created:
         response.status_code = status.HTTP_200_OK
     return ContactSaved(**result.model_dump())

@@ -17,6 +17,7 @@ import structlog
 from fastapi import APIRouter, HTTPException, Path, Request, status
 from fastapi.responses import Response
 
+from api.attribution import attribute
 from api.deps import GoalflowDep, SettingsDep
 from api.providers import HookEvent, HookRequest, Malformed, Provider, Unauthorized
 from api.providers.cal_com import CalCom
@@ -26,9 +27,8 @@ from api.providers.postmark import Postmark
 from api.providers.sendgrid import SendGrid
 from api.providers.twilio import Twilio
 from api.routes.tracking import TrackerDep
-from api.schemas import HookAccepted
+from api.schemas import HookAccepted, IgnoredEvent
 from api.service import Goalflow, contact_event
-from goalflow.phones import PhoneDirectory
 from goalflow.settings import Settings
 
 router = APIRouter(prefix="/v1/hooks", tags=["hooks"])
@@ -89,7 +89,8 @@ async def receive(
 ) -> Any:
     """A provider's webhook. Answers `accepted` (new goalflow events), `duplicates` (events
     seen before: a provider's retry) and `ignored` (provider events with no goalflow meaning,
-    or that name no contact goalflow knows)."""
+    or that name no contact goalflow knows), each of those in `ignored_events` with its
+    position in the request and the reason."""
     handler = PROVIDERS.get(provider)
     secret = handler.secret(settings) if handler is not None else None
     if handler is None or secret is None:
@@ -109,16 +110,17 @@ async def receive(
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(err)) from err
 
     events = translation.events
-    ignored = translation.ignored
-    if any(e.contact_id is None and e.phone for e in events):
-        directory = PhoneDirectory(goalflow.client, goalflow.task_queue, settings.secret)
-        for event in events:
-            if event.contact_id is None and event.phone:
-                event.contact_id = await directory.contact_for(event.phone)
-    attributed = [e for e in events if e.contact_id is not None]
-    ignored += len(events) - len(attributed)
-    accepted, duplicates = await _accept(goalflow, attributed)
-    answer = HookAccepted(accepted=accepted, duplicates=duplicates, ignored=ignored)
+    ignored = translation.ignored + await attribute(goalflow, settings.secret, events)
+    ignored.sort(key=lambda i: i.index)
+    for each in ignored:
+        log.info("hook event ignored", provider=provider, index=each.index, reason=each.reason)
+    accepted, duplicates = await _accept(goalflow, [e for e in events if e.contact_id])
+    answer = HookAccepted(
+        accepted=accepted,
+        duplicates=duplicates,
+        ignored=len(ignored),
+        ignored_events=[IgnoredEvent(index=i.index, reason=i.reason) for i in ignored],
+    )
     if provider == "twilio" and request.headers.get("user-agent", "").startswith("TwilioProxy"):
         return Response(EMPTY_TWIML, media_type="text/xml")
     return answer

@@ -1,0 +1,80 @@
+"""Naming the contact of provider events that carry no token: a text by its sender's number, a
+booking by its invitee's email address (docs/integrations.md, "Attribution").
+
+In order of priority: the signed token the event carries (the provider module reads it), then
+for a text the contact goalflow last texted at that number (`goalflow.phones`), then the
+contact whose profile holds the number or address (`goalflow.profiles`). A profile entry is
+taken only if the contact's profile still holds that address or number (it may have been
+changed since). An event that names no contact is `Ignored` with the reason.
+"""
+
+from __future__ import annotations
+
+from api.errors import NotFound
+from api.providers import HookEvent, Ignored
+from api.service import Goalflow
+from goalflow.phones import PhoneDirectory
+from goalflow.profiles import Kind, ProfileDirectory, same_address
+
+
+async def attribute(goalflow: Goalflow, secret: str, events: list[HookEvent]) -> list[Ignored]:
+    """Set `contact_id` on the events that name a contact by number or address; those that
+    still name none, with why."""
+    phones = PhoneDirectory(goalflow.client, goalflow.task_queue, secret)
+    profiles = ProfileDirectory(goalflow.client, goalflow.task_queue, secret)
+    ignored: list[Ignored] = []
+    for event in events:
+        if event.contact_id is not None:
+            continue
+        if event.phone:
+            event.contact_id = await phones.contact_for(event.phone)
+            if event.contact_id is None and event.type == "sms.received":
+                event.contact_id = await _profile_contact(goalflow, profiles, "phone", event.phone)
+            if event.contact_id is None:
+                ignored.append(Ignored(event.index, _no_phone(event)))
+        elif event.email:
+            event.contact_id = await _profile_contact(goalflow, profiles, "email", event.email)
+            if event.contact_id is None:
+                ignored.append(
+                    Ignored(
+                        event.index,
+                        "names no contact: no booking link token, and no contact's profile "
+                        "has the invitee's email address",
+                    )
+                )
+        else:
+            ignored.append(Ignored(event.index, "names no contact"))
+    return ignored
+
+
+async def remember_profile(
+    goalflow: Goalflow, secret: str, contact_id: str, email: str | None, phone: str | None
+) -> None:
+    """After a profile is saved with an address or number (`PUT /v1/contacts/{id}`, an
+    enrollment with a contact profile): record it in the profiles' directory."""
+    if email or phone:
+        directory = ProfileDirectory(goalflow.client, goalflow.task_queue, secret)
+        await directory.remember(contact_id, email=email, phone=phone)
+
+
+def _no_phone(event: HookEvent) -> str:
+    if event.type == "sms.received":
+        return (
+            "names no contact: goalflow never texted the number it came from, and no contact's "
+            "profile has it"
+        )
+    return "names no contact: goalflow never texted that number"
+
+
+async def _profile_contact(
+    goalflow: Goalflow, profiles: ProfileDirectory, kind: Kind, value: str
+) -> str | None:
+    contact_id = await profiles.contact_for(kind, value)
+    if contact_id is None:
+        return None
+    try:
+        view = await goalflow.contact(contact_id)
+    except NotFound:
+        return None
+    held = view.email if kind == "email" else view.phone
+    return contact_id if same_address(kind, held, value) else None
