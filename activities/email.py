@@ -43,7 +43,7 @@ from workflows.messages import (
     EmailRequest,
     StepContext,
 )
-from workflows.templates import render
+from workflows.templates import render, within_budget
 
 # The name of goalflow's token among an email provider's custom arguments / variables /
 # metadata (SendGrid `unique_args`, Mailgun `X-Mailgun-Variables`, Postmark `X-PM-Metadata-*`).
@@ -264,7 +264,9 @@ class EmailActivities:
         if context.contact.unsubscribed:
             return DeliveryResult(message_id=message_id, skipped="unsubscribed")
         try:
-            message = self.composer.compose(request)
+            # Rendering runs in a thread, within one budget for the step's templates: the
+            # event loop (shared with the API under `goalflow dev`) keeps serving meanwhile.
+            message = await asyncio.to_thread(within_budget, self.composer.compose, request)
             sender = parseaddr(str(message["From"]))[1]
             if not sender:
                 raise ValueError(f"no address in From: {message['From']!r}")
