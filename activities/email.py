@@ -44,7 +44,7 @@ from workflows.messages import (
     EmailRequest,
     StepContext,
 )
-from workflows.templates import render
+from workflows.templates import render, within_budget
 
 # The name of goalflow's token among an email provider's custom arguments / variables /
 # metadata (SendGrid `unique_args`, Mailgun `X-Mailgun-Variables`, Postmark `X-PM-Metadata-*`).
@@ -268,7 +268,9 @@ class EmailActivities:
         if context.contact.unsubscribed:
             return DeliveryResult(message_id=message_id, skipped="unsubscribed")
         try:
-            message = self.composer.compose(request)
+            # Rendering runs in a thread, within one budget for the step's templates: the
+            # event loop (shared with the API under `goalflow dev`) keeps serving meanwhile.
+            message = await asyncio.to_thread(within_budget, self.composer.compose, request)
             sender = header_address(request.step.from_ or self.composer.sender)[1]
             recipient = smtp_address(context.contact.email)
         except ApplicationError:

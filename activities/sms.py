@@ -9,6 +9,8 @@ cost a long token in every message).
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,7 +26,7 @@ from goalflow.settings import Settings
 from goalflow.smtp_sink import append_message
 from goalflow.tracking import TrackedTarget, Tracker, TrackingKind
 from workflows.messages import SEND_SMS, SMS_REJECTED, DeliveryResult, SmsRequest
-from workflows.templates import render
+from workflows.templates import render, within_budget
 
 # Client errors that a retry can fix: timeouts and rate limiting.
 RETRYABLE_4XX = frozenset({408, 429})
@@ -207,7 +209,11 @@ class SmsActivities:
             "booking_link": lambda url: self.tracker.booking_url(url, contact.id),
         }
         try:
-            body = render(request.step.body, variables, trigger_link=trigger_link)
+            # In a thread, within the step's budget: the event loop keeps serving meanwhile.
+            body = await asyncio.to_thread(
+                within_budget,
+                functools.partial(render, request.step.body, variables, trigger_link=trigger_link),
+            )
         except Exception as err:
             raise ApplicationError(
                 f"template failed: {type(err).__name__}: {err}",

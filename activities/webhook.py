@@ -10,10 +10,12 @@ status line reaches the timeline (a response body could carry anything, secrets 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -21,6 +23,7 @@ from standardwebhooks import Webhook
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.email import TEMPLATE_FAILED
 from goalflow.outbound import (
     GuardedTransport,
     OutboundPolicy,
@@ -34,14 +37,40 @@ from workflows.messages import (
     WEBHOOK_REJECTED,
     WebhookRequest,
     WebhookResult,
+    WebhookStep,
 )
-from workflows.templates import render, render_json
+from workflows.templates import render, render_json, within_budget
 
 # Client errors that a retry can fix: timeouts and rate limiting.
 RETRYABLE_4XX = frozenset({408, 429})
 
 
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+# RFC 9110: a field name is a token; a value has no line breaks or NUL.
+_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE = re.compile(r"[\r\n\x00]")
+
+
+class _BadRequest(ValueError):
+    """A rendered URL or header that no HTTP request can carry."""
+
+
+def _rendered(step: WebhookStep, variables: dict[str, Any]) -> tuple[str, dict[str, str], str]:
+    """The step's URL, headers and JSON payload, rendered (in a worker thread: see below)."""
+    body = render_json(step.body, variables) if step.body is not None else None
+    payload = "" if body is None else json.dumps(body, separators=(",", ":"))
+    headers = {render(k, variables): render(v, variables) for k, v in step.headers.items()}
+    for name, value in headers.items():
+        if not _FIELD_NAME.fullmatch(name):
+            raise _BadRequest(f"header name {name[:60]!r} is not a valid HTTP field name")
+        if _BAD_VALUE.search(value):
+            raise _BadRequest(f"header {name!r} has a line break or NUL in its value")
+    url = render(step.url, variables)
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL as err:
+        raise _BadRequest(f"the URL is not valid: {err}") from err
+    return url, headers, payload
 
 
 def _status_line(response: httpx.Response) -> str:
@@ -104,11 +133,22 @@ class WebhookActivities:
             "automation_id": context.automation_id,
             "step_id": context.step_id,
         }
-        body = render_json(step.body, variables) if step.body is not None else None
-        payload = "" if body is None else json.dumps(body, separators=(",", ":"))
+        try:
+            # In a thread, within one budget for the step's templates: the event loop (shared
+            # with the API under `goalflow dev`) keeps serving while a template renders.
+            url, headers, payload = await asyncio.to_thread(
+                within_budget, _rendered, step, variables
+            )
+        except Exception as err:
+            # A template that fails ({{ 1/0 }}, past a limit) or renders a request HTTP cannot
+            # carry fails the same way on every attempt: not retried.
+            raise ApplicationError(
+                f"template failed: {type(err).__name__}: {err}",
+                type=TEMPLATE_FAILED,
+                non_retryable=True,
+            ) from err
         webhook_id = context.key
         timestamp = datetime.now(UTC)
-        headers = {render(k, variables): render(v, variables) for k, v in step.headers.items()}
         headers.update(
             {
                 "webhook-id": webhook_id,
@@ -116,9 +156,8 @@ class WebhookActivities:
                 "webhook-signature": self.signer.sign(webhook_id, timestamp, payload),
             }
         )
-        if body is not None:
+        if step.body is not None:
             headers.setdefault("content-type", "application/json")
-        url = render(step.url, variables)
         where = _where(url)
         try:
             async with self._client() as http:

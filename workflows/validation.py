@@ -6,7 +6,8 @@ offending field, so the API can answer 422 exactly as FastAPI does for its own r
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import re
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from jinja2 import TemplateSyntaxError
@@ -26,7 +27,12 @@ from workflows.definition import (
     WaitStep,
     WebhookStep,
 )
-from workflows.templates import compile_template, iter_strings, trigger_link_ids
+from workflows.templates import (
+    TemplateOverLimit,
+    compile_template,
+    iter_strings,
+    trigger_link_ids,
+)
 
 Loc = tuple[int | str, ...]
 
@@ -169,12 +175,22 @@ def parse_automation(
                     for link in trigger_link_ids(source)
                     if known_trigger_links is None or link not in known_trigger_links
                 )
+            except TemplateOverLimit as err:
+                errors.add(
+                    ("steps", i, *where),
+                    "template_limit",
+                    f"template asks for more than a render may build: {err.message} "
+                    f"(line {err.lineno})",
+                )
             except TemplateSyntaxError as err:
                 errors.add(
                     ("steps", i, *where),
                     "template_syntax",
                     f"template does not compile: {err.message} (line {err.lineno})",
                 )
+
+        for where, message in _unsendable(step):
+            errors.add(("steps", i, *where), "line_break", message)
 
     trigger_ids: dict[str, int] = {}
     for i, trigger in enumerate(automation.triggers):
@@ -210,6 +226,30 @@ def parse_automation(
         )
     errors.raise_if_any()
     return automation, warnings
+
+
+# What no message can carry in a header (header injection): CR, LF and NUL.
+_LINE_BREAK = re.compile(r"[\r\n\x00]")
+# RFC 9110: a header name is a token.
+_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _unsendable(step: Any) -> Iterator[tuple[Loc, str]]:
+    """Header names and values, and an email's `from`, that no request or message can carry.
+    A header name that is a template is checked once rendered, at send."""
+    if isinstance(step, WebhookStep):
+        for name, value in step.headers.items():
+            templated = any(mark in name for mark in ("{{", "{%", "{#"))
+            if _LINE_BREAK.search(name) or not (templated or _FIELD_NAME.fullmatch(name)):
+                yield (
+                    ("headers", name),
+                    "a header name is letters, digits and !#$%&'*+-.^_`|~ only: "
+                    "no spaces, line breaks or colons",
+                )
+            if _LINE_BREAK.search(value):
+                yield ("headers", name), "a header value cannot hold a line break (CR, LF) or NUL"
+    if isinstance(step, SendEmailStep) and step.from_ and _LINE_BREAK.search(step.from_):
+        yield ("from",), "`from` cannot hold a line break (CR, LF) or NUL"
 
 
 def _templates(step: Any) -> list[tuple[Loc, str]]:
