@@ -63,6 +63,10 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         # Served by api/docs.py from local assets, not from a CDN.
         docs_url=None,
         redoc_url=None,
+        # No "did you mean the path with(out) a trailing slash" redirect: Starlette builds its
+        # absolute Location from the request's Host header, before any key is checked, which
+        # made every route an open redirect to a forged host. Such a path is a 404.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.recent_links = RecentLinks()
