@@ -38,6 +38,7 @@ from workflows.contact import ContactWorkflowV2
 from workflows.enrollment import EnrollmentWorkflowV2
 from workflows.first_types import ContactWorkflow, EnrollmentWorkflow
 from workflows.phone import PhoneWorkflow
+from workflows.sessions import DashboardLogoutWorkflow
 
 log = structlog.get_logger("goalflow.worker")
 
@@ -52,6 +53,7 @@ WORKFLOWS: Sequence[type] = (
     BulkEnrollWorkflow,
     BulkChunkWorkflow,
     PhoneWorkflow,
+    DashboardLogoutWorkflow,
 )
 
 
