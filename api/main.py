@@ -12,7 +12,7 @@ from temporalio.client import Client
 
 from api import docs, errors, metrics, request_errors
 from api.deps import require_api_key
-from api.middleware import BodyGuard
+from api.middleware import BodyGuard, PageHeaders
 from api.repeats import RecentLinks
 from api.routes import (
     automations,
@@ -72,6 +72,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.state.recent_links = RecentLinks()
 
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
+    # Framing and Content Security Policy headers of the dashboard and the unsubscribe pages.
+    app.add_middleware(PageHeaders)
     errors.install(app)
 
     app.include_router(health.router)
