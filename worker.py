@@ -41,6 +41,7 @@ from workflows.directory import ProfileKeyWorkflow
 from workflows.enrollment import EnrollmentWorkflowV2
 from workflows.first_types import ContactWorkflow, EnrollmentWorkflow
 from workflows.phone import PhoneWorkflow
+from workflows.sessions import DashboardLogoutWorkflow
 
 log = structlog.get_logger("goalflow.worker")
 
@@ -62,6 +63,7 @@ WORKFLOWS: Sequence[type] = (
     BulkEnrollWorkflow,
     BulkChunkWorkflow,
     PhoneWorkflow,
+    DashboardLogoutWorkflow,
     ProfileKeyWorkflow,
 )
 

@@ -6,22 +6,37 @@ used. With no `GOALFLOW_API_KEYS` the dashboard is open and the session only car
 token. Forms that change something (pause, resume, cancel, login, logout) send the token back; a
 form whose token is missing or does not match the session's is refused (403). The fingerprint
 is checked against the current keys on every request: removing a key ends its sessions.
+
+Logging out ends the session everywhere, not only in the browser that logged out: a logged-in
+session carries a random id, and logout records that id in Temporal (a `DashboardLogoutWorkflow`
+with the id `dashboard-logout:{session id}`, workflows/sessions.py) until the session would have
+expired. Every API process checks for that record before serving a logged-in page, so a copy of
+the cookie is refused by all of them at once. The record lives in Temporal because the API keeps
+no state of its own and several processes may serve the same dashboard; it costs one describe
+call per logged-in request and one workflow per logout, which ends by itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from goalflow.settings import Settings
 from goalflow.tracking import secret_list
+from workflows.sessions import LOGOUT_PREFIX, DashboardLogoutWorkflow
 
 COOKIE = "goalflow_session"
 # A dashboard session lasts a working day; after that the key is asked for again.
@@ -41,9 +56,17 @@ class LoginRequired(Exception):
 class Session:
     csrf: str
     key: str | None = None  # fingerprint of the API key logged in with; None when open
+    # A logged-in session's random id, what logout revokes; None for a visitor.
+    id: str | None = None
+    # When the cookie was signed (seconds since the epoch): it expires MAX_AGE_SECONDS later.
+    signed_at: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"c": self.csrf, "k": self.key}
+        return {"c": self.csrf, "k": self.key, "s": self.id}
+
+    @property
+    def expires_at(self) -> float:
+        return (self.signed_at or time.time()) + MAX_AGE_SECONDS
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
@@ -77,16 +100,20 @@ def read_session(request: Request, settings: Settings) -> Session | None:
     if not raw:
         return None
     try:
-        data = _serializer(settings).loads(raw, max_age=MAX_AGE_SECONDS)
+        data, signed = _serializer(settings).loads(
+            raw, max_age=MAX_AGE_SECONDS, return_timestamp=True
+        )
     except BadSignature:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("c"), str):
         return None
-    key = data.get("k")
+    key, session_id = data.get("k"), data.get("s")
     if settings.api_key_list:
         valid = {fingerprint(settings, k) for k in settings.api_key_list}
-        if not isinstance(key, str) or key not in valid:
+        # A logged-in session without an id could not be logged out: a visitor too.
+        if not isinstance(key, str) or key not in valid or not isinstance(session_id, str):
             return Session(csrf=data["c"])  # a visitor, not logged in
+        return Session(csrf=data["c"], key=key, id=session_id, signed_at=signed.timestamp())
     return Session(csrf=data["c"], key=key if isinstance(key, str) else None)
 
 
@@ -95,7 +122,44 @@ def logged_in(session: Session | None, settings: Settings) -> bool:
 
 
 def new_session(key: str | None = None) -> Session:
-    return Session(csrf=secrets.token_urlsafe(32), key=key)
+    """A visitor's session, or (with `key`) a logged-in one with an id of its own."""
+    session_id = secrets.token_urlsafe(18) if key is not None else None
+    return Session(csrf=secrets.token_urlsafe(32), key=key, id=session_id)
+
+
+def _logout_id(session_id: str) -> str:
+    return f"{LOGOUT_PREFIX}{session_id}"
+
+
+async def logged_out(client: Client, session: Session) -> bool:
+    """Whether `session` was logged out (by any API process): its logout record exists."""
+    if session.id is None:
+        return False
+    try:
+        await client.get_workflow_handle(_logout_id(session.id)).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise  # Temporal unavailable: a 503 (api/errors.py), not a page served on a guess
+    return True
+
+
+async def record_logout(client: Client, task_queue: str, session: Session) -> None:
+    """Revoke `session` for every API process until it would have expired anyway."""
+    if session.id is None:
+        return  # a visitor, or no keys: nothing a copied cookie could open
+    remaining = max(session.expires_at - time.time(), 1.0)
+    # Logged out before: the record is there already.
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await client.start_workflow(
+            DashboardLogoutWorkflow.run,
+            session.expires_at,
+            id=_logout_id(session.id),
+            task_queue=task_queue,
+            static_summary="dashboard session logged out",
+            # Ends on its own even with no worker to run it.
+            execution_timeout=timedelta(seconds=remaining + 60),
+        )
 
 
 def set_cookie(response: Response, request: Request, settings: Settings, session: Session) -> None:

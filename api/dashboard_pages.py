@@ -18,6 +18,7 @@ from api.dashboard_auth import (
     LoginRequired,
     Session,
     logged_in,
+    logged_out,
     new_session,
     read_session,
     set_cookie,
@@ -82,8 +83,11 @@ async def visitor(request: Request, settings: SettingsDep) -> Session:
 async def user(
     request: Request, settings: SettingsDep, session: Session = Depends(visitor)
 ) -> Session:
-    """A visitor allowed to see the dashboard: anyone when no keys are set, else logged in."""
+    """A visitor allowed to see the dashboard: anyone when no keys are set, else logged in with
+    a session that was not logged out (by this process or any other)."""
     if not logged_in(session, settings):
+        raise LoginRequired(request.url.path)
+    if settings.api_key_list and await logged_out(request.app.state.goalflow.client, session):
         raise LoginRequired(request.url.path)
     return session
 

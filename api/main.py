@@ -12,7 +12,7 @@ from temporalio.client import Client
 
 from api import docs, errors, metrics, request_errors
 from api.deps import require_api_key
-from api.middleware import BodyGuard
+from api.middleware import BodyGuard, PageHeaders
 from api.repeats import RecentLinks
 from api.routes import (
     automations,
@@ -63,11 +63,17 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         # Served by api/docs.py from local assets, not from a CDN.
         docs_url=None,
         redoc_url=None,
+        # No "did you mean the path with(out) a trailing slash" redirect: Starlette builds its
+        # absolute Location from the request's Host header, before any key is checked, which
+        # made every route an open redirect to a forged host. Such a path is a 404.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.recent_links = RecentLinks()
 
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
+    # Framing and Content Security Policy headers of the dashboard and the unsubscribe pages.
+    app.add_middleware(PageHeaders)
     errors.install(app)
 
     app.include_router(health.router)

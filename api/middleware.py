@@ -10,6 +10,8 @@
   422 that echoes them would fail as a 500.
 - JSON nested deeper than `MAX_JSON_DEPTH` levels is 422. Nothing goalflow takes needs more, and
   past about 200 levels pydantic's serializer (so Temporal's data converter) gives up: a 500.
+
+`PageHeaders` (at the end) adds the framing and Content Security Policy headers of the HTML pages.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import math
 import re
 from typing import Any
 
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -230,3 +232,40 @@ def _depth(value: Any) -> int:
             deepest = max(deepest, level)
             stack.extend((item, level + 1) for item in items if isinstance(item, dict | list))
     return deepest
+
+
+# --- headers of the HTML pages ------------------------------------------------------------------
+
+# The dashboard's pages load their script, styles and JSON fragments from the API itself and
+# nothing else; no page may be framed (clickjacking of its forms).
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+# Where the policy applies: the dashboard and the pages a contact opens from an email.
+_PAGE_PREFIXES = ("/ui/", "/t/")
+
+
+class PageHeaders:
+    """`X-Frame-Options: DENY`, `X-Content-Type-Options: nosniff` and a Content Security Policy
+    on every answer under /ui and /t/; a route that sets its own policy (the unsubscribe pages,
+    for their inline style) keeps it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "") if scope["type"] == "http" else ""
+        if not (path == "/ui" or path.startswith(_PAGE_PREFIXES)):
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("content-security-policy", PAGE_POLICY)
+                headers.setdefault("x-frame-options", "DENY")
+                headers.setdefault("x-content-type-options", "nosniff")
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -8,7 +8,9 @@ refused unless every address it resolves to is public, or falls inside a network
 
 Two checks, one policy:
 - at publish, a literal address in a URL (`http://10.0.0.1/`, `http://[::ffff:10.0.0.1]/`,
-  `http://2130706433/`) is refused with a 422 (`literal_address_refusal`);
+  `http://2130706433/`, and the spellings that reach the same address once the host is
+  normalized as httpx will: `http://169.254.169.254./`, `http://169。254。169。254/`) is refused
+  with a 422 (`literal_address_refusal`);
 - at connect time, `GuardedTransport` resolves the host once, checks every address, and connects
   to the checked address itself, with the original `Host` header and TLS server name: no second
   lookup, so no DNS-rebinding window. Redirects are never followed (the webhook client does not
@@ -23,7 +25,7 @@ import re
 import socket
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
@@ -114,17 +116,32 @@ class OutboundPolicy:
         return None if kind is None else f"{kind} address {ip}"
 
 
-def literal_address(url: str) -> Address | None:
-    """The address a URL names literally (IPv4, IPv6 in brackets, or a legacy IPv4 form such as
-    2130706433 that resolvers accept), or None when it names a host (or a template)."""
+def normalized_host(url: str) -> str | None:
+    """The host of `url` as the webhook client (httpx) will look it up.
+
+    httpx maps IDNA names and their dots (`169。254。169。254` is `169.254.169.254`) and lowercases;
+    this also drops trailing dots (`169.254.169.254.` names the same address to a resolver) and
+    percent-escapes, so that the check sees what the connection will reach. None when there is
+    no host.
+    """
     try:
-        host = urlsplit(url).hostname
-    except ValueError:
-        return None
-    if not host:
-        return None
+        host = httpx.URL(url).host
+    except (httpx.InvalidURL, TypeError, ValueError):
+        # httpx will not send to it (`0177.0.0.1` is an invalid IPv4 address to httpx); another
+        # client might, so the host as written is still checked.
+        try:
+            host = urlsplit(url).hostname or ""
+        except ValueError:
+            return None
+    host = unquote(host).rstrip(".")
+    return host or None
+
+
+def host_address(host: str) -> Address | None:
+    """The address a (normalized) host names literally: IPv4, IPv6, or a legacy IPv4 form such as
+    2130706433, 0x7f.1 or 0177.0.0.1 that resolvers accept; None for a name."""
     try:
-        return ipaddress.ip_address(host)
+        return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         pass
     if _LEGACY_IPV4.fullmatch(host):
@@ -133,6 +150,13 @@ def literal_address(url: str) -> Address | None:
         except OSError:
             return None
     return None
+
+
+def literal_address(url: str) -> Address | None:
+    """The address a URL names literally (see `host_address`), after normalizing its host the
+    way the HTTP client will (`normalized_host`); None when it names a host (or a template)."""
+    host = normalized_host(url)
+    return None if host is None else host_address(host)
 
 
 def literal_address_refusal(url: str, policy: OutboundPolicy) -> str | None:
@@ -183,8 +207,10 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         url = request.url
         host = url.host
         port = url.port or (443 if url.scheme == "https" else 80)
+        literal = host_address(unquote(host).rstrip("."))
         try:
-            addresses = await self.resolver(host, port)
+            # A literal (in any spelling: 169.254.169.254., 0xa9fea9fe) is its own answer.
+            addresses = [str(literal)] if literal is not None else await self.resolver(host, port)
         except OSError as err:
             raise httpx.ConnectError(f"cannot resolve {host}: {err}", request=request) from err
         if not addresses:
@@ -194,7 +220,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             if reason is not None:
                 raise OutboundRefused(f"{host}: {reason} is not allowed")
         extensions = dict(request.extensions)
-        if url.scheme == "https" and literal_address(str(url)) is None:
+        if url.scheme == "https" and literal is None:
             extensions["sni_hostname"] = host
         pinned = httpx.Request(
             request.method,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 
 from tests.conftest import free_port
 
@@ -30,6 +30,30 @@ SCREENSHOTS = Path(
         "GOALFLOW_SCREENSHOTS", Path(__file__).resolve().parent.parent / ".goalflow-screenshots"
     )
 )
+
+
+# Reports every Content Security Policy violation of a page to its console. Playwright injects it
+# through the DevTools protocol, so the page's own policy does not stop it.
+_REPORT_CSP = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.effectiveDirective} blocked ${event.blockedURI}`);
+});
+"""
+
+
+async def csp_violations(page: Page) -> list[str]:
+    """A list that fills with the CSP violations the page reports from now on (the browser's own
+    console errors about the policy, and the `securitypolicyviolation` events)."""
+    found: list[str] = []
+
+    def seen(message: ConsoleMessage) -> None:
+        text = message.text
+        if text.startswith("CSP violation") or "Content Security Policy" in text:
+            found.append(text)
+
+    page.on("console", seen)
+    await page.add_init_script(_REPORT_CSP)
+    return found
 
 
 @asynccontextmanager

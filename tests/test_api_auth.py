@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from api.main import create_app
+from api.routes import ui
 from tests.conftest import Stack
 from tests.helpers import new_id
 
@@ -100,3 +101,25 @@ async def test_health_and_other_routes_outside_v1_are_open(
             answer = await http.request(method, path)
             assert answer.status_code != 401, (method, path)
             assert answer.status_code < 500, (method, path, answer.text)
+
+
+async def test_no_answer_redirects_to_the_host_a_request_names(stack: Stack) -> None:
+    # Starlette answers a path that differs from a route by a trailing slash with a 307 to an
+    # absolute URL built from the Host header, before any key is checked: a forged Host made it
+    # an open redirect. Every routed path, with and without its trailing slash, over loopback.
+    app = create_app(stack.settings, stack.env.client)
+    routed = [(m.upper(), p) for p, ops in app.openapi()["paths"].items() for m in ops]
+    routed += [(m, route.path) for route in ui.router.routes for m in route.methods]  # no schema
+    paths = {(method, re.sub(r"\{[^}]+\}", "x", path)) for method, path in routed}
+    assert ("GET", "/v1/automations") in paths and ("GET", "/ui/login") in paths
+    forged = {"host": "evil.example"}
+    for method, path in sorted(paths):
+        other = path[:-1] if path.endswith("/") and len(path) > 1 else f"{path}/"
+        answer = await stack.http.request(method, other, headers=forged)
+        assert not answer.is_redirect or "evil.example" not in answer.headers["location"], (
+            method,
+            other,
+            answer.status_code,
+            answer.headers.get("location"),
+        )
+        assert answer.status_code != 307, (method, other, answer.headers.get("location"))

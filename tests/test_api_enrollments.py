@@ -376,3 +376,35 @@ async def test_list_enrollments_with_filters_and_pages(stack: Stack) -> None:
     ):
         answer = await http.get("/v1/enrollments", params=params)
         assert locs(answer) == [loc], params
+
+
+async def test_contacts_with_quotes_and_backslashes_in_their_ids_are_listed(stack: Stack) -> None:
+    http = stack.http
+    automation_id = await publish(http, TIMER_THEN_GOAL)
+    tail = new_id()
+    odd = [
+        f'say"hi"{tail}',
+        f"back\\slash{tail}",
+        f"ends-with\\{tail}\\",
+        f"both\\\"'{tail}",
+        f"\\'{tail}",
+        f"\\\\{tail}",
+        f"per%cent_under{tail}",
+    ]
+    enrollments = {c: await enrolled(http, automation_id, c) for c in odd}
+
+    async def listed(contact_id: str) -> set[str]:
+        answer = await http.get("/v1/enrollments", params={"contact_id": contact_id})
+        assert answer.status_code == 200, answer.text
+        return {e["enrollment_id"] for e in answer.json()["enrollments"]}
+
+    for contact_id, enrollment_id in enrollments.items():
+        found = await assert_eventually(
+            lambda contact_id=contact_id: listed(contact_id),  # type: ignore[misc]
+            lambda ids, enrollment_id=enrollment_id: ids == {enrollment_id},  # type: ignore[misc]
+        )
+        assert found == {enrollment_id}, contact_id
+    # In the automation's list, each names its contact as it is.
+    answer = await http.get("/v1/enrollments", params={"automation_id": automation_id})
+    named = {e["contact_id"] for e in answer.json()["enrollments"]}
+    assert named == set(odd)

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from goalflow.tracking import TrackedTarget, Tracker, TrackingKind
 from tests.conftest import Stack
-from tests.dashboard_browser import chromium, screenshot
+from tests.dashboard_browser import chromium, csp_violations, screenshot
 from tests.helpers import assert_eventually, new_id
 
 # Counts refresh every 3 s and visibility lags by about a second.
@@ -49,9 +50,12 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
     page = await context.new_page()
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    violations = await csp_violations(page)
     yield page
     await context.close()
     assert not dialogs, f"a script ran on the page: {dialogs}"
+    # The pages' own scripts and styles pass their Content Security Policy.
+    assert not violations, violations
 
 
 async def publish(stack: Stack, definition: dict[str, Any] = DEFINITION) -> str:
@@ -304,3 +308,69 @@ async def test_pause_and_resume_from_the_page(stack: Stack, page: Page) -> None:
 
     await assert_eventually(started, lambda text: "started 1" in text, within=REFRESHED / 1000)
     await expect(page.locator('[data-count="funnel:enrolled"]')).to_have_text("1")
+
+
+async def test_pages_refuse_framing_and_pass_their_own_policy(stack: Stack, page: Page) -> None:
+    automation = await publish(stack)
+    enrollment_id = await enroll(stack, automation, new_id())
+    tracker = Tracker(stack.settings.secret, stack.url)
+    target = TrackedTarget(contact_id=new_id(), automation_id=automation, channel="email")
+    unsubscribe = f"/t/u/{tracker.token(TrackingKind.UNSUBSCRIBE, target)}"
+    pages = [
+        "/ui",
+        f"/ui/automations/{automation}",  # draws its jumps and polls its counts
+        "/ui/enrollments",
+        f"/ui/enrollments/{enrollment_id}",
+        "/ui/outbox",
+        "/ui/no-such-page",
+        unsubscribe,
+    ]
+    for path in pages:
+        answer = await page.goto(stack.url + path)
+        assert answer is not None
+        headers = await answer.all_headers()
+        assert headers.get("x-frame-options") == "DENY", (path, headers)
+        policy = headers.get("content-security-policy", "")
+        assert "frame-ancestors 'none'" in policy and "default-src 'none'" in policy, path
+        assert "unsafe-inline" not in policy and "unsafe-eval" not in policy, path
+        assert headers.get("x-content-type-options") == "nosniff", path
+    # The jumps are drawn and the counts polled under the policy (the page fixture fails the
+    # test on any violation reported meanwhile).
+    await page.goto(f"{stack.url}/ui/automations/{automation}")
+    await expect(page.locator("svg.jumps-drawn > path")).to_have_count(3)
+    async with page.expect_response(lambda r: "/counts.json" in r.url) as polled:
+        pass
+    assert (await polled.value).ok
+    # The unsubscribe page's style passes too; its form posts back to itself.
+    await page.goto(stack.url + unsubscribe)
+    await expect(page.locator("body")).to_have_css("max-width", "512px")
+    await page.get_by_role("button", name="Unsubscribe").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("You are unsubscribed")
+    await expect(page.locator("body")).to_have_css("max-width", "512px")
+
+
+async def test_a_framed_page_is_refused_and_violations_are_reported(
+    stack: Stack, browser: Browser
+) -> None:
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+        violations = await csp_violations(page)
+
+        async def seen() -> list[str]:
+            return list(violations)
+
+        # Another site framing the dashboard (clickjacking) gets nothing.
+        await page.set_content(f'<iframe src="{stack.url}/ui"></iframe>')
+        refused = await assert_eventually(seen, bool)
+        assert "frame-ancestors" in refused[0], refused
+        frame = page.frames[1]
+        assert "goalflow" not in await frame.content()
+        # What the page fixture relies on: an inline style the policy forbids is reported.
+        violations.clear()
+        await page.goto(f"{stack.url}/ui")
+        await page.evaluate("document.body.setAttribute('style', 'color: red')")
+        found = await assert_eventually(seen, bool)
+        assert "style-src" in found[0], found
+    finally:
+        await context.close()

@@ -3,6 +3,7 @@ form that changes something. The JSON API keeps its bearer keys."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -156,3 +157,47 @@ async def test_forged_or_missing_csrf_token_is_refused(
     await page.goto(f"{guarded}/ui/enrollments/{enrollment_id}")
     await page.get_by_role("button", name="Cancel enrollment").click()
     await expect(page.locator("#status")).to_have_text("cancelled")
+
+
+def _csrf(page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found, page
+    return found.group(1)
+
+
+async def test_logout_revokes_the_session_for_every_api_process(stack: Stack) -> None:
+    # Two API processes on the same Temporal, as behind a load balancer: one logs out, and a
+    # copy of the cookie taken before is refused by the other one too.
+    settings = stack.settings.model_copy(update={"api_keys": KEY})
+    async with (
+        served(create_app(settings, stack.env.client)) as first,
+        served(create_app(settings, stack.env.client)) as second,
+        httpx.AsyncClient(base_url=first) as browser,
+    ):
+        login = await browser.get("/ui/login")
+        answer = await browser.post(
+            "/ui/login", data={"csrf_token": _csrf(login.text), "api_key": KEY, "next": "/ui"}
+        )
+        assert answer.status_code == 303, answer.text
+        copied = browser.cookies[COOKIE]
+        page = await browser.get("/ui")
+        assert page.status_code == 200 and "Log out" in page.text
+        for url in (first, second):
+            async with httpx.AsyncClient(base_url=url, cookies={COOKIE: copied}) as thief:
+                assert (await thief.get("/ui/automations.json")).status_code == 200
+
+        answer = await browser.post("/ui/logout", data={"csrf_token": _csrf(page.text)})
+        assert (answer.status_code, answer.headers["location"]) == (303, "/ui/login")
+        for url in (first, second):
+            async with httpx.AsyncClient(base_url=url, cookies={COOKIE: copied}) as thief:
+                assert (await thief.get("/ui/automations.json")).status_code == 401, url
+                answer = await thief.get("/ui")
+                assert answer.status_code == 401 and 'name="api_key"' in answer.text, url
+
+        # Logging in again gives a new session, which works.
+        login = await browser.get("/ui/login")
+        answer = await browser.post(
+            "/ui/login", data={"csrf_token": _csrf(login.text), "api_key": KEY, "next": "/ui"}
+        )
+        assert answer.status_code == 303 and browser.cookies[COOKIE] != copied
+        assert (await browser.get("/ui/automations.json")).status_code == 200

@@ -147,6 +147,45 @@ async def test_literal_non_public_addresses_are_refused_at_publish(stack: Stack)
         assert answer.status_code == 422, answer.text
 
 
+# Spellings of the metadata service's address that reach it once the host is normalized the way
+# the webhook client (httpx) and the resolver do: a trailing dot, ideographic and fullwidth full
+# stops (IDNA), integer, hex and octal IPv4 forms, percent-escapes, and mixes of these.
+METADATA_SPELLINGS = [
+    "http://169.254.169.254./",
+    "http://169。254。169。254/",
+    "http://169．254．169．254./latest/",
+    "http://169｡254｡169｡254/",
+    "http://2852039166./",
+    "http://0xa9fea9fe/",
+    "http://0xa9.0xfe.0xa9.0xfe./",
+    "http://169.254.43518/",
+    "http://169.254.169.254%2e/",
+    "http://[::ffff:169.254.169.254]/",
+]
+# Resolvers read 0251.0376.0251.0376 as octal; httpx refuses to send to it at all, so it is
+# only for publish.
+NEVER_SENT = ["http://0251.0376.0251.0376/"]
+
+
+async def test_host_spellings_that_normalize_to_a_literal_are_refused_at_publish(
+    stack: Stack,
+) -> None:
+    spellings = METADATA_SPELLINGS + NEVER_SENT
+    for url in spellings:
+        assert str(literal_address(url)) in ("169.254.169.254", "::ffff:a9fe:a9fe"), url
+    async with api_allowing(stack, "") as api:
+        answer = await api.put(f"/v1/automations/{new_id('a')}", json=hooks(*spellings))
+        assert answer.status_code == 422, answer.text
+        errors = answer.json()["detail"]
+        assert [e["loc"] for e in errors] == [
+            ["body", "steps", i + 1, "url"] for i in range(len(spellings))
+        ]
+        assert all("link-local address" in e["msg"] for e in errors), errors
+        # A trailing dot on a name is still a name, for connect time.
+        answer = await api.put(f"/v1/automations/{new_id('a')}", json=hooks("http://hooks.test./"))
+        assert answer.status_code == 201, answer.text
+
+
 def test_a_bad_network_setting_stops_the_process() -> None:
     with pytest.raises(ValueError, match="GOALFLOW_OUTBOUND_ALLOWED_NETWORKS"):
         Settings(GOALFLOW_OUTBOUND_ALLOWED_NETWORKS="10.0.0.0/8,not-a-network")
@@ -281,6 +320,21 @@ async def test_a_host_resolving_to_a_refused_address_is_refused_before_connectin
     assert refused.value.type == OUTBOUND_REFUSED and refused.value.non_retryable
     assert "internal.test" in refused.value.message and "not allowed" in refused.value.message
     assert receiver.requests == []
+
+
+@pytest.mark.parametrize("url", METADATA_SPELLINGS)
+async def test_a_literal_in_any_spelling_is_refused_at_connect_time_without_a_lookup(
+    url: str,
+) -> None:
+    # The resolver knows no name: a spelling of an address must be recognised as that address
+    # (refused, never retried), not looked up and failed as an unknown name (retried).
+    resolver = StubResolver({})
+    activities = guarded(LOOPBACK, resolver)
+    with pytest.raises(ApplicationError) as refused:
+        await send(activities, url)
+    assert refused.value.type == OUTBOUND_REFUSED and refused.value.non_retryable, refused.value
+    assert "link-local address" in refused.value.message
+    assert resolver.asked == []
 
 
 async def test_the_transport_never_reaches_its_connection_layer_for_a_refused_host() -> None:

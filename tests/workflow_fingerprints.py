@@ -23,6 +23,7 @@ MODULES = (
     "workflows/automation.py",
     "workflows/bulk.py",
     "workflows/phone.py",
+    "workflows/sessions.py",
     "workflows/first_types.py",
 )
 

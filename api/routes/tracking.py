@@ -10,6 +10,7 @@ Temporal work.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import uuid
 from functools import lru_cache
@@ -31,24 +32,38 @@ PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRA
 # Every answer depends on the request being seen: never served from a cache.
 NO_STORE = {"Cache-Control": "no-store, max-age=0", "Referrer-Policy": "no-referrer"}
 
-UNSUBSCRIBED_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Unsubscribed</title></head>
-<body style="font-family:sans-serif;max-width:32em;margin:4em auto;padding:0 1em">
+# The pages' one style, inline; their Content Security Policy allows exactly it (by its hash),
+# no script, and no framing (api/middleware.py sets the same framing headers on every /t/ answer).
+PAGE_STYLE = "body{font-family:sans-serif;max-width:32em;margin:4em auto;padding:0 1em}"
+_STYLE_HASH = base64.b64encode(hashlib.sha256(PAGE_STYLE.encode()).digest()).decode()
+PAGE_HEADERS = {
+    **NO_STORE,
+    "Content-Security-Policy": f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+}
+_HEAD = (
+    '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">\n'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+    f"<style>{PAGE_STYLE}</style>\n"
+)
+
+UNSUBSCRIBED_PAGE = (
+    _HEAD
+    + """<title>Unsubscribed</title></head>
+<body>
 <h1>You are unsubscribed</h1>
 <p>You will not receive further emails from us.</p>
 </body></html>
 """
+)
 
 # Shown by GET: link scanners in mail gateways follow every link of a message, so only the
 # form's POST (or a mail client's RFC 8058 one-click POST) unsubscribes.
-CONFIRM_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
+CONFIRM_PAGE = (
+    _HEAD.replace("{", "{{").replace("}", "}}")  # a format string: {action} is filled in
+    + """<meta name="robots" content="noindex">
 <title>Unsubscribe</title></head>
-<body style="font-family:sans-serif;max-width:32em;margin:4em auto;padding:0 1em">
+<body>
 <h1>Unsubscribe?</h1>
 <p>You will not receive further emails from us.</p>
 <form method="post" action="{action}">
@@ -57,13 +72,16 @@ CONFIRM_PAGE = """<!doctype html>
 </form>
 </body></html>
 """
+)
 
-LINK_GONE_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Link not available</title></head>
-<body style="font-family:sans-serif;max-width:32em;margin:4em auto;padding:0 1em">
+LINK_GONE_PAGE = (
+    _HEAD
+    + """<title>Link not available</title></head>
+<body>
 <h1>This link is no longer available</h1>
 </body></html>
 """
+)
 
 
 @lru_cache(maxsize=8)
@@ -146,7 +164,7 @@ async def click(
         raise
     if url is None:
         # The click is real and recorded; there is just nowhere to send the visitor.
-        return HTMLResponse(LINK_GONE_PAGE, status_code=404, headers=NO_STORE)
+        return HTMLResponse(LINK_GONE_PAGE, status_code=404, headers=PAGE_HEADERS)
     return RedirectResponse(url, status_code=302, headers=NO_STORE)
 
 
@@ -216,7 +234,7 @@ async def confirm_unsubscribe(token: str, tracker: TrackerDep) -> HTMLResponse:
     _verified(tracker, TrackingKind.UNSUBSCRIBE, token)
     # Relative: the form posts back to the URL the page was read from, whatever its host.
     action = html.escape(f"./{token}", quote=True)
-    return HTMLResponse(CONFIRM_PAGE.format(action=action), headers=NO_STORE)
+    return HTMLResponse(CONFIRM_PAGE.format(action=action), headers=PAGE_HEADERS)
 
 
 @router.post("/u/{token}", response_class=HTMLResponse, responses=UNKNOWN_LINK)
@@ -231,4 +249,4 @@ async def unsubscribe(
     await _record_first(
         goalflow, recent, TrackingKind.UNSUBSCRIBE, token, target, "email.unsubscribed"
     )
-    return HTMLResponse(UNSUBSCRIBED_PAGE, headers=NO_STORE)
+    return HTMLResponse(UNSUBSCRIBED_PAGE, headers=PAGE_HEADERS)

@@ -28,6 +28,7 @@ from api.dashboard_auth import (
     new_session,
     read_form,
     read_session,
+    record_logout,
     set_cookie,
 )
 from api.dashboard_pages import UI_DIR, PageNotFound, percent, render, user, visitor
@@ -341,8 +342,13 @@ async def login(
 
 
 @router.post("/logout")
-async def logout(request: Request, session: Session = Depends(visitor)) -> Response:
+async def logout(
+    request: Request, goalflow: GoalflowDep, session: Session = Depends(visitor)
+) -> Response:
     check_csrf(session, await read_form(request))
+    # Revoked for every API process, not only forgotten by this browser (a copy of the cookie
+    # is refused too): api/dashboard_auth.py.
+    await record_logout(goalflow.client, goalflow.task_queue, session)
     response = RedirectResponse("/ui/login", 303)
     clear_cookie(response, request)
     return response
