@@ -40,8 +40,11 @@ from workflows.messages import (
 
 log = structlog.get_logger("goalflow.bulk")
 
-REENTRY_REASON = "re-entry refused: the contact was enrolled before and re-entry is not allowed"
-PAUSED_REASON = "the automation is paused: it enrolls nobody"
+REENTRY_REASON = (
+    "re-entry refused: the contact was enrolled before and re-entry is not allowed "
+    "(settings.allow_reentry)"
+)
+PAUSED_REASON = "the automation is paused: it enrolls nobody until it is resumed ({resume})"
 
 
 class ContactActivities:
@@ -68,7 +71,9 @@ class ContactActivities:
         todo = [(position, row) for position, row in enumerate(rows) if position not in done]
         if state == "paused":
             # R17, checked per batch: a job on an automation paused midway stops enrolling.
-            outcome.refused.setdefault(PAUSED_REASON, []).extend(row.index for _, row in todo)
+            resume = f"POST /v1/automations/{request.automation_id}/resume"
+            reason = PAUSED_REASON.format(resume=resume)
+            outcome.refused.setdefault(reason, []).extend(row.index for _, row in todo)
             outcome.done = []
             return outcome
         slots = asyncio.Semaphore(request.concurrency)
