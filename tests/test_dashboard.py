@@ -315,3 +315,28 @@ async def test_pause_and_resume_from_the_page(stack: Stack, page: Page) -> None:
     await expect(page.locator('[data-count="funnel:enrolled"]')).to_have_text(
         "1", timeout=REFRESHED
     )
+
+
+async def test_a_long_contact_id_keeps_the_columns_on_the_page(stack: Stack, page: Page) -> None:
+    """A 200-character contact id is cut with an ellipsis, shown whole in its title; every
+    column stays inside the page."""
+    contact = ("long-" + new_id("c") + "x" * 200)[:200]
+    automation = await publish(stack)
+    enrollment_id = await enroll(stack, automation, contact)
+    await page.goto(f"{stack.url}/ui/enrollments?contact_id={contact}")
+    link = page.get_by_role("link", name=enrollment_id)
+    await expect(link).to_be_visible(timeout=REFRESHED)
+    await expect(link).to_have_attribute("title", enrollment_id)
+    row = page.locator("tbody tr").first
+    await expect(row.get_by_role("link", name=contact, exact=True)).to_have_attribute(
+        "title", contact
+    )
+    width = await page.evaluate("document.documentElement.clientWidth")
+    wrap = await page.evaluate(
+        "(() => { const w = document.querySelector('.table-wrap');"
+        " return w.scrollWidth - w.clientWidth; })()"
+    )
+    assert wrap <= 0, f"the table is wider than its frame by {wrap}px"
+    status = await row.locator(".badge").bounding_box()
+    assert status is not None and status["x"] + status["width"] <= width, status
+    await screenshot(page, "enrollments-long-contact-id")
