@@ -140,6 +140,8 @@ async def test_counts_change_on_the_page_without_a_reload(stack: Stack, page: Pa
     await page.goto(f"{stack.url}/ui/enrollments/{enrollment_id}")
     await expect(page.locator("#status")).to_have_text("completed")
     await expect(page.locator("#goals tbody tr").filter(has_text="bought")).to_contain_text("yes")
+    # Goals by the name the automation gives them, the id beside it.
+    await expect(page.locator("#goals tbody th")).to_have_text("Bought Goal bought")
     timeline = page.locator("#timeline")
     await expect(timeline.get_by_role("cell", name="goal_met", exact=True)).to_have_count(1)
     await expect(timeline.get_by_role("cell", name="moved", exact=True)).to_have_count(1)
