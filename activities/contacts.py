@@ -42,8 +42,11 @@ from workflows.messages import (
 
 log = structlog.get_logger("goalflow.bulk")
 
-REENTRY_REASON = "re-entry refused: the contact was enrolled before and re-entry is not allowed"
-PAUSED_REASON = "the automation is paused: it enrolls nobody"
+REENTRY_REASON = (
+    "re-entry refused: the contact was enrolled before and re-entry is not allowed "
+    "(settings.allow_reentry)"
+)
+PAUSED_REASON = "the automation is paused: it enrolls nobody until it is resumed ({resume})"
 TOO_LARGE_REASON = (
     "the contact's profile would pass its limits (256 KiB of JSON, 500 tags): send fewer or "
     "shorter fields"
@@ -79,7 +82,9 @@ class ContactActivities:
         todo = [(position, row) for position, row in enumerate(rows) if position not in done]
         if state == "paused":
             # R17, checked per batch: a job on an automation paused midway stops enrolling.
-            outcome.refused.setdefault(PAUSED_REASON, []).extend(row.index for _, row in todo)
+            resume = f"POST /v1/automations/{request.automation_id}/resume"
+            reason = PAUSED_REASON.format(resume=resume)
+            outcome.refused.setdefault(reason, []).extend(row.index for _, row in todo)
             outcome.done = []
             return outcome
         slots = asyncio.Semaphore(request.concurrency)

@@ -7,7 +7,7 @@ large it was.
 
 A body sent without `Content-Type: application/json` (curl's `-d` sends a form content type) is
 not parsed as JSON at all, and FastAPI would only say "Input should be a valid dictionary": the
-answer says what the request lacked instead.
+answer says what the request lacked instead. Messages are put in words (api/error_words.py).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic_core import to_json
 
+from api.error_words import worded
 from api.middleware import is_json
 
 MAX_INPUT_ECHO = 1024
@@ -40,7 +41,7 @@ async def _invalid_request(request: Request, err: Exception) -> JSONResponse:
     content_type = request.headers.get("content-type")
     if not is_json(content_type) and any(_body_not_parsed(e) for e in errors):
         errors = [_wrong_content_type(content_type)]
-    return JSONResponse({"detail": trimmed(errors)}, status_code=422)
+    return JSONResponse({"detail": trimmed(worded(errors, err.body))}, status_code=422)
 
 
 def trimmed(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from pydantic import (
 )
 from pydantic_core import to_json
 
+from api.error_words import worded
 from workflows.definition import APPOINTMENT_STATUSES, STEP_ID_PATTERN, EventType
 from workflows.globs import MAX_MATCHED_TEXT
 from workflows.limits import MAX_PROFILE_BYTES
@@ -172,10 +173,11 @@ class Rejected(BaseModel):
 
 
 def validation_reason(err: ValidationError) -> str:
-    """A pydantic error as one line for `rejected` entries: `path.to.field: message; ...`."""
+    """A pydantic error as one line for `rejected` entries: `path.to.field: message; ...`, the
+    messages in words (api/error_words.py)."""
     return "; ".join(
         f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"]
-        for e in err.errors(include_url=False)
+        for e in worded(err.errors(include_url=False), None)
     )
 
 

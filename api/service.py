@@ -322,7 +322,10 @@ class Goalflow:
         found = await self._enrollable(automation_id, version)
         if found.state == "paused":
             metrics.ENROLLMENTS.labels(result="refused").inc()
-            raise Conflict(f"automation {automation_id!r} is paused: it enrolls nobody (R17)")
+            raise Conflict(
+                f"automation {automation_id!r} is paused: it enrolls nobody until it is resumed "
+                f"(POST /v1/automations/{automation_id}/resume)"
+            )
         try:
             result: EnrollResult = await self.client.execute_update_with_start_workflow(
                 ContactWorkflowV2.enroll,
@@ -340,7 +343,10 @@ class Goalflow:
             cause = err.cause
             if isinstance(cause, ApplicationError) and cause.type == REENTRY_REFUSED:
                 metrics.ENROLLMENTS.labels(result="refused").inc()
-                raise Conflict(cause.message) from err
+                raise Conflict(
+                    f"{cause.message}: publish a version with settings.allow_reentry true to "
+                    "let contacts enter again"
+                ) from err
             if isinstance(cause, ApplicationError) and cause.type == TOO_MANY_ENROLLMENTS:
                 metrics.ENROLLMENTS.labels(result="refused").inc()
                 raise Conflict(cause.message) from err

@@ -16,7 +16,7 @@ from tests.api_helpers import (
     until,
 )
 from tests.conftest import Stack
-from tests.helpers import new_id
+from tests.helpers import assert_eventually, new_id
 
 # --- events ----------------------------------------------------------------------------------
 
@@ -134,12 +134,12 @@ async def test_event_batch_of_large_events_goes_in_several_updates_in_order(
     assert first.json() == {"accepted": 3, "duplicates": 0, "rejected": []}
     again = await http.post("/v1/events/batch", json={"events": events})
     assert again.json() == {"accepted": 0, "duplicates": 3, "rejected": []}
-    for _ in range(100):
-        fields = (await contact(http, buyer))["fields"]
-        if fields.get("last") == 2:
-            break
-        await asyncio.sleep(0.2)
-    assert fields["last"] == 2
+
+    async def fields() -> dict[str, Any]:
+        found: dict[str, Any] = (await contact(http, buyer))["fields"]
+        return found
+
+    await assert_eventually(fields, lambda f: f.get("last") == 2, within=30, interval=0.2)
 
 
 def test_chunked_cuts_by_bytes_and_by_count() -> None:

@@ -3,10 +3,13 @@ size. The counter follows Temporal Cloud's published rules (docs/benchmarks.md).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import time
+import uuid
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -20,8 +23,13 @@ from temporalio.api.history.v1 import (
     WorkflowExecutionStartedEventAttributes,
     WorkflowTaskCompletedEventAttributes,
 )
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from goalflow.bench.actions import count_actions, event_name
+from goalflow.bench.cost import floor_unit
+from goalflow.bench.floor import FloorWorkflow
+from goalflow.bench.runs import CLICK_DELAY
 
 E = EventType
 
@@ -148,6 +156,33 @@ def test_event_names_read_like_the_temporal_ui() -> None:
     assert event_name(event) == "WorkflowExecutionUpdateAccepted"
 
 
+async def test_the_floor_is_signalled_only_once_its_timer_runs(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """On a loaded machine the floor's first workflow task can come late; a signal sent before
+    it reaches that first task, and no timer starts. Here no worker serves the floor at first:
+    the unit must hold its signal (well past the throughput's click delay) until the timer runs."""
+    task_queue = f"floor-{uuid.uuid4()}"
+    workflow_id = f"floor-late-{uuid.uuid4()}"
+    unit = asyncio.create_task(floor_unit(dev_env.client, task_queue, workflow_id))
+    handle = dev_env.client.get_workflow_handle(workflow_id)
+    watched_until = time.monotonic() + 5 * CLICK_DELAY
+    seen: list[str] = []
+    while time.monotonic() < watched_until and not unit.done():
+        try:
+            seen = [event_name(e) for e in (await handle.fetch_history()).events]
+        except Exception:  # not started yet
+            seen = []
+        assert "WorkflowExecutionSignaled" not in seen, seen
+        await asyncio.sleep(0.05)
+    assert not unit.done()
+    async with Worker(dev_env.client, task_queue=task_queue, workflows=[FloorWorkflow]):
+        await asyncio.wait_for(unit, timeout=60)
+    events = list((await handle.fetch_history()).events)
+    assert count_actions(events) == {"workflow_started": 1, "timers": 1, "signals": 1}
+    assert len(events) == 11
+
+
 def test_cli_cost_at_a_tiny_size() -> None:
     env = {k: v for k, v in os.environ.items() if k != "TEMPORAL_ADDRESS"}
     done = subprocess.run(
@@ -171,6 +206,9 @@ def test_cli_cost_at_a_tiny_size() -> None:
     assert categories["child_workflow"] == 2
     assert categories["updates"] == 2
     assert categories["local_activity_batches"] == 2
+    # The click reaches a running wait, whatever the load: the wait's timer, the click's signal.
+    assert categories["timers"] == 1
+    assert categories["signals"] == 1
     assert per["actions"] == sum(categories.values())
     assert per["history_events_by_workflow"]["contact"] > 0
     assert per["history_events_by_workflow"]["enrollment"] > 0

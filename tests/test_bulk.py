@@ -90,7 +90,7 @@ async def test_counts_rejected_rows_and_existing_enrollments(stack: Stack) -> No
     rejected = {r["index"]: r["reason"] for r in job["rejected"]}
     assert sorted(rejected) == [20, 30, 40, 50, 60]
     assert rejected[20].startswith("id: Field required")
-    assert rejected[30].startswith("id: String should match pattern")
+    assert rejected[30].startswith("id: must be 1 to 200 characters with no spaces")
     assert rejected[50] == DUPLICATE_REASON
     assert "re-entry" in rejected[60]
 

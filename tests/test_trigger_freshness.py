@@ -94,10 +94,15 @@ async def test_publish_pause_resume_reach_every_process_within_2s(
         contact_id = new_id()
         sent.append((await fire(two, contact_id, name) - answered, contact_id))
         await asyncio.sleep(0.2)
-    await asyncio.sleep(3)  # let every triggered enrollment start
+    # An event sent once the publish is fresh everywhere enrolls: the 202 carries the match,
+    # the enrollment starts a little later (how much later depends on the machine's load).
+    late = [c for at, c in sent if at >= FRESH_WITHIN]
+    assert late, sent
+    for contact_id in late:
+        await assert_eventually(
+            functools.partial(enrolled, two, automation_id, contact_id), bool, within=30
+        )
     outcomes = [(at, await enrolled(two, automation_id, c)) for at, c in sent]
-    late = [(at, ok) for at, ok in outcomes if at >= FRESH_WITHIN]
-    assert late and all(ok for _, ok in late), outcomes
     first = min(at for at, ok in outcomes if ok)
     print(f"publish seen by the other API process {first:.2f}s after the answer")
 

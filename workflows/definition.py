@@ -624,7 +624,8 @@ class Automation(Strict):
     triggers: list[Trigger] = Field(
         default_factory=list,
         max_length=50,
-        description="events that enroll the contact while the automation is active (R14)",
+        description="events that enroll the contact while the automation is active (R14 in "
+        "docs/automations.md)",
     )
     steps: list[Step] = Field(min_length=1, max_length=500)
 

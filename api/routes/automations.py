@@ -28,9 +28,9 @@ router = APIRouter(tags=["automations"])
 AutomationPath = Path(pattern=STEP_ID_PATTERN, description="automation id")
 
 
-def _validation_error(err: ValidationError, *prefix: str) -> RequestValidationError:
+def _validation_error(err: ValidationError, body: Any, *prefix: str) -> RequestValidationError:
     return RequestValidationError(
-        [{**e, "loc": (*prefix, *e["loc"])} for e in err.errors(include_url=False)]
+        [{**e, "loc": (*prefix, *e["loc"])} for e in err.errors(include_url=False)], body=body
     )
 
 
@@ -75,10 +75,10 @@ async def publish_automation(
     try:
         automation, warnings = parse_automation(definition, links)
     except ValidationError as err:
-        raise _validation_error(err, "body") from err
+        raise _validation_error(err, definition, "body") from err
     refused = _refused_destinations(automation, settings.outbound_policy)
     if refused:
-        raise RequestValidationError(refused)
+        raise RequestValidationError(refused, body=definition)
     try:
         # Enrollments carry the definition in Temporal payloads (2 MB at most).
         fits(automation.model_dump(by_alias=True), MAX_DEFINITION_BYTES, "the definition")
@@ -116,8 +116,9 @@ LISTED = {"automation_id", "name", "latest_version", "updated_at", "state"}
 async def pause_automation(
     goalflow: GoalflowDep, automation_id: KnownAutomationId
 ) -> AutomationStateOut:
-    """R17: the automation enrolls nobody (409 to enroll requests, bulk rows rejected, triggers
-    ignored) until resumed; its running enrollments go on."""
+    """The automation enrolls nobody (409 to enroll requests, bulk rows rejected, triggers
+    ignored) until resumed with `POST /v1/automations/{automation_id}/resume`; its running
+    enrollments go on (R17 in docs/automations.md)."""
     return await _set_state(goalflow, automation_id, "paused")
 
 
@@ -193,8 +194,8 @@ async def enroll(
     response: Response,
     automation_id: KnownAutomationId,
 ) -> EnrollmentCreated:
-    """Enroll a contact (R13: the active enrollment if there is one; 409 when re-entry is
-    not allowed)."""
+    """Enroll a contact: the active enrollment if there is one; 409 when re-entry is not
+    allowed (R13 in docs/automations.md)."""
     contact = body.contact
     result = await goalflow.enroll(
         automation_id, ContactProfile(**contact.model_dump()), body.version, body.context

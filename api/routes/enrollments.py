@@ -37,7 +37,8 @@ async def get_enrollment(enrollment_id: KnownEnrollmentId, goalflow: GoalflowDep
 async def cancel_enrollment(
     enrollment_id: KnownEnrollmentId, goalflow: GoalflowDep
 ) -> EnrollmentCancelled:
-    """R11: ends the enrollment at once (`cancelled`), or answers its final status."""
+    """Ends the enrollment at once (`cancelled`), or answers its final status (R11 in
+    docs/automations.md)."""
     final = await goalflow.cancel(enrollment_id)
     return EnrollmentCancelled(enrollment_id=enrollment_id, status=final.status)
 

@@ -19,6 +19,7 @@ from fastapi.responses import Response
 
 from api.attribution import attribute
 from api.deps import GoalflowDep, SettingsDep
+from api.hook_setup import provider_off
 from api.providers import HookEvent, HookRequest, Malformed, Provider, Unauthorized
 from api.providers.cal_com import CalCom
 from api.providers.calendly import Calendly
@@ -94,7 +95,9 @@ async def receive(
     handler = PROVIDERS.get(provider)
     secret = handler.secret(settings) if handler is not None else None
     if handler is None or secret is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no provider {provider!r}")
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=provider_off(provider, handler, PROVIDERS, settings)
+        )
     hook = HookRequest(
         body=await request.body(),
         headers=request.headers,

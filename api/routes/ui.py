@@ -34,7 +34,7 @@ from api.dashboard_auth import (
 from api.dashboard_pages import UI_DIR, PageNotFound, percent, render, user, visitor
 from api.deps import GoalflowDep, SettingsDep
 from api.schemas import CONTACT_ID_PATTERN
-from api.service import NotFound
+from api.service import Goalflow, NotFound
 from api.visibility import BadPageToken, enrollment_query, list_enrollments
 from goalflow.settings import Settings
 from goalflow.smtp_sink import read_messages
@@ -265,8 +265,19 @@ async def enrollment_page(
             "view": view,
             "context_data": view.context,
             "temporal_url": temporal_link(settings, enrollment_id),
+            "step_names": await _step_names(goalflow, view.automation_id, view.version),
         },
     )
+
+
+async def _step_names(goalflow: Goalflow, automation_id: str, version: int) -> dict[str, str]:
+    """The names the enrollment's version gives its steps (none when it cannot be read: the
+    page then shows step ids)."""
+    try:
+        found = await goalflow.automation(automation_id, version)
+    except NotFound:
+        return {}
+    return {step.id: step.name for step in found.definition.steps if step.name}
 
 
 @router.post("/enrollments/{enrollment_id}/cancel")

@@ -1,10 +1,11 @@
 """`goalflow bench cost`: the Temporal work of one reference enrollment, to the action.
 
-Runs the reference work and the floor unit by unit (as `throughput` does, at low concurrency),
-then reads every history they made, all runs, and counts Temporal Cloud's billable actions
-(goalflow.bench.actions) and the history events. Queries leave no history: they are counted as
-the stack's client sends them. The automation and catalog workflows that every enrollment
-shares are read before and after, and what they gained is shared out per enrollment.
+Runs the reference work and the floor unit by unit (as `throughput` does, at low concurrency,
+but each event sent once the unit's timer runs, so that the shape counted is the same whatever
+the load), then reads every history they made, all runs, and counts Temporal Cloud's billable
+actions (goalflow.bench.actions) and the history events. Queries leave no history: they are
+counted as the stack's client sends them. The automation and catalog workflows that every
+enrollment shares are read before and after, and what they gained is shared out per enrollment.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from goalflow.bench import actions as act
 from goalflow.bench import reference as ref
 from goalflow.bench.floor import FloorWorkflow
 from goalflow.bench.report import Progress, Report, note
-from goalflow.bench.runs import CLICK_DELAY, BenchOptions
+from goalflow.bench.runs import BenchOptions
 from goalflow.bench.stack import Stack
 from workflows.messages import (
     CATALOG_WORKFLOW_ID,
@@ -119,9 +120,30 @@ class Tally:
         }
 
 
+# The floor's timer, here: long enough that the signal, sent once the timer runs, always wins
+# the race however loaded the machine. Its length changes no count: started, a timer, a signal.
+FLOOR_WAIT_SECONDS = 60.0
+
+
+async def timer_running(client: Client, workflow_id: str, within: float = 60.0) -> None:
+    """Wait until the workflow's history shows a started timer: its first workflow task has
+    run, so that an event sent now races a running timer whatever the load (sent earlier, it
+    would reach the first task and no timer would start: another shape, other counts). Reads
+    the history, as the count does: no query, no action."""
+    deadline = time.monotonic() + within
+    handle = client.get_workflow_handle(workflow_id)
+    while True:
+        history = await handle.fetch_history()
+        if any(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for e in history.events):
+            return
+        if time.monotonic() > deadline:
+            raise ref.BenchError(f"{workflow_id}: no timer started within {within:g} s")
+        await asyncio.sleep(0.05)
+
+
 async def _reference_unit(stack: Stack, contact_id: str) -> str:
     enrollment_id = await ref.enroll(stack.http, contact_id)
-    await asyncio.sleep(CLICK_DELAY)
+    await timer_running(stack.client, enrollment_id)
     clicked = await ref.click(stack.http, contact_id)
     if clicked.status_code != 202:
         raise ref.BenchError(f"POST /v1/events: {clicked.status_code} {clicked.text[:200]}")
@@ -131,11 +153,12 @@ async def _reference_unit(stack: Stack, contact_id: str) -> str:
     return enrollment_id
 
 
-async def _floor_unit(stack: Stack, workflow_id: str) -> None:
-    handle = await stack.client.start_workflow(
-        FloorWorkflow.run, 1.0, id=workflow_id, task_queue=stack.floor_task_queue
+async def floor_unit(client: Client, task_queue: str, workflow_id: str) -> None:
+    """One floor unit: started, signalled once its timer runs, its result awaited."""
+    handle = await client.start_workflow(
+        FloorWorkflow.run, FLOOR_WAIT_SECONDS, id=workflow_id, task_queue=task_queue
     )
-    await asyncio.sleep(CLICK_DELAY)
+    await timer_running(client, workflow_id)
     await handle.signal(FloorWorkflow.click)
     await handle.result()
 
@@ -172,8 +195,9 @@ async def cost(stack: Stack, options: BenchOptions) -> Report:
             "floor_units": count,
             "concurrency": concurrency,
             "work": "enroll → email → wait PT1S → goal (trigger link click) → email",
-            "floor": "bare workflow: start, signal, 1 s timer raced with the signal, complete",
-            "click_after_s": CLICK_DELAY,
+            "floor": "bare workflow: start, a timer raced with one signal, complete",
+            "click": "once the enrollment's wait (the floor's timer) is running, as its history "
+            "shows",
             "rules": "Temporal Cloud's published actions, https://docs.temporal.io/cloud/actions",
             "queries": "counted by an interceptor on the stack's Temporal client (API + bench); "
             "the catalog's periodic refresh per second, apart",
@@ -210,11 +234,11 @@ async def cost(stack: Stack, options: BenchOptions) -> Report:
     floor_ids = [f"bench-cost-floor-{c}" for c in ref.new_contact_ids(count, "f")]
     progress = Progress("cost: floor units", count)
 
-    async def floor_unit(workflow_id: str) -> None:
-        await _floor_unit(stack, workflow_id)
+    async def one_floor_unit(workflow_id: str) -> None:
+        await floor_unit(stack.client, stack.floor_task_queue, workflow_id)
         progress.tick()
 
-    await ref.bounded(floor_ids, concurrency, floor_unit)
+    await ref.bounded(floor_ids, concurrency, one_floor_unit)
     progress.finish()
 
     note("cost: reading histories")
