@@ -35,7 +35,7 @@ MAX_INT_DIGITS = 4_300
 MAX_INT_BITS = math.ceil(MAX_INT_DIGITS * math.log2(10))
 RENDER_SECONDS = 2.0
 
-_VIEWS = (type({}.keys()), type({}.values()), type({}.items()))
+_VIEWS: tuple[type, ...] = (type({}.keys()), type({}.values()), type({}.items()))
 _CONTAINERS = (list, tuple, set, frozenset, dict, *_VIEWS)
 
 
@@ -92,7 +92,7 @@ class Budget:
             _within(chars, items)
             self._charge(chars)
         else:
-            chars, items = 0, len(value)
+            chars, items = 0, len(value)  # type: ignore[arg-type]
             _within(chars, items)
             self._charge(items)
             for child in _children(value):

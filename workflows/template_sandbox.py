@@ -90,7 +90,7 @@ class TemplateNamespace(Namespace):
 class Sandbox(ImmutableSandboxedEnvironment):
     code_generator_class = _Generator
     intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
-    concat = staticmethod(_bounded_concat)  # type: ignore[assignment]
+    concat = staticmethod(_bounded_concat)
 
     def __init__(self, **options: Any) -> None:
         # No constant folding: publishing a template must not compute `{{ 2 ** 10**9 }}`.
@@ -241,7 +241,7 @@ def _check_join(separator: str, iterable: Any = (), *args: Any) -> None:
 
 
 _Check = Callable[..., None] | None
-_PLAIN: tuple[str, ...] = [
+_PLAIN: list[str] = [
     "capitalize",
     "casefold",
     "count",

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
 
@@ -109,7 +109,8 @@ def _over_limits(tree: nodes.Template) -> Iterator[tuple[str, int]]:
     """The obvious cases of a template over the limits: a literal argument asking for too much
     (`'x'|center(20000000)`, `lipsum(20000, False, 50, 100)`, `range(10**9)` written out,
     `'x' * 10000000`). The render checks the rest."""
-    for node in tree.find_all((nodes.Filter, nodes.Call, nodes.Mul, nodes.Pow)):
+    for found in tree.find_all((nodes.Filter, nodes.Call, nodes.Mul, nodes.Pow)):
+        node = cast(nodes.Filter | nodes.Call | nodes.Mul | nodes.Pow, found)
         if isinstance(node, nodes.Mul | nodes.Pow):
             left, right = _literal(node.left), _literal(node.right)
             if not isinstance(right, int) or isinstance(right, bool):
