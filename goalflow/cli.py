@@ -91,6 +91,15 @@ class Benchmark(StrEnum):
     cost = "cost"
 
 
+# The benchmarks are a package of their own (goalflow_bench), a development tool that the
+# runtime never imports and the Docker image leaves out.
+BENCH_MISSING = (
+    "goalflow bench: the benchmarks (the goalflow_bench package) are not installed here; the "
+    "Docker image leaves them out. Install goalflow from a checkout of its repository "
+    "(`pip install .` or `pip install -e .`) to run them (docs/benchmarks.md)."
+)
+
+
 @app.command()
 def bench(
     benchmark: Annotated[Benchmark, typer.Argument(help="which benchmark to run")],
@@ -123,7 +132,13 @@ def bench(
     Starts its own embedded Temporal unless TEMPORAL_ADDRESS is set; progress goes to stderr."""
     import os
 
-    from goalflow.bench.main import BenchOptions, quiet_logs, run_benchmark
+    try:
+        from goalflow_bench.main import BenchOptions, quiet_logs, run_benchmark
+    except ModuleNotFoundError as err:
+        if err.name is None or err.name.split(".")[0] != "goalflow_bench":
+            raise
+        typer.echo(BENCH_MISSING, err=True)
+        raise typer.Exit(1) from None
 
     quiet_logs()
     options = BenchOptions(

@@ -21,7 +21,7 @@ from temporalio.api.history.v1 import (
     WorkflowTaskCompletedEventAttributes,
 )
 
-from goalflow.bench.actions import count_actions, event_name
+from goalflow_bench.actions import count_actions, event_name
 
 E = EventType
 

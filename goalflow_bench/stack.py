@@ -26,8 +26,8 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, Interceptor, OutboundInterceptor, QueryWorkflowInput
 from temporalio.worker import Worker
 
-from goalflow.bench.floor import FloorWorkflow
 from goalflow.settings import Settings
+from goalflow_bench.floor import FloorWorkflow
 
 HOST = "127.0.0.1"
 
@@ -177,7 +177,7 @@ async def open_stack(options: StackOptions) -> AsyncIterator[Stack]:
                 )
                 processes.append(worker)
                 floor = _spawn(
-                    [sys.executable, "-m", "goalflow.bench.floor_worker", floor_queue],
+                    [sys.executable, "-m", "goalflow_bench.floor_worker", floor_queue],
                     env,
                     data_dir / "floor-worker.log",
                 )
