@@ -33,24 +33,29 @@ def dev(
 
     from goalflow.dev import DevOptions, run_dev
     from goalflow.logging import SMTP_SINK_LOGGER
+    from goalflow.namespace import NamespaceNotReady
 
     _configure_logging()
     if smtp_log:
         logging.getLogger(SMTP_SINK_LOGGER).setLevel(logging.INFO)
     options = DevOptions(host, port, temporal_port, ui_port, smtp_port, data_dir)
-    asyncio.run(run_dev(options))
+    try:
+        asyncio.run(run_dev(options))
+    except NamespaceNotReady as err:
+        raise SystemExit(f"goalflow dev: {err}") from None
 
 
 @app.command()
 def worker() -> None:
     """Run a worker (production): workflows and activities on GOALFLOW_TASK_QUEUE."""
+    from goalflow.namespace import NamespaceNotReady
     from goalflow.production import UnsafeProductionSettings
     from worker import run_worker
 
     _configure_logging()
     try:
         asyncio.run(run_worker())
-    except UnsafeProductionSettings as err:
+    except (UnsafeProductionSettings, NamespaceNotReady) as err:
         raise SystemExit(str(err)) from None
 
 

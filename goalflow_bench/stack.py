@@ -123,12 +123,12 @@ def _spawn(args: Sequence[str], env: dict[str, str], log: Path) -> subprocess.Po
 async def open_stack(options: StackOptions) -> AsyncIterator[Stack]:
     from goalflow.dev import (
         DevOptions,
-        ensure_search_attributes,
         serving,
         start_temporal,
         stop_process,
         wait_for_temporal,
     )
+    from goalflow.namespace import prepare_namespace
     from goalflow.smtp_sink import SmtpSink
 
     data_dir = Path(tempfile.mkdtemp(prefix="goalflow-bench-"))
@@ -167,7 +167,7 @@ async def open_stack(options: StackOptions) -> AsyncIterator[Stack]:
             config["interceptors"] = [*config["interceptors"], queries]
             client = Client(**config)
             if temporal is None:
-                await ensure_search_attributes(client, settings.temporal_namespace)
+                await prepare_namespace(client, register=True)
             sink.start()
             floor_queue = f"bench-floor-{uuid.uuid4().hex[:8]}"
             if options.worker_process:
