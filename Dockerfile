@@ -12,7 +12,8 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/goalflow
 WORKDIR /src
-# Exactly what pyproject.toml's [tool.setuptools] packages/py-modules and readme name.
+# The top-level packages pyproject.toml finds (goalflow_bench, the benchmarks, stays out: a
+# development tool), worker.py and the readme: tests/deploy/test_dockerfile.py checks the list.
 COPY pyproject.toml README.md ./
 COPY goalflow ./goalflow
 COPY workflows ./workflows

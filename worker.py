@@ -29,6 +29,7 @@ from activities.contacts import ContactActivities
 from activities.email import EmailActivities, SmtpConfig
 from activities.sms import SmsActivities, sms_provider
 from activities.webhook import WebhookActivities
+from goalflow.namespace import NamespaceNotReady, prepare_namespace
 from goalflow.phones import PhoneDirectory
 from goalflow.production import UnsafeProductionSettings, require_production_ready
 from goalflow.settings import Settings, get_settings
@@ -131,26 +132,33 @@ def build_worker(
 
 
 async def run_worker(settings: Settings | None = None, client: Client | None = None) -> None:
-    """Run until SIGINT/SIGTERM, then let activities in flight finish (graceful shutdown)."""
+    """Run until SIGINT/SIGTERM, then let activities in flight finish (graceful shutdown).
+    Raises NamespaceNotReady, before polling, when the namespace lacks search attributes."""
     from goalflow.temporal import connect_patiently
 
     settings = settings or get_settings()
     require_production_ready(settings, "worker")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
         loop.add_signal_handler(sig, stop.set)
-    # Started before Temporal (a deploy, a cluster restart): wait for it rather than exit.
-    client = client or await connect_patiently(settings, worker_runtime(settings), stop=stop)
-    if client is None:
-        return  # stopped while waiting
-    async with AsyncExitStack() as stack:
-        http = await stack.enter_async_context(httpx.AsyncClient(timeout=30))
-        worker = build_worker(client, settings, http)
-        async with worker:
-            log.info("worker polling", task_queue=settings.task_queue)
-            await stop.wait()
-            _exit_after(SHUTDOWN_DEADLINE)
+    try:
+        # Started before Temporal (a deploy, a cluster restart): wait for it rather than exit.
+        client = client or await connect_patiently(settings, worker_runtime(settings), stop=stop)
+        if client is None:
+            return  # stopped while waiting
+        await prepare_namespace(client, register=settings.register_search_attributes)
+        async with AsyncExitStack() as stack:
+            http = await stack.enter_async_context(httpx.AsyncClient(timeout=30))
+            worker = build_worker(client, settings, http)
+            async with worker:
+                log.info("worker polling", task_queue=settings.task_queue)
+                await stop.wait()
+                _exit_after(SHUTDOWN_DEADLINE)
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
 
 
 def _exit_after(deadline: timedelta) -> None:
@@ -192,5 +200,5 @@ if __name__ == "__main__":
     configure_logging(get_settings().log_format)
     try:
         asyncio.run(run_worker())
-    except UnsafeProductionSettings as err:
+    except (UnsafeProductionSettings, NamespaceNotReady) as err:
         raise SystemExit(str(err)) from None

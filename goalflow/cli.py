@@ -33,24 +33,29 @@ def dev(
 
     from goalflow.dev import DevOptions, run_dev
     from goalflow.logging import SMTP_SINK_LOGGER
+    from goalflow.namespace import NamespaceNotReady
 
     _configure_logging()
     if smtp_log:
         logging.getLogger(SMTP_SINK_LOGGER).setLevel(logging.INFO)
     options = DevOptions(host, port, temporal_port, ui_port, smtp_port, data_dir)
-    asyncio.run(run_dev(options))
+    try:
+        asyncio.run(run_dev(options))
+    except NamespaceNotReady as err:
+        raise SystemExit(f"goalflow dev: {err}") from None
 
 
 @app.command()
 def worker() -> None:
     """Run a worker (production): workflows and activities on GOALFLOW_TASK_QUEUE."""
+    from goalflow.namespace import NamespaceNotReady
     from goalflow.production import UnsafeProductionSettings
     from worker import run_worker
 
     _configure_logging()
     try:
         asyncio.run(run_worker())
-    except UnsafeProductionSettings as err:
+    except (UnsafeProductionSettings, NamespaceNotReady) as err:
         raise SystemExit(str(err)) from None
 
 
@@ -91,6 +96,15 @@ class Benchmark(StrEnum):
     cost = "cost"
 
 
+# The benchmarks are a package of their own (goalflow_bench), a development tool that the
+# runtime never imports and the Docker image leaves out.
+BENCH_MISSING = (
+    "goalflow bench: the benchmarks (the goalflow_bench package) are not installed here; the "
+    "Docker image leaves them out. Install goalflow from a checkout of its repository "
+    "(`pip install .` or `pip install -e .`) to run them (docs/benchmarks.md)."
+)
+
+
 @app.command()
 def bench(
     benchmark: Annotated[Benchmark, typer.Argument(help="which benchmark to run")],
@@ -123,7 +137,13 @@ def bench(
     Starts its own embedded Temporal unless TEMPORAL_ADDRESS is set; progress goes to stderr."""
     import os
 
-    from goalflow.bench.main import BenchOptions, quiet_logs, run_benchmark
+    try:
+        from goalflow_bench.main import BenchOptions, quiet_logs, run_benchmark
+    except ModuleNotFoundError as err:
+        if err.name is None or err.name.split(".")[0] != "goalflow_bench":
+            raise
+        typer.echo(BENCH_MISSING, err=True)
+        raise typer.Exit(1) from None
 
     quiet_logs()
     options = BenchOptions(

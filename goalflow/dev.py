@@ -17,24 +17,14 @@ from typing import Any
 
 import httpx
 import uvicorn
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import (
-    AddSearchAttributesRequest,
-    ListSearchAttributesRequest,
-)
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
 
 from goalflow.binaries import temporal_cli
+from goalflow.namespace import cli_type, prepare_namespace
 from goalflow.outbound import LOOPBACK_NETWORKS
 from goalflow.settings import Settings
 from goalflow.temporal import connect
 from workflows.search_attributes import SEARCH_ATTRIBUTES
-
-
-def _cli_type(key: SearchAttributeKey[Any]) -> str:
-    """KEYWORD_LIST -> KeywordList, as `temporal server start-dev --search-attribute` takes it."""
-    return "".join(part.capitalize() for part in key.indexed_value_type.name.split("_"))
 
 
 class PortTaken(SystemExit):
@@ -91,7 +81,7 @@ def start_temporal(options: DevOptions) -> subprocess.Popen[bytes]:
     for pragma in SQLITE_PRAGMAS:
         args += ["--sqlite-pragma", pragma]
     for key in SEARCH_ATTRIBUTES:
-        args += ["--search-attribute", f"{key.name}={_cli_type(key)}"]
+        args += ["--search-attribute", f"{key.name}={cli_type(key.indexed_value_type)}"]
     log = (options.data_dir / "temporal.log").open("ab")
     # A session of its own: Ctrl-C reaches us, and we stop Temporal last, cleanly.
     return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -111,22 +101,6 @@ async def wait_for_temporal(settings: Settings, server: subprocess.Popen[bytes] 
             if asyncio.get_running_loop().time() > deadline:
                 raise SystemExit(f"goalflow dev: Temporal did not answer: {err}") from err
             await asyncio.sleep(0.25)
-
-
-async def ensure_search_attributes(client: Client, namespace: str) -> None:
-    """Register goalflow's search attributes (docs/temporal-ui.md) on a server we did not start."""
-    existing = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=namespace)
-    )
-    missing = {
-        key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
-        for key in SEARCH_ATTRIBUTES
-        if key.name not in existing.custom_attributes
-    }
-    if missing:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
-        )
 
 
 class _Server(uvicorn.Server):
@@ -214,6 +188,10 @@ async def run_dev(options: DevOptions) -> None:
             "GOALFLOW_SMTP_URL": f"smtp://{options.host}:{options.smtp_port}",
             "GOALFLOW_DEV": True,
             "GOALFLOW_DATA_DIR": str(options.data_dir),
+            # The worker's namespace check creates missing search attributes (an external server).
+            "GOALFLOW_REGISTER_SEARCH_ATTRIBUTES": os.environ.get(
+                "GOALFLOW_REGISTER_SEARCH_ATTRIBUTES", "true"
+            ),
             # On a laptop, webhook steps may call this machine (unless told otherwise).
             "GOALFLOW_OUTBOUND_ALLOWED_NETWORKS": os.environ.get(
                 "GOALFLOW_OUTBOUND_ALLOWED_NETWORKS", LOOPBACK_NETWORKS
@@ -228,8 +206,7 @@ async def run_dev(options: DevOptions) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         client = await wait_for_temporal(settings, temporal)
-        if external:
-            await ensure_search_attributes(client, settings.temporal_namespace)
+        await prepare_namespace(client, register=settings.register_search_attributes)
         sink.start()
         async with serving(
             client, settings, host=options.host, port=options.port, shutdown_timeout=15

@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     temporal_tls_key: str | None = Field(None, alias="TEMPORAL_TLS_KEY")
     temporal_tls_ca: str | None = Field(None, alias="TEMPORAL_TLS_CA")
     task_queue: str = Field("goalflow", alias="GOALFLOW_TASK_QUEUE")
+    # The worker checks at start that the namespace has the search attributes the workflows
+    # write (goalflow/namespace.py) and stops if not; with this, it creates the missing ones.
+    # `goalflow dev` turns it on unless told otherwise.
+    register_search_attributes: bool = Field(False, alias="GOALFLOW_REGISTER_SEARCH_ATTRIBUTES")
     api_keys: str = Field("", alias="GOALFLOW_API_KEYS")
     public_url: str = Field("http://127.0.0.1:8000", alias="GOALFLOW_PUBLIC_URL")
     # Comma-separated: the first signs, all verify (see goalflow/tracking.py, docs/security.md).

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from goalflow.bench.main import BenchOptions, run_benchmark
+from goalflow_bench.main import BenchOptions, run_benchmark
 
 VERDICTS = {"met", "missed", "not available"}
 

@@ -26,10 +26,10 @@ from temporalio.api.history.v1 import (
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from goalflow.bench.actions import count_actions, event_name
-from goalflow.bench.cost import floor_unit
-from goalflow.bench.floor import FloorWorkflow
-from goalflow.bench.runs import CLICK_DELAY
+from goalflow_bench.actions import count_actions, event_name
+from goalflow_bench.cost import floor_unit
+from goalflow_bench.floor import FloorWorkflow
+from goalflow_bench.runs import CLICK_DELAY
 
 E = EventType
 

@@ -1,9 +1,9 @@
-"""`python -m goalflow.bench.dashboard` at a tiny size: it builds its stand-ins and reports a
+"""`python -m goalflow_bench.dashboard` at a tiny size: it builds its stand-ins and reports a
 timing for each page (the figure itself is measured by hand, never by a test)."""
 
 from __future__ import annotations
 
-from goalflow.bench.dashboard import run
+from goalflow_bench.dashboard import run
 
 
 async def test_dashboard_benchmark_reports_each_page() -> None:

@@ -1,9 +1,9 @@
-"""`python -m goalflow.bench.sandbox` at a tiny size: each setting's worker holds its contacts
+"""`python -m goalflow_bench.sandbox` at a tiny size: each setting's worker holds its contacts
 and reports its memory (the figures themselves are for docs/benchmarks.md, not asserted)."""
 
 from __future__ import annotations
 
-from goalflow.bench.sandbox import VARIANTS, main
+from goalflow_bench.sandbox import VARIANTS, main
 
 
 async def test_sandbox_bench_reports_every_setting() -> None:

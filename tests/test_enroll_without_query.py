@@ -10,8 +10,8 @@ import pytest
 from temporalio.client import Client
 
 from api.service import Conflict, Goalflow, NotFound
-from goalflow.bench.stack import QueryCounter
 from goalflow.triggers import TriggerCache
+from goalflow_bench.stack import QueryCounter
 from tests.conftest import Stack
 from tests.helpers import assert_eventually, new_id
 from workflows.messages import ContactProfile, automation_workflow_id

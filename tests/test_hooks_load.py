@@ -1,10 +1,10 @@
 """1,000 signed Mailgun events posted as Mailgun sends them (one per request, 20 at a time): each
 accepted exactly once, no error (retries are tested in test_hooks_email.py). The rate is
-printed, not asserted (figures come from `python -m goalflow.bench.hooks`)."""
+printed, not asserted (figures come from `python -m goalflow_bench.hooks`)."""
 
 from __future__ import annotations
 
-from goalflow.bench.hooks import post_mailgun_events
+from goalflow_bench.hooks import post_mailgun_events
 from tests.conftest import Stack
 from tests.hooks import MAILGUN_KEY, hook_stack
 

@@ -6,7 +6,11 @@ of ours. Read with `ast` (nothing is imported), lazy imports inside functions in
 - The foundation (`goalflow/` but its launchers: settings, the Temporal connection, tracking,
   logging, ...) imports only itself and `workflows/`.
 - `api/` and `activities/` import neither each other, nor `worker`, nor a launcher.
-- Launchers (`goalflow/cli.py`, `dev.py`, `enroll_file.py`, `bench/`) may import anything.
+- Launchers (`goalflow/cli.py`, `dev.py`, `enroll_file.py`, and `goalflow_bench/`, the
+  benchmarks) may import anything.
+- The benchmarks stay out of the runtime's import graph: nothing imports `goalflow_bench` but
+  `goalflow/cli.py`, and that only inside the `goalflow bench` command (the Docker image leaves
+  the package out).
 """
 
 from __future__ import annotations
@@ -15,13 +19,12 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OURS = {"api", "activities", "workflows", "goalflow", "worker", "tests"}
+OURS = {"api", "activities", "workflows", "goalflow", "goalflow_bench", "worker", "tests"}
 # goalflow.client sits with them: the public client for integrations reuses the API's send path.
 LAUNCHERS = (
     "goalflow.cli",
     "goalflow.dev",
     "goalflow.enroll_file",
-    "goalflow.bench",
     "goalflow.client",
 )
 
@@ -48,6 +51,8 @@ def is_launcher(module: str) -> bool:
 
 def layer(module: str) -> str:
     top = module.split(".")[0]
+    if top == "goalflow_bench":
+        return "launcher"
     if top == "goalflow":
         return "launcher" if is_launcher(module) else "foundation"
     return top
@@ -79,7 +84,7 @@ def violations(module: str, source: str) -> list[str]:
 
 def production_files() -> list[Path]:
     files = [ROOT / "worker.py"]
-    for package in ("api", "activities", "workflows", "goalflow"):
+    for package in ("api", "activities", "workflows", "goalflow", "goalflow_bench"):
         files += sorted((ROOT / package).rglob("*.py"))
     return files
 
@@ -110,3 +115,41 @@ def test_every_production_file_has_a_layer() -> None:
     layers = {layer(module_name(path)) for path in production_files()}
     assert layers <= {*ALLOWED, "launcher"}
     assert {"workflows", "foundation", "api", "activities", "worker", "launcher"} <= layers
+
+
+BENCH = "goalflow_bench"
+
+
+def bench_imports(module: str, source: str) -> list[str]:
+    """Imports of the benchmarks from outside them: only the CLI's, inside a function."""
+    if module == BENCH or module.startswith(BENCH + "."):
+        return []
+    tree = ast.parse(source)
+    top_level = {id(node) for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)}
+    found = []
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        for name in names:
+            if name.split(".")[0] != BENCH:
+                continue
+            if module != "goalflow.cli" or id(node) in top_level:
+                found.append(f"{module} imports {name}")
+    return found
+
+
+def test_the_benchmarks_stay_out_of_the_runtime() -> None:
+    found = [
+        problem
+        for path in production_files()
+        for problem in bench_imports(module_name(path), path.read_text())
+    ]
+    assert found == []
+    cli = (ROOT / "goalflow" / "cli.py").read_text()
+    assert bench_imports("goalflow.cli", cli) == []
+    assert any(name.startswith(BENCH) for name in imported(cli)), "goalflow bench runs them"
+    assert bench_imports("api.main", "from goalflow_bench.main import run_benchmark\n") != []
+    assert bench_imports("goalflow.cli", "import goalflow_bench.main\n") != []

@@ -37,6 +37,7 @@ from goalflow.binaries import temporal_cli
 from goalflow.settings import Settings
 from tests.conftest import Stack, free_port
 from tests.helpers import assert_eventually, new_id
+from workflows.search_attributes import SEARCH_ATTRIBUTES
 from workflows.validation import parse_automation
 
 GOALFLOW = Path(sys.executable).parent / "goalflow"
@@ -244,6 +245,8 @@ async def test_a_worker_started_before_temporal_waits_and_then_connects(tmp_path
             port=port,
             data_converter=pydantic_data_converter,
             dev_server_existing_path=temporal_cli(),
+            # A namespace set up for goalflow: the worker checks it before polling.
+            search_attributes=list(SEARCH_ATTRIBUTES),
         )
         async with env:
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import re
 import shlex
 from pathlib import Path
@@ -184,3 +186,107 @@ def one_shot_services(services: dict[str, dict[str, Any]]) -> set[str]:
         for dep, condition in dependencies(svc).items()
         if condition == "service_completed_successfully"
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Dockerfile and .dockerignore
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    instructions: list[tuple[str, str]] = []
+    pending = ""
+    for raw in DOCKERFILE.read_text().splitlines():
+        stripped = raw.strip()
+        if stripped.startswith("#") or (not stripped and not pending):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        line = (pending + stripped).strip()
+        pending = ""
+        if line:
+            keyword, _, rest = line.partition(" ")
+            instructions.append((keyword.upper(), rest.strip()))
+    assert not pending, "Dockerfile ends in a line continuation"
+    return instructions
+
+
+def dockerfile_args(value: str) -> list[str]:
+    value = value.strip()
+    if value.startswith("["):
+        parsed = json.loads(value)
+        assert isinstance(parsed, list)
+        return [str(v) for v in parsed]
+    return shlex.split(value)
+
+
+def dockerfile_copies() -> list[tuple[list[str], str]]:
+    """(sources, destination) of every COPY/ADD from the build context."""
+    copies = []
+    for keyword, rest in dockerfile_instructions():
+        if keyword not in {"COPY", "ADD"}:
+            continue
+        args = dockerfile_args(rest)
+        flags = [a for a in args if a.startswith("--")]
+        if any(f.startswith("--from=") for f in flags):
+            continue
+        paths = [a for a in args if not a.startswith("--")]
+        assert len(paths) >= 2, f"{keyword} {rest}: needs a source and a destination"
+        copies.append((paths[:-1], paths[-1]))
+    return copies
+
+
+def dockerignore_patterns() -> list[str]:
+    lines = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def dockerignored(path: str, patterns: list[str]) -> bool:
+    """Whether .dockerignore drops PATH (or a directory above it) from the build context."""
+    parts = Path(path).parts
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    excluded = False
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        pat = pattern.lstrip("!").strip("/")
+        if pat.startswith("**/"):
+            tail = pat[3:]
+            hit = any(fnmatch.fnmatchcase(part, tail) for part in parts) or any(
+                fnmatch.fnmatchcase(c, tail) for c in candidates
+            )
+        else:
+            hit = any(fnmatch.fnmatchcase(c, pat) for c in candidates)
+        if hit:
+            excluded = not negate
+    return excluded
+
+
+# ---------------------------------------------------------------------------------------------
+# pyproject.toml's package discovery
+
+# Packages of the project that the Docker image leaves out: development tools.
+DEVELOPMENT_ONLY = {"goalflow_bench"}
+
+
+def discovered_packages(pyproject: dict[str, Any]) -> list[str]:
+    """The packages `[tool.setuptools.packages.find]` finds in the repository, as setuptools does
+    with `namespaces = false`: directories with an `__init__.py` (all the way up) whose dotted
+    name matches an include pattern and no exclude pattern."""
+    find = pyproject["tool"]["setuptools"]["packages"]["find"]
+    assert find.get("namespaces") is False, "only regular packages ship"
+
+    def packages(directory: Path, prefix: str) -> list[str]:
+        found = []
+        for child in sorted(directory.iterdir()):
+            if not child.name.startswith(".") and (child / "__init__.py").is_file():
+                name = prefix + child.name
+                found += [name, *packages(child, name + ".")]
+        return found
+
+    return [
+        name
+        for name in packages(ROOT, "")
+        if any(fnmatch.fnmatchcase(name, p) for p in find["include"])
+        and not any(fnmatch.fnmatchcase(name, p) for p in find.get("exclude", []))
+    ]

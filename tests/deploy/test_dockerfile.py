@@ -2,94 +2,26 @@
 
 from __future__ import annotations
 
-import fnmatch
 import importlib.metadata
-import json
 import re
-import shlex
 from pathlib import Path
 from typing import Any
 
 from tests.deploy.helpers import (
-    DOCKERFILE,
-    DOCKERIGNORE,
+    DEVELOPMENT_ONLY,
     ROOT,
     as_argv,
+    discovered_packages,
+    dockerfile_args,
+    dockerfile_copies,
+    dockerfile_instructions,
+    dockerignore_patterns,
+    dockerignored,
     split_image,
 )
 
 # ---------------------------------------------------------------------------------------------
 # Dockerfile
-
-
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
-    instructions: list[tuple[str, str]] = []
-    pending = ""
-    for raw in DOCKERFILE.read_text().splitlines():
-        stripped = raw.strip()
-        if stripped.startswith("#") or (not stripped and not pending):
-            continue
-        if stripped.endswith("\\"):
-            pending += stripped[:-1] + " "
-            continue
-        line = (pending + stripped).strip()
-        pending = ""
-        if line:
-            keyword, _, rest = line.partition(" ")
-            instructions.append((keyword.upper(), rest.strip()))
-    assert not pending, "Dockerfile ends in a line continuation"
-    return instructions
-
-
-def dockerfile_args(value: str) -> list[str]:
-    value = value.strip()
-    if value.startswith("["):
-        parsed = json.loads(value)
-        assert isinstance(parsed, list)
-        return [str(v) for v in parsed]
-    return shlex.split(value)
-
-
-def dockerfile_copies() -> list[tuple[list[str], str]]:
-    """(sources, destination) of every COPY/ADD from the build context."""
-    copies = []
-    for keyword, rest in dockerfile_instructions():
-        if keyword not in {"COPY", "ADD"}:
-            continue
-        args = dockerfile_args(rest)
-        flags = [a for a in args if a.startswith("--")]
-        if any(f.startswith("--from=") for f in flags):
-            continue
-        paths = [a for a in args if not a.startswith("--")]
-        assert len(paths) >= 2, f"{keyword} {rest}: needs a source and a destination"
-        copies.append((paths[:-1], paths[-1]))
-    return copies
-
-
-def dockerignore_patterns() -> list[str]:
-    lines = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()]
-    return [line for line in lines if line and not line.startswith("#")]
-
-
-def dockerignored(path: str, patterns: list[str]) -> bool:
-    """Whether .dockerignore drops PATH (or a directory above it) from the build context."""
-    parts = Path(path).parts
-    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    excluded = False
-    for pattern in patterns:
-        negate = pattern.startswith("!")
-        pat = pattern.lstrip("!").strip("/")
-        if pat.startswith("**/"):
-            tail = pat[3:]
-            hit = any(fnmatch.fnmatchcase(part, tail) for part in parts) or any(
-                fnmatch.fnmatchcase(c, tail) for c in candidates
-            )
-        else:
-            hit = any(fnmatch.fnmatchcase(c, pat) for c in candidates)
-        if hit:
-            excluded = not negate
-    return excluded
 
 
 def test_dockerfile_copies_only_files_that_exist_and_are_not_dockerignored() -> None:
@@ -111,11 +43,17 @@ def test_dockerfile_copies_only_files_that_exist_and_are_not_dockerignored() -> 
 
 
 def test_dockerfile_copies_everything_pyproject_packages(pyproject: dict[str, Any]) -> None:
-    """The image is built from the same package definition the tests install."""
+    """The image is built from the same package definition the tests install: every top-level
+    package that pyproject.toml's discovery finds, but the development tools."""
     copied = {Path(s).as_posix().strip("/") for sources, _ in dockerfile_copies() for s in sources}
     setuptools_cfg = pyproject["tool"]["setuptools"]
-    needed = {"pyproject.toml"}
-    needed |= {pkg.split(".")[0] for pkg in setuptools_cfg.get("packages", [])}
+    assert "packages" not in setuptools_cfg or "find" in setuptools_cfg["packages"], (
+        "list no packages by hand: [tool.setuptools.packages.find] finds them"
+    )
+    top_level = {name.split(".")[0] for name in discovered_packages(pyproject)}
+    assert {"goalflow", "workflows", "activities", "api"} <= top_level
+    assert top_level >= DEVELOPMENT_ONLY, "the benchmarks ship with a checkout's install"
+    needed = {"pyproject.toml"} | (top_level - DEVELOPMENT_ONLY)
     needed |= {f"{module}.py" for module in setuptools_cfg.get("py-modules", [])}
     readme = pyproject["project"].get("readme")
     if isinstance(readme, str):
@@ -124,6 +62,7 @@ def test_dockerfile_copies_everything_pyproject_packages(pyproject: dict[str, An
         needed.add(readme["file"])
     missing = needed - copied
     assert not missing, f"the Dockerfile does not COPY {sorted(missing)}"
+    assert not copied & DEVELOPMENT_ONLY, "the image leaves the development tools out"
     runs = " ".join(rest for keyword, rest in dockerfile_instructions() if keyword == "RUN")
     assert re.search(r"pip install (--\S+ )*\.(\s|$)", runs), "the image must `pip install .`"
 

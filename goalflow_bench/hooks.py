@@ -1,6 +1,6 @@
 """Load on `POST /v1/hooks/mailgun`: signed Mailgun events, one per request, as Mailgun sends them.
 
-    python -m goalflow.bench.hooks --url http://127.0.0.1:8000 --mailgun-key KEY \\
+    python -m goalflow_bench.hooks --url http://127.0.0.1:8000 --mailgun-key KEY \\
         --secret "$GOALFLOW_SECRET" --events 1000 --concurrency 20
 
 Each event is an `opened` event attributed (by the token goalflow puts in X-Mailgun-Variables) to

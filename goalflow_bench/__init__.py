@@ -6,4 +6,4 @@ figures, targets and verdicts. Benchmarks are commands, never timed tests.
 """
 
 # Kept free of imports: the floor workflow's module is loaded in Temporal's sandbox, package
-# and all. The command lives in goalflow.bench.main.
+# and all. The command lives in goalflow_bench.main.

@@ -1,6 +1,6 @@
 """How fast the dashboard answers for an automation with many enrollments.
 
-    python -m goalflow.bench.dashboard [--enrollments 10000] [--repeat 10]
+    python -m goalflow_bench.dashboard [--enrollments 10000] [--repeat 10]
 
 Starts a benchmark stack (embedded Temporal on SQLite, worker, API), publishes an automation with
 a handful of real enrollments, then adds `--enrollments` stand-ins: workflows of the enrollment
@@ -26,8 +26,8 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from api.visibility import ENROLLMENT_TYPES, enrollment_query
-from goalflow.bench.report import note
-from goalflow.bench.stack import StackOptions, open_stack
+from goalflow_bench.report import note
+from goalflow_bench.stack import StackOptions, open_stack
 from workflows.search_attributes import (
     AUTOMATION_ID,
     CONTACT_ID,

@@ -11,11 +11,11 @@ import sys
 import structlog
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
-from goalflow.bench.cost import cost
-from goalflow.bench.report import Report, machine, note, versions
-from goalflow.bench.runs import BENCHMARKS as RUNS
-from goalflow.bench.runs import BenchOptions
-from goalflow.bench.stack import StackOptions, open_stack
+from goalflow_bench.cost import cost
+from goalflow_bench.report import Report, machine, note, versions
+from goalflow_bench.runs import BENCHMARKS as RUNS
+from goalflow_bench.runs import BenchOptions
+from goalflow_bench.stack import StackOptions, open_stack
 
 BENCHMARKS = {**RUNS, "cost": cost}
 KINDS = tuple(BENCHMARKS)

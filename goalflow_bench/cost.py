@@ -3,7 +3,7 @@
 Runs the reference work and the floor unit by unit (as `throughput` does, at low concurrency,
 but each event sent once the unit's timer runs, so that the shape counted is the same whatever
 the load), then reads every history they made, all runs, and counts Temporal Cloud's billable
-actions (goalflow.bench.actions) and the history events. Queries leave no history: they are
+actions (goalflow_bench.actions) and the history events. Queries leave no history: they are
 counted as the stack's client sends them. The automation and catalog workflows that every
 enrollment shares are read before and after, and what they gained is shared out per enrollment.
 """
@@ -20,12 +20,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
-from goalflow.bench import actions as act
-from goalflow.bench import reference as ref
-from goalflow.bench.floor import FloorWorkflow
-from goalflow.bench.report import Progress, Report, note
-from goalflow.bench.runs import BenchOptions
-from goalflow.bench.stack import Stack
+from goalflow_bench import actions as act
+from goalflow_bench import reference as ref
+from goalflow_bench.floor import FloorWorkflow
+from goalflow_bench.report import Progress, Report, note
+from goalflow_bench.runs import BenchOptions
+from goalflow_bench.stack import Stack
 from workflows.messages import (
     CATALOG_WORKFLOW_ID,
     automation_workflow_id,

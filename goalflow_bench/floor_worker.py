@@ -9,9 +9,9 @@ import sys
 
 from temporalio.worker import Worker
 
-from goalflow.bench.floor import FloorWorkflow
 from goalflow.settings import Settings
 from goalflow.temporal import connect
+from goalflow_bench.floor import FloorWorkflow
 
 
 async def run(task_queue: str) -> None:

@@ -1,4 +1,4 @@
-"""`python -m goalflow.bench.sandbox`: worker memory per cached workflow, by sandbox setting.
+"""`python -m goalflow_bench.sandbox`: worker memory per cached workflow, by sandbox setting.
 
 Temporal's sandbox executes a workflow's module afresh for each workflow instance it keeps, so
 that workflow code cannot share state between workflows or reach non-deterministic calls
@@ -32,8 +32,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from goalflow.bench.report import rss_mb
 from goalflow.binaries import temporal_cli
+from goalflow_bench.report import rss_mb
 from worker import WORKFLOWS
 from workflows.contact import ContactWorkflowV2, contact_start
 from workflows.enrollment import EnrollmentWorkflowV2
@@ -135,7 +135,7 @@ async def main(count: int) -> list[dict[str, Any]]:
         for variant in VARIANTS:
             print(f"[sandbox] {variant}: holding {count} contacts", file=sys.stderr)
             child = await asyncio.create_subprocess_exec(
-                *[sys.executable, "-m", "goalflow.bench.sandbox", "--child", variant],
+                *[sys.executable, "-m", "goalflow_bench.sandbox", "--child", variant],
                 *["--address", address, "--enrollments", str(count)],
                 stdout=asyncio.subprocess.PIPE,
             )

@@ -26,8 +26,8 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, Interceptor, OutboundInterceptor, QueryWorkflowInput
 from temporalio.worker import Worker
 
-from goalflow.bench.floor import FloorWorkflow
 from goalflow.settings import Settings
+from goalflow_bench.floor import FloorWorkflow
 
 HOST = "127.0.0.1"
 
@@ -123,12 +123,12 @@ def _spawn(args: Sequence[str], env: dict[str, str], log: Path) -> subprocess.Po
 async def open_stack(options: StackOptions) -> AsyncIterator[Stack]:
     from goalflow.dev import (
         DevOptions,
-        ensure_search_attributes,
         serving,
         start_temporal,
         stop_process,
         wait_for_temporal,
     )
+    from goalflow.namespace import prepare_namespace
     from goalflow.smtp_sink import SmtpSink
 
     data_dir = Path(tempfile.mkdtemp(prefix="goalflow-bench-"))
@@ -167,7 +167,7 @@ async def open_stack(options: StackOptions) -> AsyncIterator[Stack]:
             config["interceptors"] = [*config["interceptors"], queries]
             client = Client(**config)
             if temporal is None:
-                await ensure_search_attributes(client, settings.temporal_namespace)
+                await prepare_namespace(client, register=True)
             sink.start()
             floor_queue = f"bench-floor-{uuid.uuid4().hex[:8]}"
             if options.worker_process:
@@ -177,7 +177,7 @@ async def open_stack(options: StackOptions) -> AsyncIterator[Stack]:
                 )
                 processes.append(worker)
                 floor = _spawn(
-                    [sys.executable, "-m", "goalflow.bench.floor_worker", floor_queue],
+                    [sys.executable, "-m", "goalflow_bench.floor_worker", floor_queue],
                     env,
                     data_dir / "floor-worker.log",
                 )

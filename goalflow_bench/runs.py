@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 
-from goalflow.bench import reference as ref
-from goalflow.bench.floor import FloorWorkflow
-from goalflow.bench.report import CpuMeter, Progress, Report, note, rss_mb, summary_ms
-from goalflow.bench.stack import Stack
+from goalflow_bench import reference as ref
+from goalflow_bench.floor import FloorWorkflow
+from goalflow_bench.report import CpuMeter, Progress, Report, note, rss_mb, summary_ms
+from goalflow_bench.stack import Stack
 
 
 @dataclass
