@@ -6,7 +6,9 @@ unnoticed. goalflow's workflow modules import their deterministic, side-effect-f
 (`workflows.definition`, `workflows.messages`, `workflows.matching`, …) passed through
 (`workflow.unsafe.imports_passed_through()`): one copy per process, not per workflow. What is
 executed per workflow is the workflow module itself (`workflows/contact.py`,
-`workflows/enrollment.py`), under the sandbox's guard.
+`workflows/enrollment.py` with the Temporal-facing pieces it wires: `workflows/actions.py`,
+`pause.py`, `visibility.py`), under the sandbox's guard; the enrollment's step interpreter is
+passed through.
 
 This holds `--enrollments` contacts at a one-day wait (two cached workflows each: the contact and
 its enrollment), in a worker process of its own per setting, and reports the worker's resident

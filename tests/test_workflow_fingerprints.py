@@ -30,5 +30,8 @@ def test_command_calls_do_not_drift_without_a_patch() -> None:
 
 def test_fingerprint_sees_command_calls() -> None:
     functions = fingerprint()["functions"]
-    assert "execute_activity" in functions["workflows/enrollment.py:_execute_action"]
+    assert "execute_activity" in functions["workflows/actions.py:_execute_action"]
+    # The enrollment interpreter's commands are what its workflow carries out.
+    assert "RunAction" in functions["workflows/interpreter.py:_run_action"]
+    assert "PauseUntil" in functions["workflows/interpreter.py:_pause"]
     assert "start_child_workflow" in functions["workflows/contact.py:_start_enrollment"]

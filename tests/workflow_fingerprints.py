@@ -19,6 +19,11 @@ ROOT = Path(__file__).resolve().parent.parent
 STORED = Path(__file__).parent / "workflow_fingerprints.json"
 MODULES = (
     "workflows/enrollment.py",
+    "workflows/interpreter.py",
+    "workflows/enrollment_state.py",
+    "workflows/actions.py",
+    "workflows/pause.py",
+    "workflows/visibility.py",
     "workflows/contact.py",
     "workflows/automation.py",
     "workflows/bulk.py",
@@ -42,7 +47,28 @@ COMMAND_CALLS = {
     "upsert_search_attributes",
     "upsert_memo",
     "get_external_workflow_handle",
+    # The enrollment interpreter's commands (workflows/commands.py), which its workflow turns
+    # into the calls above: the pure interpreter decides them, so they are fingerprinted too.
+    "RunAction",
+    "ChangeContact",
+    "PauseUntil",
+    "ShowProgress",
+    "ShowGoals",
+    "Finish",
 }
+# Calls whose first argument is a patch id: a string, or a constant of workflows/patches.py.
+PATCH_CALLS = ("patched", "_patched", "deprecate_patch", "CheckPatch")
+
+
+def patch_ids() -> dict[str, str]:
+    """The constants of workflows/patches.py, by name."""
+    ids = {}
+    for node in ast.parse((ROOT / "workflows/patches.py").read_text()).body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+            for target in node.targets:
+                if isinstance(target, ast.Name) and isinstance(node.value.value, str):
+                    ids[target.id] = node.value.value
+    return ids
 
 
 def _name(node: ast.expr) -> str | None:
@@ -61,6 +87,7 @@ class Fingerprint(TypedDict):
 def fingerprint() -> Fingerprint:
     functions: dict[str, list[str]] = {}
     patches: list[str] = []
+    ids = patch_ids()
     for module in MODULES:
         tree = ast.parse((ROOT / module).read_text())
         for node in ast.walk(tree):
@@ -72,10 +99,14 @@ def fingerprint() -> Fingerprint:
                     name = _name(inner.func)
                     if name in COMMAND_CALLS:
                         calls.append(f"{inner.lineno - node.lineno}:{name}")
-                    if name in ("patched", "_patched", "deprecate_patch") and inner.args:
+                    if name in PATCH_CALLS and inner.args:
                         first = inner.args[0]
                         if isinstance(first, ast.Constant):
                             patches.append(str(first.value))
+                        elif (constant := _name(first)) in ids:
+                            patches.append(ids[constant])
+                        if name == "CheckPatch":
+                            calls.append(f"{inner.lineno - node.lineno}:{name}")
             if calls:
                 functions[f"{module}:{node.name}"] = [
                     c.split(":", 1)[1] for c in sorted(calls, key=lambda c: int(c.split(":", 1)[0]))

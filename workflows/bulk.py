@@ -35,6 +35,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.messages import ContactProfile
+    from workflows.patches import BULK_CANCEL_BETWEEN_BATCHES
 
 # Activity name.
 ENROLL_BATCH = "enroll_batch"
@@ -271,7 +272,7 @@ class BulkEnrollWorkflow:
 
     def _stopping(self) -> bool:
         # Jobs that never receive the signal issue the same commands as before it existed.
-        return self.cancel_requested and workflow.patched("bulk-cancel-between-batches")
+        return self.cancel_requested and workflow.patched(BULK_CANCEL_BETWEEN_BATCHES)
 
     @workflow.query
     def view(self) -> BulkJobView:

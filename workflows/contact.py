@@ -80,6 +80,15 @@ with workflow.unsafe.imports_passed_through():
         contact_workflow_id,
         enrollment_workflow_id,
     )
+    from workflows.patches import (
+        CONTACT_ASKS_TRIGGERS_FOR_AUTOMATED_TAG_CHANGES,
+        CONTACT_BOUNDS_PROFILE,
+        CONTACT_CARRIES_BACKLOG_ACROSS_CONTINUE_AS_NEW,
+        CONTACT_ENROLLS_ON_TRIGGERS,
+        CONTACT_FORWARDS_IN_PARTS,
+        CONTACT_LEARNS_END_FROM_CHILD_COMPLETION,
+        TAGS_ANY_CASE,
+    )
     from workflows.recall import recall, remember
     from workflows.search_attributes import AUTOMATION_ID, CONTACT_ID, REACHED, STEP, VERSION
     from workflows.tags import AnyCase, add_tags, remove_tags, tag_diff
@@ -320,7 +329,7 @@ class ContactWorkflowV2:
                 )
             # Changes made by automations may trigger others: ask the worker's copy of the
             # trigger set, once for the lot.
-            if events and self._patched("contact-asks-triggers-for-automated-tag-changes"):
+            if events and self._patched(CONTACT_ASKS_TRIGGERS_FOR_AUTOMATED_TAG_CHANGES):
                 for event, matches in zip(events, await self._match_triggers(events), strict=True):
                     event.triggers = matches
             await self._publish(events)
@@ -453,7 +462,7 @@ class ContactWorkflowV2:
         )
         # The end of the enrollment is in this history anyway (the child's completion): no need
         # for a signal, a billable action and five history events.
-        watched = self._patched("contact-learns-end-from-child-completion")
+        watched = self._patched(CONTACT_LEARNS_END_FROM_CHILD_COMPLETION)
         child = await workflow.start_child_workflow(
             self.ENROLLMENT.run,
             EnrollmentInput(
@@ -588,7 +597,7 @@ class ContactWorkflowV2:
         """R14: enroll the contact into each automation whose trigger the event matched, right
         after the event was forwarded (the new enrollment does not see it), exactly as an
         enroll request would (R13); a refusal is counted, not an error."""
-        if not self._patched("contact-enrolls-on-triggers"):
+        if not self._patched(CONTACT_ENROLLS_ON_TRIGGERS):
             return
         for match in matches:
             refused: TriggerRefusal | None = None
@@ -651,7 +660,7 @@ class ContactWorkflowV2:
         if event.triggers:
             event = event.model_copy(update={"triggers": []})
         parts = forward_parts(active, json_bytes(event))
-        if len(parts) > 1 and not workflow.patched("contact-forwards-in-parts"):
+        if len(parts) > 1 and not workflow.patched(CONTACT_FORWARDS_IN_PARTS):
             parts = [active]  # as runs before the patch did
         for part in parts:
             await self._signal_event(part, event)
@@ -757,14 +766,14 @@ class ContactWorkflowV2:
             return True
         if self.queued_awaited or self.queued_bytes > MAX_CARRIED_BYTES:
             return False
-        if self.queued_utf8 > MAX_CARRIED_UTF8 and workflow.patched("contact-bounds-profile"):
+        if self.queued_utf8 > MAX_CARRIED_UTF8 and workflow.patched(CONTACT_BOUNDS_PROFILE):
             return False  # bytes, not characters: the 2 MB limit counts bytes
-        return self._patched("contact-carries-backlog-across-continue-as-new")
+        return self._patched(CONTACT_CARRIES_BACKLOG_ACROSS_CONTINUE_AS_NEW)
 
     def _too_large(self, error: ApplicationError | None) -> bool:
         """Whether a change that `error` refuses is left out. Runs recorded before the bounds
         (no marker) took such changes: they replay as they ran."""
-        return error is not None and workflow.patched("contact-bounds-profile")
+        return error is not None and workflow.patched(CONTACT_BOUNDS_PROFILE)
 
     def _refuse(self, after: ContactSnapshot) -> None:
         """Refuse (an update's answer, 422 at the API) a change that would leave the profile as
@@ -785,7 +794,7 @@ class ContactWorkflowV2:
     def _tags_any_case(self) -> bool:
         # Asked only when a tag differs from another but for case (workflows/tags.py); a patch
         # of every type, V2 included, since it came after them.
-        return workflow.patched("tags-any-case")
+        return workflow.patched(TAGS_ANY_CASE)
 
 
 def _matching(
