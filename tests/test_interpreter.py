@@ -25,6 +25,7 @@ from workflows.definition import Automation
 from workflows.events import ContactEvent
 from workflows.interpreter import Interpreter
 from workflows.messages import ContactSnapshot, EnrollmentInput
+from workflows.patches import TAGS_ANY_CASE
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 BUY = {"event": "custom", "name": "buy"}
@@ -231,3 +232,51 @@ def test_the_interpreter_modules_need_no_temporal_asyncio_or_clock(module: str) 
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
     }
     assert not calls & {"now", "utcnow", "today", "time", "monotonic"}
+
+
+def test_tags_any_case_is_asked_of_the_driver_only_when_case_decides_a_match() -> None:
+    """The interpreter asks its driver's `patched` at the moment matching needs it (the
+    workflow's `workflow.patched`), and not at all when no two tags differ only by case."""
+    for applies in (False, True):
+        asked: list[str] = []
+
+        def patched(patch_id: str, asked: list[str] = asked, applies: bool = applies) -> bool:
+            asked.append(patch_id)
+            return applies
+
+        automation = Automation.model_validate(
+            {
+                "name": "test",
+                "steps": [
+                    {
+                        "id": "vip",
+                        "type": "goal",
+                        "any_of": [{"event": "contact.tag_added", "tag": "vip"}],
+                        "if_unmet": {"action": "wait"},
+                    }
+                ],
+            }
+        )
+        machine = Interpreter(
+            EnrollmentInput(
+                enrollment_id="enr:a:c:1",
+                automation_id="a",
+                version=1,
+                automation=automation,
+                contact=ContactSnapshot(id="c", email="c@example.com"),
+                contact_workflow_id="contact:c",
+            ),
+            T0,
+            patched,
+        )
+        last(machine.start(T0), PauseUntil)
+        other = ContactEvent(id="e-0", contact_id="c", type="contact.tag_added", data={"tag": "x"})
+        machine.on_event(other, T0)
+        assert asked == []
+        event = ContactEvent(
+            id="e-1", contact_id="c", type="contact.tag_added", data={"tag": "VIP"}
+        )
+        machine.on_event(event, T0 + timedelta(minutes=1))
+        assert asked and set(asked) == {TAGS_ANY_CASE}
+        assert machine.goals["vip"].met is applies
+        assert machine.move_pending is applies
