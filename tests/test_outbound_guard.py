@@ -133,8 +133,11 @@ async def test_literal_non_public_addresses_are_refused_at_publish(stack: Stack)
             ["body", "steps", i + 1, "url"] for i in range(len(literals))
         ]
         assert all(e["type"] == "outbound_refused" for e in errors)
-        for error, (_, kind) in zip(errors, REFUSED, strict=False):
-            assert error["msg"].startswith(f"{kind} address"), error
+        # Each message names its step, then the kind of address refused.
+        for i, (error, (_, kind)) in enumerate(zip(errors, REFUSED, strict=False)):
+            assert error["msg"].startswith(f"step 'hook-{i}' (steps[{i + 1}]): {kind} address"), (
+                error
+            )
         # Public literals and hostnames are for connect time; templates too.
         fine = [url_of(a) for a in PUBLIC] + ["https://hooks.example.com/x", "http://{{x}}/"]
         answer = await api.put(f"/v1/automations/{new_id('a')}", json=hooks(*fine))
