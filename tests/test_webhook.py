@@ -119,3 +119,19 @@ async def test_webhook_400_is_not_retried(dev_env: WorkflowEnvironment, receiver
     assert final.status == "completed"
     assert [e.step_id for e in final.timeline if e.kind == "step_completed"][-1] == "after"
     assert json.loads(receiver.requests[0]["body"])["n"] == 1
+
+
+async def test_a_template_error_in_the_body_is_not_retried(
+    dev_env: WorkflowEnvironment, receiver: Receiver
+) -> None:
+    definition = hook_automation(receiver.url)
+    definition["steps"][0]["body"] = {"n": "{{ 1/0 }}"}
+    async with running_engine(dev_env, settings=Settings(GOALFLOW_WEBHOOK_SECRET=SECRET)) as engine:
+        enrolled = await engine.enroll(definition, new_id())
+        final = await engine.result(enrolled.enrollment_id)
+    assert receiver.requests == []
+    notify = next(e for e in final.timeline if e.kind == "step_completed" and e.step_id == "notify")
+    assert notify.detail["result"] == "failed"
+    assert notify.detail["error_type"] == "TemplateFailed"
+    assert "ZeroDivisionError" in notify.detail["error"]
+    assert final.status == "completed"
