@@ -8,6 +8,7 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from api.error_words import worded
 from api.schemas import MAX_DEFINITION_BYTES, PublishOut, fits
 from api.service import Goalflow
 from goalflow.outbound import OutboundPolicy, literal_address_refusal
@@ -54,9 +55,12 @@ def checked(
     return automation, warnings, [], check_automation(automation, links)
 
 
-def problems(errors: list[Error], warnings: list[Problem]) -> list[Problem]:
+def problems(definition: Any, errors: list[Error], warnings: list[Problem]) -> list[Problem]:
+    """The errors worded as the 422 words them (api/error_words.py), then the warnings."""
+    in_body = worded([{**e, "loc": ("body", *e["loc"])} for e in errors], definition)
     found = [
-        Problem(level="error", code=e["type"], loc=list(e["loc"]), message=e["msg"]) for e in errors
+        Problem(level="error", code=e["type"], loc=list(e["loc"][1:]), message=e["msg"])
+        for e in in_body
     ]
     return found + warnings
 

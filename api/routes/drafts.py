@@ -61,7 +61,7 @@ async def _problems(goalflow: Goalflow, settings: Settings, definition: Any) -> 
     _automation, _warnings, errors, checks = checked(
         definition, await trigger_links(goalflow), settings.outbound_policy
     )
-    return problems(errors, checks)
+    return problems(definition, errors, checks)
 
 
 async def _view(
