@@ -147,11 +147,9 @@ async def test_build_the_guides_automation_by_clicks(stack: Stack, page: Page) -
 
 async def test_versions_diff_and_restore_from_the_page(stack: Stack, page: Page) -> None:
     automation = new_id("versions")
-    first = {
-        "name": "Versions",
-        "steps": [{"id": "hello", "type": "send_email", "subject": "Hello", "html": "<p>Hi</p>"}],
-    }
-    second = {**first, "steps": [{**first["steps"][0], "subject": "Hello again"}]}
+    hello = {"id": "hello", "type": "send_email", "subject": "Hello", "html": "<p>Hi</p>"}
+    first = {"name": "Versions", "steps": [hello]}
+    second = {**first, "steps": [{**hello, "subject": "Hello again"}]}
     for definition in (first, second):
         assert (await stack.http.put(f"/v1/automations/{automation}", json=definition)).is_success
     await page.goto(f"{stack.url}/ui/automations/{automation}")
