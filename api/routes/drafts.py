@@ -198,7 +198,7 @@ async def list_versions(goalflow: GoalflowDep, automation_id: KnownAutomationId)
 
 
 @router.post(
-    "/automations/{automation_id}/versions/{version}/restore",
+    "/automations/{automation_id}/versions/{n}/restore",
     response_model=DraftOut,
     responses={404: {"description": "unknown automation or version"}},
 )
@@ -206,13 +206,13 @@ async def restore_version(
     goalflow: GoalflowDep,
     settings: SettingsDep,
     automation_id: KnownAutomationId,
-    version: int = Path(description="a published version number"),
+    n: int = Path(description="a published version number"),
 ) -> DraftOut:
     """The draft becomes that version's definition (replacing any draft), based on the latest
     version; the draft view."""
-    if not 1 <= version <= 1_000_000:
-        raise NotFound(f"automation {automation_id!r} has no version {version}")
-    found = await goalflow.automation(automation_id, version)
+    if not 1 <= n <= 1_000_000:
+        raise NotFound(f"automation {automation_id!r} has no version {n}")
+    found = await goalflow.automation(automation_id, n)
     definition = found.definition.model_dump(mode="json", by_alias=True, exclude_none=True)
     change = await drafts.save(goalflow, automation_id, definition, replace=True)
     assert change.draft is not None
