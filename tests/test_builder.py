@@ -6,6 +6,7 @@ Screenshots go to the run's screenshot folder (tests/dashboard_browser.py)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -191,3 +192,34 @@ async def test_the_builder_on_a_phone(stack: Stack, browser: Browser) -> None:
         await screenshot(page, "builder-phone")
     finally:
         await context.close()
+
+
+async def test_the_builders_save_needs_the_csrf_token_and_a_free_id(stack: Stack) -> None:
+    http = stack.http
+    page = await http.get("/ui/automations/new")
+    assert page.status_code == 200
+    found = re.search(r'data-csrf="([^"]+)"', page.text)
+    assert found is not None
+    token = {"X-CSRF-Token": found.group(1)}
+    automation = new_id("b")
+    url = f"/ui/automations/{automation}/builder.json"
+    body = {"definition": {"name": "B", "steps": []}, "new": True}
+    refused = await http.post(url, json=body, headers={"X-CSRF-Token": "forged"})
+    assert refused.status_code == 403
+    assert (await http.get(f"/v1/automations/{automation}/draft")).status_code == 404
+    saved = await http.post(url, json=body, headers=token)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["saved"] is True
+    assert [p["loc"] for p in saved.json()["problems"]] == [["steps"]]
+    # The id is taken now: a second "new" automation with it is refused, the draft kept.
+    again = await http.post(url, json={**body, "definition": {"name": "other"}}, headers=token)
+    assert again.status_code == 409
+    draft = (await http.get(f"/v1/automations/{automation}/draft")).json()
+    assert draft["definition"] == {"name": "B", "steps": []}
+    # Published with errors: nothing is.
+    published = await http.post(url, json={**body, "new": False, "publish": True}, headers=token)
+    assert published.json()["location"] is None
+    assert (await http.get(f"/v1/automations/{automation}")).status_code == 404
+    # Listed as a draft on the dashboard, linking to its builder.
+    listing = await http.get("/ui")
+    assert f'href="/ui/automations/{automation}/edit"' in listing.text
