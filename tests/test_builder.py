@@ -223,3 +223,59 @@ async def test_the_builders_save_needs_the_csrf_token_and_a_free_id(stack: Stack
     # Listed as a draft on the dashboard, linking to its builder.
     listing = await http.get("/ui")
     assert f'href="/ui/automations/{automation}/edit"' in listing.text
+
+
+EVERY_STEP: dict[str, Any] = {
+    "name": "Every step",
+    "description": "All the kinds",
+    "settings": {"allow_reentry": True, "timezone": "Europe/Madrid",
+                 "send_window": {"days": ["mon", "tue"], "start": "09:00", "end": "18:00"}},
+    "triggers": [
+        {"id": "booked", "event": "appointment.status_changed", "status": ["new"],
+         "calendar_id": "c1"},
+        {"event": "contact.updated", "field": "plan"},
+        {"event": "custom", "name": "signup", "where": {"plan": "pro", "seats": 3}},
+    ],
+    "steps": [
+        {"id": "mail", "type": "send_email", "name": "Hello", "subject": "Hi", "html": "<a href=\"https://x.test/a\">a</a>",
+         "text": "Hi", "from": "team@example.com", "send_window": None},
+        {"id": "sms", "type": "send_sms", "body": "Hi"},
+        {"id": "later", "type": "wait", "until_time": "10:00", "weekdays": ["mon"]},
+        {"id": "until", "type": "wait", "until": "2030-01-01T09:00:00Z"},
+        {"id": "tag", "type": "add_tag", "tag": "a"},
+        {"id": "untag", "type": "remove_tag", "tag": "b"},
+        {"id": "fields", "type": "update_contact", "fields": {"plan": "pro", "seats": 3}},
+        {"id": "hook", "type": "webhook", "url": "https://hooks.example.com/x", "method": "PUT",
+         "headers": {"X-Key": "v"}, "body": {"id": "{{ contact.id }}"}},
+        {"id": "branch", "type": "if_else", "if": {"field": "seats", "gt": 2}, "then": "goal",
+         "else": "stop"},
+        {"id": "goal", "type": "goal", "name": "Clicked", "jump_from": "anywhere",
+         "any_of": [{"event": "email.clicked", "email_step": "mail", "url": "https://x.test/*"},
+                    {"event": "contact.tag_added", "tag": "vip", "match_context": ["order"],
+                     "lookback": "PT1H"}],
+         "on_met": {"action": "end"},
+         "if_unmet": {"action": "wait", "timeout": "PT3H", "on_timeout": "continue"}},
+        {"id": "stop", "type": "end"},
+    ],
+}  # fmt: skip
+
+
+async def test_the_builder_keeps_a_definition_it_did_not_change(stack: Stack, page: Page) -> None:
+    automation = new_id("every")
+    answer = await stack.http.put(f"/v1/automations/{automation}", json=EVERY_STEP)
+    assert answer.status_code == 201, answer.text
+    published = (await stack.http.get(f"/v1/automations/{automation}")).json()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await page.goto(f"{stack.url}/ui/automations/{automation}/edit")
+    await expect(page.locator("li.step-card")).to_have_count(len(EVERY_STEP["steps"]))
+    await expect(page.get_by_label("Time zone")).to_have_value("Europe/Madrid")
+    await page.get_by_role("button", name="Save draft").click()
+    await expect(page.get_by_role("status")).to_have_text("Draft saved.")
+    await screenshot(page, "builder-every-step")
+    assert not errors, errors
+    draft = (await stack.http.get(f"/v1/automations/{automation}/draft")).json()
+    assert draft["problems"] == []
+    assert draft["base_version"] == 1
+    kept = {k: v for k, v in published.items() if k in EVERY_STEP}
+    assert draft["definition"] == kept
