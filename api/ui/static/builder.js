@@ -840,6 +840,11 @@
             isNew = false;
             window.history.replaceState(null, "", "/ui/automations/" +
               encodeURIComponent(automationId) + "/edit");
+            var heading = document.querySelector("h1");
+            if (heading) {
+              heading.textContent = t("edit_title") + " ";
+              heading.appendChild(el("span", { "class": "id", text: automationId }));
+            }
           }
           problems = json.problems || [];
           var errors = problems.filter(function (p) { return p.level === "error"; }).length;
