@@ -183,3 +183,23 @@ async def test_versions_with_running_enrollments_and_restore(stack: Stack) -> No
     # Publishing the restored draft makes version 3 with version 1's definition.
     published = await http.post(f"{url}/draft/publish")
     assert (published.status_code, published.json()["version"]) == (201, 3)
+
+
+async def test_large_drafts_saved_again_and_again_stay_within_one_bounded_history(
+    stack: Stack,
+) -> None:
+    """Each save carries the whole draft; the draft's workflow continues as new when Temporal
+    suggests it, handing over only the last draft."""
+    http = stack.http
+    automation = new_id("d")
+    handle = stack.env.client.get_workflow_handle(f"draft:{automation}")
+    runs = set()
+    for n in range(8):
+        big = {"name": f"save {n}", "notes": str(n) * 900_000}
+        answer = await http.put(f"/v1/automations/{automation}/draft", json=big)
+        assert answer.status_code == 200, answer.text
+        runs.add((await handle.describe()).run_id)
+    assert len(runs) > 1, "the draft's workflow never continued as new"
+    draft = (await http.get(f"/v1/automations/{automation}/draft")).json()
+    assert draft["definition"]["name"] == "save 7"
+    assert draft["base_version"] is None
