@@ -307,6 +307,16 @@
     } else if (event === "sms.received") {
       nodes.push(text(criterion, "body_matches", path.concat(["body_matches"]),
         t("body_matches"), { optional: true }));
+    } else if (/^(payment|subscription|order)\./.test(event)) {
+      // Payments and orders (from Stripe, Shopify, HighLevel): product, smallest amount, currency.
+      nodes.push(text(criterion, "product", path.concat(["product"]), t("product"),
+        { optional: true }));
+      nodes.push(text(criterion, "amount_at_least", path.concat(["amount_at_least"]),
+        t("amount_at_least"), { optional: true, inputmode: "numeric", read: scalar }));
+      if (event.indexOf("order.") !== 0) {
+        nodes.push(text(criterion, "currency", path.concat(["currency"]), t("currency"),
+          { optional: true }));
+      }
     } else if (event === "contact.updated") {
       nodes.push(text(criterion, "field", path.concat(["field"]), t("changed_field"),
         { optional: true }));
@@ -650,6 +660,16 @@
         function (on) { if (on) { settings.allow_reentry = true; } else { delete settings.allow_reentry; } }),
       text(settings, "timezone", ["settings", "timezone"], t("timezone"),
         { optional: true, placeholder: "UTC" }),
+      select(settings, "priority", ["settings", "priority"], t("priority"), [
+        ["normal", t("priority_normal")], ["transactional", t("priority_transactional")],
+      ], function (value) {
+        if (value === "normal") { delete settings.priority; } else { settings.priority = value; }
+      }),
+      select(settings, "when_capped", ["settings", "when_capped"], t("when_capped"), [
+        ["defer", t("when_capped_defer")], ["skip", t("when_capped_skip")],
+      ], function (value) {
+        if (value === "defer") { delete settings.when_capped; } else { settings.when_capped = value; }
+      }),
       checkbox(!!settings.send_window, ["settings", "send_window"], t("use_send_window"),
         function (on) {
           if (on) {
