@@ -279,3 +279,21 @@ async def test_the_builder_keeps_a_definition_it_did_not_change(stack: Stack, pa
     assert draft["base_version"] == 1
     kept = {k: v for k, v in published.items() if k in EVERY_STEP}
     assert draft["definition"] == kept
+
+    # A step renamed while saves come and go: the branch that jumps to it follows every time.
+    async def saved_draft() -> dict[str, Any]:
+        found: dict[str, Any] = (await stack.http.get(f"/v1/automations/{automation}/draft")).json()
+        return found
+
+    step_id = page.locator("li.step-card").nth(9).get_by_label("Step id")
+    await step_id.fill("goal-m")
+    await assert_eventually(saved_draft, lambda d: d["definition"]["steps"][9]["id"] == "goal-m")
+    await step_id.press_sequentially("et")
+    await step_id.press("Tab")
+    found = await assert_eventually(
+        saved_draft, lambda d: d["definition"]["steps"][9]["id"] == "goal-met"
+    )
+    assert found["definition"]["steps"][8]["then"] == "goal-met"
+    assert found["problems"] == []
+    branch = page.locator("li.step-card").nth(8)
+    await expect(branch.get_by_label("If true, go to")).to_have_value("goal-met")

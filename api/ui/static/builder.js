@@ -615,16 +615,19 @@
         }, { "class": "warn small" }),
       ]),
     ]);
+    // Every jump and email filter that names the step follows its id as it is typed.
     var previous = step.id;
+    var idField = text(step, "id", path.concat(["id"]), t("step_id"), {
+      onchange: function () { changed(true); },
+    });
+    idField.querySelector("input").addEventListener("input", function () {
+      renameStep(previous, step.id);
+      previous = step.id;
+    });
     var children = [
       head,
       text(step, "name", path.concat(["name"]), nameLabel, { optional: true }),
-      text(step, "id", path.concat(["id"]), t("step_id"), {
-        onchange: function () {
-          renameStep(previous, step.id);
-          changed(true);
-        },
-      }),
+      idField,
     ].concat(stepFields(step, i, path));
     return el("li", {
       "class": "step-card" + (step.type === "goal" ? " goal" : ""),
@@ -810,6 +813,25 @@
     window.scrollTo(0, scroll);
   }
 
+  // After a save: the problems and the save bar anew, the fields untouched (typing goes on).
+  function refresh() {
+    var focused = document.activeElement && document.activeElement.id;
+    form.querySelectorAll(".problem").forEach(function (node) { node.remove(); });
+    form.querySelectorAll("[aria-invalid], [aria-describedby]").forEach(function (node) {
+      node.removeAttribute("aria-invalid");
+      node.removeAttribute("aria-describedby");
+    });
+    var bar = form.querySelector(".actions");
+    if (bar) {
+      bar.replaceWith(actionsBar());
+    }
+    placeProblems();
+    var again = focused && document.getElementById(focused);
+    if (again && again !== document.activeElement) {
+      again.focus({ preventScroll: true });
+    }
+  }
+
   function setStatus(message) {
     statusText = message;
     var node = document.getElementById("save-status");
@@ -829,7 +851,7 @@
     if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(automationId)) {
       problems = [{ level: "error", code: "automation_id", loc: ["automation_id"], message: t("needs_id") }];
       notice = null;
-      render();
+      refresh();
       return Promise.resolve();
     }
     var body = JSON.stringify({ definition: def, "new": isNew, publish: publish, force: force });
@@ -860,6 +882,10 @@
             isNew = false;
             window.history.replaceState(null, "", "/ui/automations/" +
               encodeURIComponent(automationId) + "/edit");
+            var idInput = document.getElementById(idOf(["automation_id"]));
+            if (idInput) {
+              idInput.readOnly = true;
+            }
             var heading = document.querySelector("h1");
             if (heading) {
               heading.textContent = t("edit_title") + " ";
@@ -874,7 +900,7 @@
           statusText = t("not_saved").replace("{reason}", reason);
           notice = { message: statusText, stale: false };
         }
-        render();
+        refresh();
       }).catch(function (error) {
         setStatus(t("not_saved").replace("{reason}", String(error)));
       });
