@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
+from api.main import create_app
 from tests.api_helpers import TIMER_THEN_GOAL
 from tests.conftest import Stack
 from tests.helpers import assert_eventually, new_id
@@ -203,3 +206,22 @@ async def test_large_drafts_saved_again_and_again_stay_within_one_bounded_histor
     draft = (await http.get(f"/v1/automations/{automation}/draft")).json()
     assert draft["definition"]["name"] == "save 7"
     assert draft["base_version"] is None
+
+
+async def test_a_draft_over_1_mib_is_422_at_body(stack: Stack) -> None:
+    """Past the draft's own limit, under a server body limit larger than it."""
+    settings = stack.settings.model_copy(update={"max_body_bytes": 4 * 1024 * 1024})
+    app = create_app(settings, stack.env.client)
+    automation = new_id("d")
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://goalflow") as http:
+            url = f"/v1/automations/{automation}/draft"
+            big = await http.put(url, json={"name": "x" * (1024 * 1024)})
+            assert big.status_code == 422
+            [error] = big.json()["detail"]
+            assert (error["type"], error["loc"]) == ("too_large", ["body"])
+            assert "1 MiB" in error["msg"]
+            fits = await http.put(url, json={"name": "x" * (1024 * 1024 - 20)})
+            assert fits.status_code == 200, fits.text
+    assert (await stack.http.get(f"/v1/automations/{automation}/draft")).status_code == 200
