@@ -65,6 +65,10 @@ TEXT: dict[str, str] = {
     "fix_to_activate": "Fix the problems marked ✖ to activate it.",
     "not_saved": "Not saved: {reason}",
     "needs_id": "Give the automation an id first.",
+    "id_taken": "An automation with id {id} exists: choose another id.",
+    "draft_too_large": "The draft is over 1 MiB: it was not saved.",
+    "published_meanwhile": "Version {version} was published after this draft was started: "
+    "publish anyway to replace it with this draft.",
     "problems": "Problems",
     "no_problems": "No problems.",
     "none": "(none)",

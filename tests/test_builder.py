@@ -297,3 +297,27 @@ async def test_the_builder_keeps_a_definition_it_did_not_change(stack: Stack, pa
     assert found["problems"] == []
     branch = page.locator("li.step-card").nth(8)
     await expect(branch.get_by_label("If true, go to")).to_have_value("goal-met")
+
+
+async def test_save_and_activate_says_when_a_version_came_meanwhile(stack: Stack) -> None:
+    http = stack.http
+    page = await http.get("/ui/automations/new")
+    found = re.search(r'data-csrf="([^"]+)"', page.text)
+    assert found is not None
+    token = {"X-CSRF-Token": found.group(1)}
+    automation = new_id("b")
+    hello = {"id": "hello", "type": "add_tag", "tag": "hello"}
+    url = f"/ui/automations/{automation}/builder.json"
+    body = {"definition": {"name": "Mine", "steps": [hello]}, "new": True}
+    assert (await http.post(url, json=body, headers=token)).json()["saved"] is True
+    other = {"name": "Theirs", "steps": [hello]}
+    assert (await http.put(f"/v1/automations/{automation}", json=other)).status_code == 201
+    body = {**body, "new": False, "publish": True}
+    stale = (await http.post(url, json=body, headers=token)).json()
+    assert (stale["saved"], stale["stale"], stale["location"]) == (True, True, None)
+    assert "Version 1 was published after this draft" in stale["message"]
+    assert (await http.get(f"/v1/automations/{automation}")).json()["name"] == "Theirs"
+    forced = (await http.post(url, json={**body, "force": True}, headers=token)).json()
+    assert forced["location"] == f"/ui/automations/{automation}"
+    published = (await http.get(f"/v1/automations/{automation}")).json()
+    assert (published["name"], published["version"], published["state"]) == ("Mine", 2, "active")

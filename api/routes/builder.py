@@ -166,12 +166,12 @@ async def builder_save(
         return _answer(BuilderAnswer(saved=False, message=str(err)), 422)
     definition = body.definition
     if json_bytes(definition) > MAX_DRAFT_BYTES:
-        return _answer(BuilderAnswer(saved=False, message="the draft is over 1 MiB"), 422)
+        return _answer(BuilderAnswer(saved=False, message=TEXT["draft_too_large"]), 422)
     if body.new:
         existing = await drafts.current(goalflow, automation_id)
         published = await drafts.latest_version(goalflow, automation_id)
         if existing.draft is not None or published is not None:
-            message = f"an automation with id {automation_id!r} exists: choose another id"
+            message = TEXT["id_taken"].format(id=automation_id)
             return _answer(BuilderAnswer(saved=False, message=message), 409)
     change = await drafts.save(goalflow, automation_id, definition)
     found = await _problems(goalflow, settings, definition)
@@ -180,10 +180,7 @@ async def builder_save(
     assert change.draft is not None
     latest = await drafts.latest_version(goalflow, automation_id)
     if latest is not None and latest != change.draft.base_version and not body.force:
-        message = (
-            f"version {latest} was published after this draft was started: publish anyway to "
-            "replace it with this draft"
-        )
+        message = TEXT["published_meanwhile"].format(version=latest)
         return _answer(BuilderAnswer(saved=True, problems=found, message=message, stale=True))
     await publish_definition(goalflow, settings, automation_id, definition, activate=True)
     await drafts.discard(goalflow, automation_id, if_revision=change.revision)
