@@ -39,6 +39,7 @@ from workflows.automation import AutomationWorkflow, CatalogWorkflow
 from workflows.bulk import BulkChunkWorkflow, BulkEnrollWorkflow
 from workflows.contact import ContactWorkflowV2
 from workflows.directory import ProfileKeyWorkflow
+from workflows.drafts import DraftWorkflow
 from workflows.enrollment import EnrollmentWorkflowV2
 from workflows.first_types import ContactWorkflow, EnrollmentWorkflow
 from workflows.phone import PhoneWorkflow
@@ -66,6 +67,7 @@ WORKFLOWS: Sequence[type] = (
     PhoneWorkflow,
     DashboardLogoutWorkflow,
     ProfileKeyWorkflow,
+    DraftWorkflow,
 )
 
 

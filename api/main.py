@@ -17,6 +17,7 @@ from api.repeats import RecentLinks
 from api.routes import (
     automations,
     contacts,
+    drafts,
     enrollments,
     events,
     health,
@@ -78,7 +79,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
 
     app.include_router(health.router)
     v1 = [Depends(require_api_key)]
-    for module in (automations, enrollments, events, contacts, trigger_links, jobs, stats):
+    for module in (automations, drafts, enrollments, events, contacts, trigger_links, jobs, stats):
         app.include_router(module.router, prefix="/v1", dependencies=v1)
     if settings.dev_mode:
         app.include_router(dev_routes.router, prefix="/v1", dependencies=v1)

@@ -20,6 +20,7 @@ from pydantic import (
 from pydantic_core import to_json
 
 from api.error_words import worded
+from workflows.checks import Problem
 from workflows.definition import APPOINTMENT_STATUSES, STEP_ID_PATTERN, EventType
 from workflows.globs import MAX_MATCHED_TEXT
 from workflows.limits import MAX_PROFILE_BYTES
@@ -113,6 +114,8 @@ class PublishOut(BaseModel):
     version: int
     state: AutomationLifecycle
     warnings: list[str] = Field(default_factory=list)
+    # Checks of the definition (workflows/checks.py): warnings that did not block the publish.
+    problems: list[Problem] = Field(default_factory=list)
 
 
 class AutomationStateOut(BaseModel):

@@ -26,6 +26,7 @@ MODULES = (
     "workflows/visibility.py",
     "workflows/contact.py",
     "workflows/automation.py",
+    "workflows/drafts.py",
     "workflows/bulk.py",
     "workflows/phone.py",
     "workflows/sessions.py",

@@ -13,6 +13,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.draft_messages import DraftEntry
     from workflows.limits import json_bytes, versions_refusal
     from workflows.messages import (
         SIGNAL_TRIGGER_OUTCOME,
@@ -136,6 +137,11 @@ class AutomationWorkflow:
         return self.state.trigger_counts
 
     @workflow.query
+    def versions(self) -> list[AutomationVersion]:
+        """Every published version, oldest first."""
+        return self.state.versions
+
+    @workflow.query
     def get(self, request: VersionRequest) -> AutomationVersion:
         versions = self.state.versions
         if not versions:
@@ -195,4 +201,10 @@ class CatalogWorkflow:
         return CatalogView(
             automations=sorted(self.state.automations.values(), key=lambda e: e.automation_id),
             trigger_links=sorted(self.state.trigger_links.values(), key=lambda t: t.link_id),
+            drafts=self.state.drafts.present(),
         )
+
+    @workflow.update
+    def register_draft(self, entry: DraftEntry) -> None:
+        """A draft saved or deleted (workflows/drafts.py): the newest entry of each is kept."""
+        self.state.drafts.record(entry)

@@ -18,6 +18,7 @@ from workflows.definition import (
     Trigger,
     WebhookStep,
 )
+from workflows.draft_messages import DraftCatalog, DraftEntry
 from workflows.events import ContactEvent, TriggerMatch
 from workflows.recall import EventMemory
 from workflows.tags import AnyCase, add_tags, never, remove_tags
@@ -524,11 +525,13 @@ class CatalogState(BaseModel):
     automations: dict[str, CatalogEntry] = Field(default_factory=dict)
     trigger_links: dict[str, TriggerLink] = Field(default_factory=dict)
     trigger_revision: int = 0
+    drafts: DraftCatalog = Field(default_factory=DraftCatalog)
 
 
 class CatalogView(BaseModel):
     automations: list[CatalogEntry]
     trigger_links: list[TriggerLink]
+    drafts: list[DraftEntry] = Field(default_factory=list)
 
 
 # --- activities ------------------------------------------------------------------------------

@@ -3,50 +3,24 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, Path, Query, Response, status
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 
 from api.attribution import remember_profile
 from api.deps import GoalflowDep, KnownAutomationId, SettingsDep
+from api.publishing import publish_definition
 from api.schemas import (
-    MAX_DEFINITION_BYTES,
     AutomationId,
     AutomationStateOut,
     EnrollmentCreated,
     EnrollmentIn,
     PublishOut,
     StepCounts,
-    fits,
 )
-from goalflow.outbound import OutboundPolicy, literal_address_refusal
-from workflows.definition import STEP_ID_PATTERN, Automation, WebhookStep
+from workflows.definition import STEP_ID_PATTERN, Automation
 from workflows.messages import AutomationLifecycle, ContactProfile
-from workflows.validation import parse_automation
 
 router = APIRouter(tags=["automations"])
 
 AutomationPath = Path(pattern=STEP_ID_PATTERN, description="automation id")
-
-
-def _validation_error(err: ValidationError, body: Any, *prefix: str) -> RequestValidationError:
-    return RequestValidationError(
-        [{**e, "loc": (*prefix, *e["loc"])} for e in err.errors(include_url=False)], body=body
-    )
-
-
-def _refused_destinations(automation: Automation, policy: OutboundPolicy) -> list[dict[str, Any]]:
-    """A webhook URL naming a non-public address outright is refused now rather than at every
-    call (hostnames are checked when the call connects: goalflow/outbound.py)."""
-    errors: list[dict[str, Any]] = []
-    for i, step in enumerate(automation.steps):
-        if isinstance(step, WebhookStep):
-            reason = literal_address_refusal(step.url, policy)
-            if reason is not None:
-                loc = ("body", "steps", i, "url")
-                errors.append(
-                    {"type": "outbound_refused", "loc": loc, "msg": reason, "input": step.url}
-                )
-    return errors
 
 
 @router.put(
@@ -70,39 +44,44 @@ async def publish_automation(
     ),
 ) -> PublishOut:
     """Publish a new version (1, 2, …) and activate the automation; an identical body answers
-    200 with the latest version."""
-    links = {link.link_id for link in (await goalflow.catalog()).trigger_links}
-    try:
-        automation, warnings = parse_automation(definition, links)
-    except ValidationError as err:
-        raise _validation_error(err, definition, "body") from err
-    refused = _refused_destinations(automation, settings.outbound_policy)
-    if refused:
-        raise RequestValidationError(refused, body=definition)
-    try:
-        # Enrollments carry the definition in Temporal payloads (2 MB at most).
-        fits(automation.model_dump(by_alias=True), MAX_DEFINITION_BYTES, "the definition")
-    except ValueError as err:
-        raise RequestValidationError(
-            [{"type": "too_large", "loc": ("body",), "msg": str(err), "input": None}]
-        ) from err
-    result = await goalflow.publish(automation_id, automation, activate=activate)
-    if not result.created:
-        response.status_code = status.HTTP_200_OK
-    return PublishOut(
-        automation_id=automation_id, version=result.version, state=result.state, warnings=warnings
+    200 with the latest version. `problems`: the checks' warnings (docs/automations.md,
+    "Checks"), which never block a publish."""
+    answer, created = await publish_definition(
+        goalflow, settings, automation_id, definition, activate=activate
     )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return answer
 
 
 @router.get("/automations")
 async def list_automations(goalflow: GoalflowDep) -> dict[str, Any]:
-    """Every automation with its latest version and state."""
+    """Every automation with its latest version and state, and whether it has a draft; an
+    automation never published that has a draft is listed with `"state": "draft"` and
+    `"latest_version": null`."""
     catalog = await goalflow.catalog()
-    return {
-        "automations": [
-            entry.model_dump(mode="json", include=LISTED) for entry in catalog.automations
-        ]
-    }
+    drafts = {entry.automation_id: entry for entry in catalog.drafts}
+    listed = [
+        {
+            **entry.model_dump(mode="json", include=LISTED),
+            "has_draft": entry.automation_id in drafts,
+        }
+        for entry in catalog.automations
+    ]
+    published = {entry.automation_id for entry in catalog.automations}
+    listed += [
+        {
+            "automation_id": draft.automation_id,
+            "name": draft.name,
+            "latest_version": None,
+            "updated_at": draft.saved_at.isoformat() if draft.saved_at else None,
+            "state": "draft",
+            "has_draft": True,
+        }
+        for draft in catalog.drafts
+        if draft.automation_id not in published
+    ]
+    return {"automations": sorted(listed, key=lambda a: a["automation_id"])}
 
 
 LISTED = {"automation_id", "name", "latest_version", "updated_at", "state"}

@@ -8,6 +8,7 @@ show is read by `api/dashboard.py`.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any, get_args
 from urllib.parse import quote as urlquote
@@ -18,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from itsdangerous import BadSignature
 
 from api import dashboard
+from api.builder_text import TEXT
 from api.dashboard_auth import (
     CsrfRefused,
     LoginRequired,
@@ -33,6 +35,7 @@ from api.dashboard_auth import (
 )
 from api.dashboard_pages import UI_DIR, PageNotFound, percent, render, user, visitor
 from api.deps import GoalflowDep, SettingsDep
+from api.routes import builder
 from api.schemas import CONTACT_ID_PATTERN
 from api.service import Goalflow, NotFound
 from api.visibility import BadPageToken, enrollment_query, list_enrollments
@@ -79,8 +82,11 @@ def _shown(name: str, value: int | float | None) -> str:
 async def automations_page(
     request: Request, goalflow: GoalflowDep, session: Session = Depends(user)
 ) -> Response:
-    rows = await dashboard.automation_rows(goalflow)
-    return render(request, "automations.html", session, {"rows": rows})
+    rows, unpublished = await asyncio.gather(
+        dashboard.automation_rows(goalflow), builder.drafts_only(goalflow)
+    )
+    context = {"rows": rows, "drafts": unpublished, "text": TEXT}
+    return render(request, "automations.html", session, context)
 
 
 @router.get("/automations.json")
@@ -123,6 +129,7 @@ async def automation_page(
         )
     except NotFound as err:
         raise PageNotFound(str(err)) from err
+    history, has_draft = await builder.version_rows(goalflow, automation_id)
     return render(
         request,
         "automation.html",
@@ -133,6 +140,9 @@ async def automation_page(
             "found": shown.found,
             "versions": list(range(shown.latest_version, 0, -1)),
             "flow": dashboard.flow(shown.found.definition),
+            "history": history,
+            "has_draft": has_draft,
+            "text": TEXT,
         },
     )
 
@@ -406,4 +416,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(CsrfRefused, csrf_refused)
     app.add_exception_handler(LoginRequired, login_required)
     app.mount("/ui/static", StaticFiles(directory=UI_DIR / "static"), name="ui-static")
+    # Before the pages: /ui/automations/new is not an automation's page.
+    app.include_router(builder.router)
     app.include_router(router)
