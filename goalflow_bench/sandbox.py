@@ -35,12 +35,12 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from goalflow.binaries import temporal_cli
+from goalflow.core.validation import parse_automation
 from goalflow_bench.report import rss_mb
 from worker import WORKFLOWS
 from workflows.contact import ContactWorkflowV2, contact_start
 from workflows.enrollment import EnrollmentWorkflowV2
 from workflows.messages import ContactProfile, EnrollRequest
-from workflows.validation import parse_automation
 
 HELD = parse_automation(
     {"name": "held", "steps": [{"id": "hold", "type": "wait", "duration": "P1D"}]}

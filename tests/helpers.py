@@ -15,6 +15,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
 from goalflow.binaries import find_binary
+from goalflow.core.validation import parse_automation
 from goalflow.settings import Settings
 from worker import build_worker
 from workflows.contact import ContactWorkflowV2, contact_start
@@ -31,7 +32,6 @@ from workflows.messages import (
     EventReceipt,
     contact_workflow_id,
 )
-from workflows.validation import parse_automation
 
 T = TypeVar("T")
 

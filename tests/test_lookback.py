@@ -13,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 from temporalio.testing import WorkflowEnvironment
 
+from goalflow.core.validation import parse_automation
 from tests.conftest import Stack
 from tests.helpers import Engine, assert_eventually, kinds, new_id, running_engine
 from workflows.contact import ContactWorkflowV2
@@ -27,7 +28,6 @@ from workflows.recall import (
     recall,
     remember,
 )
-from workflows.validation import parse_automation
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 

@@ -1,6 +1,6 @@
 """The automation definition (docs/automations.md): pydantic models for steps and goal criteria.
 
-Parsing and validation happen in the API (see `workflows.validation`); workflows receive an
+Parsing and validation happen in the API (see `goalflow.core.validation`); workflows receive an
 already-validated snapshot and never re-validate it.
 """
 

@@ -18,10 +18,10 @@ from api.schemas import (
     StepCounts,
     fits,
 )
+from goalflow.core.validation import parse_automation
 from goalflow.outbound import OutboundPolicy, literal_address_refusal
 from workflows.definition import STEP_ID_PATTERN, Automation, WebhookStep
 from workflows.messages import AutomationLifecycle, ContactProfile
-from workflows.validation import parse_automation
 
 router = APIRouter(tags=["automations"])
 
