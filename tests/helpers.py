@@ -20,7 +20,6 @@ from goalflow.settings import Settings
 from worker import build_worker
 from workflows.contact import ContactWorkflowV2, contact_start
 from workflows.events import ContactEvent
-from workflows.first_types import ContactWorkflow
 from workflows.messages import (
     ContactProfile,
     ContactSnapshot,
@@ -32,6 +31,7 @@ from workflows.messages import (
     EventReceipt,
     contact_workflow_id,
 )
+from workflows.v1_types import ContactWorkflow
 
 T = TypeVar("T")
 

@@ -14,6 +14,7 @@ from api.schemas import MAX_CONTEXT_BYTES, MAX_DEFINITION_BYTES
 from workflows.contact import DEDUPE_MEMORY, ENROLL_RECEIPTS, MAX_CARRIED_UTF8, _trigger_context
 from workflows.definition import Automation
 from workflows.enrollment import MAX_TIMELINE
+from workflows.event_memory import MEMORY_BYTES, EventMemory, remember
 from workflows.events import ContactEvent
 from workflows.limits import (
     DEDUPE_KEY_CHARS,
@@ -55,7 +56,6 @@ from workflows.messages import (
     TimelineEntry,
     Waiting,
 )
-from workflows.recall import MEMORY_BYTES, EventMemory, remember
 
 # Temporal refuses a payload past 2 MB; "well under" is what this suite holds the worst to.
 TEMPORAL_PAYLOAD_LIMIT = 2 * 1024 * 1024

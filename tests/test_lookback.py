@@ -17,9 +17,7 @@ from goalflow.core.validation import parse_automation
 from tests.conftest import Stack
 from tests.helpers import Engine, assert_eventually, kinds, new_id, running_engine
 from workflows.contact import ContactWorkflowV2
-from workflows.events import ContactEvent
-from workflows.messages import EventBatch, contact_workflow_id
-from workflows.recall import (
+from workflows.event_memory import (
     MEMORY_BYTES,
     MEMORY_EVENTS,
     EventMemory,
@@ -28,6 +26,8 @@ from workflows.recall import (
     recall,
     remember,
 )
+from workflows.events import ContactEvent
+from workflows.messages import EventBatch, contact_workflow_id
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 

@@ -27,9 +27,9 @@ MODULES = (
     "workflows/contact.py",
     "workflows/automation.py",
     "workflows/bulk.py",
-    "workflows/phone.py",
+    "workflows/phone_numbers.py",
     "workflows/sessions.py",
-    "workflows/first_types.py",
+    "workflows/v1_types.py",
 )
 
 # Calls that issue Temporal commands (or decide whether they are issued).

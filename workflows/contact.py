@@ -28,6 +28,7 @@ from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from workflows.conditions import json_equal
     from workflows.enrollment import EnrollmentWorkflowV2, first_stop
+    from workflows.event_memory import recall, remember
     from workflows.events import MAX_TRIGGER_DEPTH, ContactEvent, TriggerMatch
     from workflows.limits import (
         TOO_MANY_ENROLLMENTS,
@@ -89,7 +90,6 @@ with workflow.unsafe.imports_passed_through():
         CONTACT_LEARNS_END_FROM_CHILD_COMPLETION,
         TAGS_ANY_CASE,
     )
-    from workflows.recall import recall, remember
     from workflows.search_attributes import AUTOMATION_ID, CONTACT_ID, REACHED, STEP, VERSION
     from workflows.tags import AnyCase, add_tags, remove_tags, tag_diff
 
@@ -120,7 +120,7 @@ def _carried(work: PendingWork) -> Callable[[int], QueuedOp]:
 @workflow.defn
 class ContactWorkflowV2:
     """The contact as it is started now. Every change made to the contact's commands since its
-    first type, ContactWorkflow (workflows/first_types.py), is built in: no patch markers;
+    first type, ContactWorkflow (workflows/v1_types.py), is built in: no patch markers;
     EnrollmentWorkflowV2 children, started with their first stop in their search attributes. A
     type of its own, so that no worker running older code ever runs one; a contact continues as
     new as the type it is."""

@@ -18,8 +18,8 @@ from workflows.definition import (
     Trigger,
     WebhookStep,
 )
+from workflows.event_memory import EventMemory
 from workflows.events import ContactEvent, TriggerMatch
-from workflows.recall import EventMemory
 from workflows.tags import AnyCase, add_tags, never, remove_tags
 
 # Activity names.
