@@ -32,13 +32,13 @@ from goalflow.outbound import (
     Resolver,
     system_resolver,
 )
+from workflows.definition import WebhookStep
 from workflows.messages import (
     OUTBOUND_REFUSED,
     SEND_WEBHOOK,
     WEBHOOK_REJECTED,
     WebhookRequest,
     WebhookResult,
-    WebhookStep,
 )
 
 # Client errors that a retry can fix: timeouts and rate limiting.

@@ -25,8 +25,10 @@ from workflows.globs import MAX_MATCHED_TEXT
 from workflows.limits import MAX_PROFILE_BYTES
 from workflows.messages import (
     AutomationLifecycle,
+    ContactKeyed,
     EnrollmentStatus,
     GoalStatus,
+    ProfileAttributes,
     TimelineEntry,
     Waiting,
 )
@@ -68,12 +70,22 @@ class Status(BaseModel):
     status: str
 
 
-class ContactIn(Strict):
-    id: ContactId
+class ProfileAttributesIn(Strict):
+    """The contact's own attributes (`workflows.messages.ProfileAttributes`), checked."""
+
     email: EmailAddress | None = None
     phone: Annotated[str, StringConstraints(max_length=40)] | None = None
     first_name: Annotated[str, StringConstraints(max_length=200)] | None = None
     last_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+class ContactIdIn(Strict):
+    """`id` first in a model listing it after its other bases (see `workflows.messages.Keyed`)."""
+
+    id: ContactId
+
+
+class ContactIn(ProfileAttributesIn, ContactIdIn):
     tags: list[Tag] = Field(default_factory=list, max_length=500)
     fields: dict[str, Any] = Field(default_factory=dict)
 
@@ -200,12 +212,7 @@ class TagsOut(BaseModel):
     duplicate: bool
 
 
-class ContactOut(BaseModel):
-    contact_id: str
-    email: str | None = None
-    phone: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
+class ContactOut(ProfileAttributes, ContactKeyed):
     tags: list[str]
     fields: dict[str, Any]
     unsubscribed: bool
@@ -213,14 +220,10 @@ class ContactOut(BaseModel):
     active_enrollments: list[dict[str, Any]]
 
 
-class ContactProfileIn(Strict):
+class ContactProfileIn(ProfileAttributesIn):
     """`PUT /v1/contacts/{id}`: the fields given are set; `tags` is the whole tag set, `fields`
     are merged into the custom fields, `timezone` is the custom field `timezone`."""
 
-    email: EmailAddress | None = None
-    phone: Annotated[str, StringConstraints(max_length=40)] | None = None
-    first_name: Annotated[str, StringConstraints(max_length=200)] | None = None
-    last_name: Annotated[str, StringConstraints(max_length=200)] | None = None
     timezone: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
     tags: list[Tag] | None = Field(None, max_length=500)
     fields: dict[str, Any] | None = None
