@@ -72,7 +72,8 @@ def _copy(profile: ContactSnapshot) -> ContactSnapshot:
 
 
 def after_save(profile: ContactSnapshot, save: ProfileSave) -> ContactSnapshot:
-    """The profile as `PUT /v1/contacts` would leave it (see ContactWorkflowV2._save_profile)."""
+    """The profile as `PUT /v1/contacts` would leave it (`ProfileChanges.save` in
+    workflows/contact_profile.py)."""
     after = _copy(profile)
     after.set_attributes(save)
     after.fields.update(save.fields or {})
