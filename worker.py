@@ -41,9 +41,9 @@ from workflows.contact import ContactWorkflowV2
 from workflows.directory import ProfileKeyWorkflow
 from workflows.drafts import DraftWorkflow
 from workflows.enrollment import EnrollmentWorkflowV2
-from workflows.first_types import ContactWorkflow, EnrollmentWorkflow
-from workflows.phone import PhoneWorkflow
+from workflows.phone_numbers import PhoneWorkflow
 from workflows.sessions import DashboardLogoutWorkflow
+from workflows.v1_types import ContactWorkflow, EnrollmentWorkflow
 
 log = structlog.get_logger("goalflow.worker")
 

@@ -30,6 +30,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.addresses import SmtpAddress, header_address, smtp_address
+from goalflow.core.templates import render, within_budget
 from goalflow.tracking import (
     ATTRIBUTION_KEY,
     TrackedTarget,
@@ -44,7 +45,6 @@ from workflows.messages import (
     EmailRequest,
     StepContext,
 )
-from workflows.templates import render, within_budget
 
 # The name of goalflow's token among an email provider's custom arguments / variables /
 # metadata (SendGrid `unique_args`, Mailgun `X-Mailgun-Variables`, Postmark `X-PM-Metadata-*`).

@@ -21,12 +21,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.email import TEMPLATE_FAILED
+from goalflow.core.templates import render, within_budget
 from goalflow.phones import PhoneDirectory
 from goalflow.settings import Settings
 from goalflow.smtp_sink import append_message
 from goalflow.tracking import TrackedTarget, Tracker, TrackingKind
 from workflows.messages import SEND_SMS, SMS_REJECTED, DeliveryResult, SmsRequest
-from workflows.templates import render, within_budget
 
 # Client errors that a retry can fix: timeouts and rate limiting.
 RETRYABLE_4XX = frozenset({408, 429})

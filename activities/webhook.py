@@ -24,6 +24,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.email import TEMPLATE_FAILED
+from goalflow.core.templates import render, render_json, within_budget
 from goalflow.outbound import (
     GuardedTransport,
     OutboundPolicy,
@@ -31,15 +32,14 @@ from goalflow.outbound import (
     Resolver,
     system_resolver,
 )
+from workflows.definition import WebhookStep
 from workflows.messages import (
     OUTBOUND_REFUSED,
     SEND_WEBHOOK,
     WEBHOOK_REJECTED,
     WebhookRequest,
     WebhookResult,
-    WebhookStep,
 )
-from workflows.templates import render, render_json, within_budget
 
 # Client errors that a retry can fix: timeouts and rate limiting.
 RETRYABLE_4XX = frozenset({408, 429})

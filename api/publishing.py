@@ -11,11 +11,11 @@ from pydantic import ValidationError
 from api.error_words import worded
 from api.schemas import MAX_DEFINITION_BYTES, PublishOut, fits
 from api.service import Goalflow
+from goalflow.core.checks import Problem, check_automation
+from goalflow.core.validation import parse_automation
 from goalflow.outbound import OutboundPolicy, literal_address_refusal
 from goalflow.settings import Settings
-from workflows.checks import Problem, check_automation
 from workflows.definition import Automation, WebhookStep
-from workflows.validation import parse_automation
 
 Error = dict[str, Any]
 

@@ -20,14 +20,16 @@ from pydantic import (
 from pydantic_core import to_json
 
 from api.error_words import worded
-from workflows.checks import Problem
+from goalflow.core.checks import Problem
 from workflows.definition import APPOINTMENT_STATUSES, STEP_ID_PATTERN, EventType
 from workflows.globs import MAX_MATCHED_TEXT
 from workflows.limits import MAX_PROFILE_BYTES
 from workflows.messages import (
     AutomationLifecycle,
+    ContactKeyed,
     EnrollmentStatus,
     GoalStatus,
+    ProfileAttributes,
     TimelineEntry,
     Waiting,
 )
@@ -69,12 +71,22 @@ class Status(BaseModel):
     status: str
 
 
-class ContactIn(Strict):
-    id: ContactId
+class ProfileAttributesIn(Strict):
+    """The contact's own attributes (`workflows.messages.ProfileAttributes`), checked."""
+
     email: EmailAddress | None = None
     phone: Annotated[str, StringConstraints(max_length=40)] | None = None
     first_name: Annotated[str, StringConstraints(max_length=200)] | None = None
     last_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+class ContactIdIn(Strict):
+    """`id` first in a model listing it after its other bases (see `workflows.messages.Keyed`)."""
+
+    id: ContactId
+
+
+class ContactIn(ProfileAttributesIn, ContactIdIn):
     tags: list[Tag] = Field(default_factory=list, max_length=500)
     fields: dict[str, Any] = Field(default_factory=dict)
 
@@ -114,7 +126,7 @@ class PublishOut(BaseModel):
     version: int
     state: AutomationLifecycle
     warnings: list[str] = Field(default_factory=list)
-    # Checks of the definition (workflows/checks.py): warnings that did not block the publish.
+    # Checks of the definition (goalflow/core/checks.py): warnings that did not block the publish.
     problems: list[Problem] = Field(default_factory=list)
 
 
@@ -203,12 +215,7 @@ class TagsOut(BaseModel):
     duplicate: bool
 
 
-class ContactOut(BaseModel):
-    contact_id: str
-    email: str | None = None
-    phone: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
+class ContactOut(ProfileAttributes, ContactKeyed):
     tags: list[str]
     fields: dict[str, Any]
     unsubscribed: bool
@@ -216,14 +223,10 @@ class ContactOut(BaseModel):
     active_enrollments: list[dict[str, Any]]
 
 
-class ContactProfileIn(Strict):
+class ContactProfileIn(ProfileAttributesIn):
     """`PUT /v1/contacts/{id}`: the fields given are set; `tags` is the whole tag set, `fields`
     are merged into the custom fields, `timezone` is the custom field `timezone`."""
 
-    email: EmailAddress | None = None
-    phone: Annotated[str, StringConstraints(max_length=40)] | None = None
-    first_name: Annotated[str, StringConstraints(max_length=200)] | None = None
-    last_name: Annotated[str, StringConstraints(max_length=200)] | None = None
     timezone: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
     tags: list[Tag] | None = Field(None, max_length=500)
     fields: dict[str, Any] | None = None

@@ -17,7 +17,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from goalflow.tracking import secret_list
-from workflows.phone import PHONE_PREFIX, PhoneSent, PhoneState, PhoneWorkflow
+from workflows.phone_numbers import PHONE_PREFIX, PhoneSent, PhoneState, PhoneWorkflow
 
 _NOT_DIGITS = re.compile(r"\D")
 

@@ -5,10 +5,11 @@ that workflow code cannot share state between workflows or reach non-determinist
 unnoticed. goalflow's workflow modules import their deterministic, side-effect-free helpers
 (`workflows.definition`, `workflows.messages`, `workflows.matching`, …) passed through
 (`workflow.unsafe.imports_passed_through()`): one copy per process, not per workflow. What is
-executed per workflow is the workflow module itself (`workflows/contact.py`,
-`workflows/enrollment.py` with the Temporal-facing pieces it wires: `workflows/actions.py`,
-`pause.py`, `visibility.py`), under the sandbox's guard; the enrollment's step interpreter is
-passed through.
+executed per workflow is the workflow module itself with the Temporal-facing pieces it wires
+(`workflows/contact.py` with `contact_queue.py`, `contact_profile.py`, `contact_enrollments.py`,
+`contact_triggers.py`; `workflows/enrollment.py` with `actions.py`, `pause.py`,
+`visibility.py`), under the sandbox's guard; the enrollment's step interpreter and the contact's
+seen event ids are passed through.
 
 This holds `--enrollments` contacts at a one-day wait (two cached workflows each: the contact and
 its enrollment), in a worker process of its own per setting, and reports the worker's resident
@@ -35,12 +36,12 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from goalflow.binaries import temporal_cli
+from goalflow.core.validation import parse_automation
 from goalflow_bench.report import rss_mb
 from worker import WORKFLOWS
 from workflows.contact import ContactWorkflowV2, contact_start
 from workflows.enrollment import EnrollmentWorkflowV2
 from workflows.messages import ContactProfile, EnrollRequest
-from workflows.validation import parse_automation
 
 HELD = parse_automation(
     {"name": "held", "steps": [{"id": "hold", "type": "wait", "duration": "P1D"}]}

@@ -25,12 +25,12 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from api.service import Goalflow
+from goalflow.core.validation import parse_automation
 from goalflow.dev import stop_process
 from goalflow.smtp_sink import append_message, email_record
 from tests.conftest import free_port
 from tests.helpers import assert_eventually, new_id
 from workflows.messages import ContactProfile, EnrollmentView
-from workflows.validation import parse_automation
 
 # --- processes ---------------------------------------------------------------------------------
 

@@ -15,11 +15,11 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
 from goalflow.binaries import find_binary
+from goalflow.core.validation import parse_automation
 from goalflow.settings import Settings
 from worker import build_worker
 from workflows.contact import ContactWorkflowV2, contact_start
 from workflows.events import ContactEvent
-from workflows.first_types import ContactWorkflow
 from workflows.messages import (
     ContactProfile,
     ContactSnapshot,
@@ -31,7 +31,7 @@ from workflows.messages import (
     EventReceipt,
     contact_workflow_id,
 )
-from workflows.validation import parse_automation
+from workflows.v1_types import ContactWorkflow
 
 T = TypeVar("T")
 

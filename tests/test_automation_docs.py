@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from goalflow.core.validation import parse_automation
 from workflows.definition import Automation, GoalStep
-from workflows.validation import parse_automation
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "automations.md"
 

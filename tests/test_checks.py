@@ -1,4 +1,4 @@
-"""The checks of a valid definition (workflows/checks.py): for each code, a definition that
+"""The checks of a valid definition (goalflow/core/checks.py): for each code, a definition that
 triggers it (with the `loc` of the field to change) and one that does not."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from workflows.checks import check_automation
-from workflows.validation import parse_automation
+from goalflow.core.checks import check_automation
+from goalflow.core.validation import parse_automation
 
 MAIL = {
     "id": "mail",

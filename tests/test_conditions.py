@@ -9,10 +9,10 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from goalflow.core.validation import parse_automation
 from workflows.conditions import condition_holds, json_equal
 from workflows.definition import Condition, FieldCondition, HasTag, Not
 from workflows.messages import ContactSnapshot
-from workflows.validation import parse_automation
 
 _condition: TypeAdapter[Any] = TypeAdapter(Condition)
 

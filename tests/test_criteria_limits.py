@@ -9,10 +9,10 @@ import pytest
 from pydantic import ValidationError
 
 import workflows.matching as matching
+from goalflow.core.validation import parse_automation
 from workflows.criteria_limits import MAX_GLOB_CHARACTERS, MAX_GOAL_CRITERIA, MAX_WHERE_BYTES
 from workflows.events import ContactEvent
 from workflows.matching import goals_met_by
-from workflows.validation import parse_automation
 
 
 def large(goal_steps: int, per_step: int, criterion: Any = None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from goalflow.core.validation import parse_automation
 from workflows.definition import (
     Automation,
     EmailCriterion,
@@ -23,7 +24,6 @@ from workflows.definition import (
     SendEmailStep,
     WaitStep,
 )
-from workflows.validation import parse_automation
 
 SEED: dict[str, Any] = {
     "name": "Appointment follow-up",

@@ -10,12 +10,12 @@ import pytest
 from temporalio.client import Client
 
 from api.service import Conflict, Goalflow, NotFound
+from goalflow.core.validation import parse_automation
 from goalflow.triggers import TriggerCache
 from goalflow_bench.stack import QueryCounter
 from tests.conftest import Stack
 from tests.helpers import assert_eventually, new_id
 from workflows.messages import ContactProfile, automation_workflow_id
-from workflows.validation import parse_automation
 
 
 def _definition(name: str) -> dict[str, object]:

@@ -11,6 +11,8 @@ from urllib.parse import urljoin, urlsplit
 
 from activities.email import EmailComposer
 from api.main import create_app
+from goalflow.core.templates import render
+from goalflow.core.validation import parse_automation
 from goalflow.settings import Settings
 from goalflow.tracking import Tracker
 from tests.conftest import Stack
@@ -18,8 +20,6 @@ from tests.helpers import assert_eventually, new_id
 from tests.messaging import enroll, messages_for, publish
 from workflows.definition import SendEmailStep
 from workflows.messages import ContactSnapshot, EmailRequest, StepContext
-from workflows.templates import render
-from workflows.validation import parse_automation
 
 ROOT = Path(__file__).parent.parent
 JSON = {"content-type": "application/json"}

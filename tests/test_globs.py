@@ -12,11 +12,11 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
+from goalflow.core.validation import parse_automation
 from workflows.definition import GoalCriterion, Trigger
 from workflows.events import ContactEvent
 from workflows.globs import MAX_GLOB_LENGTH, MAX_GLOB_WILDCARDS, MAX_MATCHED_TEXT, glob_matches
 from workflows.matching import body_matches, criterion_matches, url_matches
-from workflows.validation import parse_automation
 
 
 def old_glob(pattern: str, text: str, ignore_case: bool) -> bool:

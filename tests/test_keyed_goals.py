@@ -10,11 +10,11 @@ import pytest
 from pydantic import ValidationError
 from temporalio.testing import WorkflowEnvironment
 
+from goalflow.core.validation import parse_automation
 from tests.conftest import Stack
 from tests.helpers import Engine, assert_eventually, new_id, running_engine
 from workflows.events import ContactEvent
 from workflows.matching import context_matches, goals_met_by
-from workflows.validation import parse_automation
 
 CONFIRMED = {
     "event": "appointment.status_changed",

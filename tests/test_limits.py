@@ -11,9 +11,12 @@ from typing import Any
 import pytest
 
 from api.schemas import MAX_CONTEXT_BYTES, MAX_DEFINITION_BYTES
-from workflows.contact import DEDUPE_MEMORY, ENROLL_RECEIPTS, MAX_CARRIED_UTF8, _trigger_context
+from workflows.contact import MAX_CARRIED_UTF8
+from workflows.contact_enrollments import ENROLL_RECEIPTS
+from workflows.contact_triggers import trigger_context
 from workflows.definition import Automation
 from workflows.enrollment import MAX_TIMELINE
+from workflows.event_memory import MEMORY_BYTES, EventMemory, remember
 from workflows.events import ContactEvent
 from workflows.limits import (
     DEDUPE_KEY_CHARS,
@@ -49,13 +52,14 @@ from workflows.messages import (
     EnrollmentProgress,
     EnrollReceipt,
     EnrollResult,
+    EventOp,
     GoalStatus,
     PendingWork,
     ProfileSave,
     TimelineEntry,
     Waiting,
 )
-from workflows.recall import MEMORY_BYTES, EventMemory, remember
+from workflows.seen_event_ids import DEDUPE_MEMORY
 
 # Temporal refuses a payload past 2 MB; "well under" is what this suite holds the worst to.
 TEMPORAL_PAYLOAD_LIMIT = 2 * 1024 * 1024
@@ -119,7 +123,7 @@ def _full_pending() -> list[PendingWork]:
     pending: list[PendingWork] = []
     n = 0
     while True:
-        work = PendingWork(event=_event(10_000 + n, 8 * 1024))
+        work = EventOp(event=_event(10_000 + n, 8 * 1024))
         if json_bytes([*pending, work]) > MAX_CARRIED_UTF8:
             return pending
         pending.append(work)
@@ -371,10 +375,10 @@ def test_a_triggered_enrollments_context_stays_within_16_kib_of_utf8() -> None:
     never more bytes than the limit, however wide the characters."""
     for chars in (4_000, 4_090, 5_000, 16_000):
         event = ContactEvent(id="e", contact_id="c", type="custom", data={"k": WIDE * chars})
-        context = _trigger_context(event, "t")
+        context = trigger_context(event, "t")
         assert json_bytes(context) <= MAX_CONTEXT_BYTES
     small = ContactEvent(id="e", contact_id="c", type="custom", data={"k": WIDE * 100})
-    assert _trigger_context(small, "t")["k"] == WIDE * 100
+    assert trigger_context(small, "t")["k"] == WIDE * 100
 
 
 def test_an_automations_versions_are_bounded_together() -> None:

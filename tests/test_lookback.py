@@ -13,12 +13,11 @@ import pytest
 from pydantic import ValidationError
 from temporalio.testing import WorkflowEnvironment
 
+from goalflow.core.validation import parse_automation
 from tests.conftest import Stack
 from tests.helpers import Engine, assert_eventually, kinds, new_id, running_engine
 from workflows.contact import ContactWorkflowV2
-from workflows.events import ContactEvent
-from workflows.messages import EventBatch, contact_workflow_id
-from workflows.recall import (
+from workflows.event_memory import (
     MEMORY_BYTES,
     MEMORY_EVENTS,
     EventMemory,
@@ -27,7 +26,8 @@ from workflows.recall import (
     recall,
     remember,
 )
-from workflows.validation import parse_automation
+from workflows.events import ContactEvent
+from workflows.messages import EventBatch, contact_workflow_id
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 

@@ -24,6 +24,7 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from activities.webhook import WebhookActivities
 from api.main import create_app
 from api.service import Goalflow
+from goalflow.core.validation import parse_automation
 from goalflow.outbound import (
     LOOPBACK_NETWORKS,
     GuardedTransport,
@@ -35,7 +36,6 @@ from goalflow.settings import Settings
 from tests.conftest import Stack
 from tests.helpers import new_id, running_engine
 from workflows.messages import OUTBOUND_REFUSED, StepContext, WebhookRequest
-from workflows.validation import parse_automation
 
 SECRET = "whsec_" + "dGVzdC13ZWJob29rLXNlY3JldC0xMjM0NTY3ODkw"
 

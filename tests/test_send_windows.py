@@ -11,9 +11,9 @@ import pytest
 from pydantic import ValidationError
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from goalflow.core.validation import parse_automation
 from workflows.definition import Automation, SendWindow
 from workflows.send_windows import first_instant_reading, next_opening, zone_or_none
-from workflows.validation import parse_automation
 
 MADRID = ZoneInfo("Europe/Madrid")
 WORKDAYS = SendWindow(days=["mon", "tue", "wed", "thu", "fri"], start="09:00", end="18:00")

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from jinja2.exceptions import SecurityError
 from pydantic import ValidationError
 
-from workflows.template_budget import MAX_RESULT, TemplateLimitError
-from workflows.templates import render, render_json, within_budget
-from workflows.validation import parse_automation
+from goalflow.core.templates import render, render_json, within_budget
+from goalflow.core.templates.budget import MAX_RESULT, TemplateLimitError
+from goalflow.core.validation import parse_automation
 
 # The inputs that broke the limits, with their huge numbers given at render (a literal is
 # refused at publish, below).

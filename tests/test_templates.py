@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from jinja2.exceptions import SecurityError
 
-from workflows.templates import render
+from goalflow.core.templates import render
 
 
 def test_each_render_uses_its_own_trigger_link_and_context() -> None:

@@ -34,11 +34,11 @@ from temporalio.worker import Worker
 from api.main import create_app
 from api.service import Goalflow
 from goalflow.binaries import temporal_cli
+from goalflow.core.validation import parse_automation
 from goalflow.settings import Settings
 from tests.conftest import Stack, free_port
 from tests.helpers import assert_eventually, new_id
 from workflows.search_attributes import SEARCH_ATTRIBUTES
-from workflows.validation import parse_automation
 
 GOALFLOW = Path(sys.executable).parent / "goalflow"
 

@@ -34,4 +34,4 @@ def test_fingerprint_sees_command_calls() -> None:
     # The enrollment interpreter's commands are what its workflow carries out.
     assert "RunAction" in functions["workflows/interpreter.py:_run_action"]
     assert "PauseUntil" in functions["workflows/interpreter.py:_pause"]
-    assert "start_child_workflow" in functions["workflows/contact.py:_start_enrollment"]
+    assert "start_child_workflow" in functions["workflows/contact_enrollments.py:_start_enrollment"]

@@ -25,12 +25,16 @@ MODULES = (
     "workflows/pause.py",
     "workflows/visibility.py",
     "workflows/contact.py",
+    "workflows/contact_queue.py",
+    "workflows/contact_profile.py",
+    "workflows/contact_enrollments.py",
+    "workflows/contact_triggers.py",
     "workflows/automation.py",
     "workflows/drafts.py",
     "workflows/bulk.py",
-    "workflows/phone.py",
+    "workflows/phone_numbers.py",
     "workflows/sessions.py",
-    "workflows/first_types.py",
+    "workflows/v1_types.py",
 )
 
 # Calls that issue Temporal commands (or decide whether they are issued).

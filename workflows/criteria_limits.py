@@ -1,4 +1,4 @@
-"""How much matching a definition may ask for, checked at publish (workflows/validation.py).
+"""How much matching a definition may ask for, checked at publish (goalflow/core/validation.py).
 
 Every event a contact receives is matched against the goal criteria of each of its enrollments
 inside a workflow task, and against the triggers of every automation in the process that accepts

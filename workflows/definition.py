@@ -1,6 +1,6 @@
 """The automation definition (docs/automations.md): pydantic models for steps and goal criteria.
 
-Parsing and validation happen in the API (see `workflows.validation`); workflows receive an
+Parsing and validation happen in the API (see `goalflow.core.validation`); workflows receive an
 already-validated snapshot and never re-validate it.
 """
 
@@ -40,15 +40,6 @@ def _check_duration(value: str) -> str:
 
 Duration = Annotated[str, AfterValidator(_check_duration)]
 
-EMAIL_EVENTS = (
-    "email.delivered",
-    "email.opened",
-    "email.clicked",
-    "email.replied",
-    "email.unsubscribed",
-    "email.bounced",
-    "email.complained",
-)
 EmailEvent = Literal[
     "email.delivered",
     "email.opened",
@@ -58,6 +49,7 @@ EmailEvent = Literal[
     "email.bounced",
     "email.complained",
 ]
+EMAIL_EVENTS: tuple[str, ...] = get_args(EmailEvent)
 AppointmentStatus = Literal["new", "confirmed", "cancelled", "showed", "noshow", "invalid"]
 APPOINTMENT_STATUSES: tuple[str, ...] = get_args(AppointmentStatus)
 
@@ -68,14 +60,9 @@ def _lower(value: Any) -> Any:
 
 # Enumerated values are case-insensitive: `Confirmed` (HighLevel's spelling) is `confirmed`.
 AnyCaseStatus = Annotated[AppointmentStatus, BeforeValidator(_lower)]
+# Every event type: the email events above, then the others.
 EventType = Literal[
-    "email.delivered",
-    "email.opened",
-    "email.clicked",
-    "email.replied",
-    "email.unsubscribed",
-    "email.bounced",
-    "email.complained",
+    EmailEvent,
     "trigger_link.clicked",
     "contact.tag_added",
     "contact.tag_removed",

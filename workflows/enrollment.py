@@ -56,7 +56,7 @@ __all__ = ["MAX_TIMELINE", "EnrollmentWorkflowV2", "first_stop"]
 @workflow.defn
 class EnrollmentWorkflowV2:
     """The enrollment as it is started now. Every change made to the enrollment's commands
-    since its first type, EnrollmentWorkflow (workflows/first_types.py), is built in: no patch
+    since its first type, EnrollmentWorkflow (workflows/v1_types.py), is built in: no patch
     markers; no memo write at a plain completion; the first pause already in the start's search
     attributes, written by the contact (`first_stop`). A type of its own, so that no worker
     running older code ever runs one."""

@@ -72,12 +72,10 @@ def _copy(profile: ContactSnapshot) -> ContactSnapshot:
 
 
 def after_save(profile: ContactSnapshot, save: ProfileSave) -> ContactSnapshot:
-    """The profile as `PUT /v1/contacts` would leave it (see ContactWorkflowV2._save_profile)."""
+    """The profile as `PUT /v1/contacts` would leave it (`ProfileChanges.save` in
+    workflows/contact_profile.py)."""
     after = _copy(profile)
-    for name in ("email", "phone", "first_name", "last_name"):
-        value = getattr(save, name)
-        if value is not None:
-            setattr(after, name, value)
+    after.set_attributes(save)
     after.fields.update(save.fields or {})
     if save.timezone is not None:
         after.fields["timezone"] = save.timezone
@@ -88,14 +86,9 @@ def after_save(profile: ContactSnapshot, save: ProfileSave) -> ContactSnapshot:
 
 
 def after_enroll(profile: ContactSnapshot, given: ContactProfile) -> ContactSnapshot:
-    """The profile once an enroll request's contact is merged into it."""
+    """The profile once an enroll request's contact is merged into it (tags compared exactly)."""
     after = _copy(profile)
-    for name in ("email", "phone", "first_name", "last_name"):
-        value = getattr(given, name)
-        if value is not None:
-            setattr(after, name, value)
-    after.fields.update(given.fields)
-    after.tags.extend(t for t in dict.fromkeys(given.tags) if t not in profile.tags)
+    after.merge(given)
     return after
 
 

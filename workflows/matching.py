@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from workflows.conditions import json_equal
 from workflows.definition import (
     AppointmentCriterion,
     Automation,
@@ -22,6 +21,7 @@ from workflows.durations import parse_duration
 from workflows.events import ContactEvent
 from workflows.globs import glob_matches
 from workflows.goal_index import goal_index
+from workflows.json_values import json_equal
 from workflows.tags import AnyCase, always, same_tag
 
 

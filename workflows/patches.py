@@ -3,7 +3,7 @@
 A patch id guards a change to the commands a workflow issues: executions started before the
 change replay the old branch (their histories lack the marker), executions started after take
 the new one and write the marker. The first types, ContactWorkflow and EnrollmentWorkflow
-(workflows/first_types.py), still ask `workflow.patched` for each id below; the V2 types
+(workflows/v1_types.py), still ask `workflow.patched` for each id below; the V2 types
 (`ContactWorkflowV2`, `EnrollmentWorkflowV2`) have every change built in and never ask
 (`ALL_PATCHES_BUILT_IN`), and the bulk workflow asks for its one id.
 

@@ -27,8 +27,8 @@ from api.deps import GoalflowDep, SettingsDep
 from api.errors import NotFound
 from api.publishing import checked, problems, publish_definition, trigger_links
 from api.service import Goalflow
+from goalflow.core.checks import Problem
 from goalflow.settings import Settings
-from workflows.checks import Problem
 from workflows.definition import APPOINTMENT_STATUSES, STEP_ID_PATTERN, WEEKDAYS, EventType
 from workflows.draft_messages import MAX_DRAFT_BYTES
 from workflows.limits import json_bytes

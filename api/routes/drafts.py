@@ -19,8 +19,8 @@ from api.errors import Conflict, NotFound, TooLarge
 from api.publishing import checked, problems, publish_definition, trigger_links
 from api.schemas import PublishOut
 from api.service import Goalflow
+from goalflow.core.checks import Problem
 from goalflow.settings import Settings
-from workflows.checks import Problem
 from workflows.draft_messages import MAX_DRAFT_BYTES, Draft
 from workflows.limits import json_bytes
 

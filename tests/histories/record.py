@@ -23,6 +23,7 @@ from typing import Any
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from goalflow.core.validation import parse_automation
 from goalflow.phones import phone_workflow_id
 from goalflow.settings import Settings
 from goalflow.smtp_sink import SmtpSink
@@ -31,7 +32,6 @@ from tests.helpers import Engine, running_engine, temporal_test_server
 from workflows.contact import ContactWorkflowV2
 from workflows.events import ContactEvent, TriggerMatch
 from workflows.messages import EventBatch, ProfileSave, contact_workflow_id
-from workflows.validation import parse_automation
 
 HERE = Path(__file__).parent
 

@@ -21,12 +21,12 @@ from temporalio.testing import WorkflowEnvironment
 from api.bulk import BulkJobs
 from api.service import Goalflow
 from goalflow.binaries import temporal_cli
+from goalflow.core.validation import parse_automation
 from goalflow.settings import Settings
 from tests.helpers import assert_eventually
 from worker import build_worker
 from workflows.bulk import BulkEnrollWorkflow, BulkJobView, job_workflow_id
 from workflows.search_attributes import SEARCH_ATTRIBUTES
-from workflows.validation import parse_automation
 
 HERE = Path(__file__).parent
 

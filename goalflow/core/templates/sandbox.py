@@ -1,5 +1,5 @@
 """The sandbox templates run in: Jinja2's immutable sandbox, with every way of building a value
-checked against the limits of workflows/template_budget.py.
+checked against the limits of goalflow/core/templates/budget.py.
 
 - Operators `+ - * / // % **` and `~` go through `call_binop` / `joined`: a repetition, a sum of
   sequences, a power, a product of integers or a `%` format is refused before it is computed
@@ -27,7 +27,7 @@ from jinja2.runtime import Context, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import Namespace
 
-from workflows.template_budget import (
+from goalflow.core.templates.budget import (
     MAX_ITEMS,
     MAX_RESULT,
     TemplateLimitError,

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from jinja2 import TemplateError
 from pydantic import BaseModel, ValidationError
 
+from goalflow.core.templates import iter_strings, trigger_link_ids
 from workflows.definition import (
     Automation,
     EmailCriterion,
@@ -27,7 +28,6 @@ from workflows.definition import (
     WebhookStep,
 )
 from workflows.globs import glob_matches
-from workflows.templates import iter_strings, trigger_link_ids
 
 Loc = tuple[int | str, ...]
 CheckCode = Literal[

@@ -2,8 +2,8 @@
 
 Compiled at publish time (a template that does not compile, or that asks for more than the
 limits in a literal argument, is a validation error) and rendered in activities, off the event
-loop. The sandbox (workflows/template_sandbox.py) refuses attribute access to internals such as
-`__class__` and bounds what a render may build, write and take (workflows/template_budget.py):
+loop. The sandbox (goalflow/core/templates/sandbox.py) refuses attribute access to internals such as
+`__class__` and bounds what a render may build, write and take (goalflow/core/templates/budget.py):
 a render past a limit stops with a TemplateLimitError.
 """
 
@@ -18,7 +18,7 @@ from typing import Any, TypeVar, cast
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
 
-from workflows.template_budget import (
+from goalflow.core.templates.budget import (
     MAX_INT_BITS,
     MAX_ITEMS,
     MAX_RESULT,
@@ -28,8 +28,8 @@ from workflows.template_budget import (
     current_or_new,
     spending,
 )
-from workflows.template_filters import MAX_LIPSUM_WORDS, bounded_filters, bounded_globals
-from workflows.template_sandbox import Sandbox
+from goalflow.core.templates.filters import MAX_LIPSUM_WORDS, bounded_filters, bounded_globals
+from goalflow.core.templates.sandbox import Sandbox
 
 __all__ = [
     "MAX_RESULT",

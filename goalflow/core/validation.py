@@ -14,6 +14,12 @@ from jinja2 import TemplateSyntaxError
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from goalflow.core.templates import (
+    TemplateOverLimit,
+    compile_template,
+    iter_strings,
+    trigger_link_ids,
+)
 from workflows.criteria_limits import criteria_errors
 from workflows.definition import (
     CONDITION_TAGS,
@@ -26,12 +32,6 @@ from workflows.definition import (
     SendSmsStep,
     WaitStep,
     WebhookStep,
-)
-from workflows.templates import (
-    TemplateOverLimit,
-    compile_template,
-    iter_strings,
-    trigger_link_ids,
 )
 
 Loc = tuple[int | str, ...]

@@ -1,4 +1,4 @@
-"""Jinja2's filters and globals, each bounded for the sandbox (workflows/template_sandbox.py).
+"""Jinja2's filters and globals, each bounded for the sandbox (goalflow/core/templates/sandbox.py).
 
 Every filter's result is measured. Those whose arguments decide how much they produce, or whose
 work grows faster than their input, check their arguments first; `striptags` is replaced by a
@@ -18,14 +18,14 @@ from jinja2.filters import FILTERS
 from jinja2.utils import Cycler, Joiner, generate_lorem_ipsum
 from markupsafe import Markup
 
-from workflows.template_budget import (
+from goalflow.core.templates.budget import (
     MAX_ITEMS,
     MAX_RESULT,
     TemplateLimitError,
     active,
     at_most,
 )
-from workflows.template_sandbox import TemplateNamespace, check_percent, replaced_length
+from goalflow.core.templates.sandbox import TemplateNamespace, check_percent, replaced_length
 
 # Filters written as Python loops over their text: a smaller input keeps each call short.
 MAX_SLOW_TEXT = 100_000

@@ -1,0 +1,1 @@
+"""The foundation: what the API, the activities and the worker share below them."""

@@ -1,0 +1,98 @@
+"""The enrollment's input, the progress it carries across continue-as-new, and its view."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from workflows.definition import Automation
+from workflows.events import ContactEvent
+from workflows.messages._contact import TriggerCause
+from workflows.messages._names import EnrollmentStatus, TimelineKind
+from workflows.messages._profile import ContactSnapshot
+
+
+class EnrollmentInput(BaseModel):
+    enrollment_id: str
+    automation_id: str
+    version: int
+    automation: Automation
+    contact: ContactSnapshot
+    contact_workflow_id: str
+    search_attributes: bool = True
+    context: dict[str, Any] = Field(default_factory=dict)
+    trigger: TriggerCause | None = None
+    # R15: events the contact accepted before this enrollment (at `enrolled_at`) that a
+    # criterion's lookback may reach, oldest first; empty unless the definition has a lookback.
+    lookback_events: list[ContactEvent] = Field(default_factory=list)
+    enrolled_at: datetime | None = None
+    # Signal the contact when the enrollment ends. False when the contact learns it from the
+    # enrollment's completion (patch contact-learns-end-from-child-completion).
+    end_reported_by_signal: bool = True
+    # Set when this run continues an earlier one (continue-as-new).
+    progress: EnrollmentProgress | None = None
+    # Tests force continue-as-new sooner than Temporal would suggest it.
+    continue_as_new_after_events: int | None = None
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    kind: TimelineKind
+    step_id: str | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class GoalStatus(BaseModel):
+    step_id: str
+    met: bool = False
+    met_at: datetime | None = None
+    event_id: str | None = None
+
+
+def _unset(value: object) -> bool:
+    return value is None
+
+
+class Waiting(BaseModel):
+    # send_window: a send held until its window opens (R16 in docs/automations.md); retrying:
+    # an action whose last attempt failed, tried again (`attempt`) at `next_at`, or being tried
+    # again now (no `next_at`). The retry fields are left out of answers where they are unset.
+    kind: Literal["timer", "goal", "send_window", "retrying"]
+    until: datetime | None = None
+    goal: str | None = None
+    attempt: int | None = Field(None, exclude_if=_unset)
+    next_at: datetime | None = Field(None, exclude_if=_unset)
+    last_error: str | None = Field(None, exclude_if=_unset)
+
+
+class EnrollmentProgress(BaseModel):
+    """Where an enrollment is, carried across continue-as-new; only taken at a pause."""
+
+    position: int
+    goals: list[GoalStatus]
+    timeline: list[TimelineEntry]
+    timeline_dropped: int
+    visits: dict[str, int]
+    contact: ContactSnapshot
+    waiting: Waiting
+    reached: list[str] = Field(default_factory=list)
+
+
+class EnrollmentView(BaseModel):
+    enrollment_id: str
+    automation_id: str
+    version: int
+    contact_id: str
+    status: EnrollmentStatus
+    current_step: str | None
+    waiting: Waiting | None
+    goals: list[GoalStatus]
+    timeline: list[TimelineEntry]
+    outcome: str | None
+    timeline_dropped: int = 0
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+EnrollmentInput.model_rebuild()
