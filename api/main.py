@@ -19,6 +19,7 @@ from api.routes import (
     contacts,
     enrollments,
     events,
+    experiments,
     health,
     hooks,
     jobs,
@@ -78,7 +79,16 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
 
     app.include_router(health.router)
     v1 = [Depends(require_api_key)]
-    for module in (automations, enrollments, events, contacts, trigger_links, jobs, stats):
+    for module in (
+        automations,
+        enrollments,
+        events,
+        contacts,
+        trigger_links,
+        jobs,
+        stats,
+        experiments,
+    ):
         app.include_router(module.router, prefix="/v1", dependencies=v1)
     if settings.dev_mode:
         app.include_router(dev_routes.router, prefix="/v1", dependencies=v1)

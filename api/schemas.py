@@ -280,6 +280,7 @@ class EnrollmentOut(BaseModel):
     timeline: list[TimelineEntry]
     outcome: str | None
     context: dict[str, Any] = Field(default_factory=dict)
+    holdout: bool = False
 
     @field_validator("waiting", mode="before")
     @classmethod

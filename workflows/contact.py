@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.conditions import json_equal
     from workflows.enrollment import EnrollmentWorkflowV2, first_stop
     from workflows.events import MAX_TRIGGER_DEPTH, ContactEvent, TriggerMatch
+    from workflows.experiments import HOLDOUT_MARK, is_held_out
     from workflows.limits import (
         TOO_MANY_ENROLLMENTS,
         after_enroll,
@@ -447,12 +448,15 @@ class ContactWorkflowV2:
         # first place the enrollment can stop, which it then need not write.
         steps = request.automation.steps
         reached = first_stop(steps) if self.ALL_PATCHES_BUILT_IN else [steps[0].id]
+        step = reached[-1]
+        if is_held_out(request.automation_id, contact_id, request.automation.settings.holdout):
+            step, reached = "", [HOLDOUT_MARK]  # at no step: it runs none
         attributes = (
             TypedSearchAttributes(
                 [
                     SearchAttributePair(CONTACT_ID, contact_id),
                     SearchAttributePair(AUTOMATION_ID, request.automation_id),
-                    SearchAttributePair(STEP, reached[-1]),
+                    SearchAttributePair(STEP, step),
                     SearchAttributePair(VERSION, request.version),
                     SearchAttributePair(REACHED, reached),
                 ]

@@ -441,6 +441,7 @@ class EnrollmentView(BaseModel):
     outcome: str | None
     timeline_dropped: int = 0
     context: dict[str, Any] = Field(default_factory=dict)
+    holdout: bool = False
 
 
 # --- automations -----------------------------------------------------------------------------
