@@ -149,6 +149,7 @@ async def test_the_report_counts_paths_and_the_holdout_with_their_intervals(stac
     assert found["holdout"]["held_out"]["goals"]["bought"]["ci95"] == pytest.approx(
         [0.1500, 0.8500], abs=1e-4
     )
+    await dashboard_shows(http, automation)
     # Held-out contacts got nothing; each treated one the text of its path.
     for contact in groups["held"]:
         assert await outbox(http, contact) == []
@@ -156,6 +157,21 @@ async def test_the_report_counts_paths_and_the_holdout_with_their_intervals(stac
         for contact in groups[path]:
             [text] = await outbox(http, contact)
             assert text["step_id"] == f"text-{path}"
+
+
+async def dashboard_shows(http: httpx.AsyncClient, automation: str) -> None:
+    """The automation page draws the paths with their counts, and the report's tables with an
+    interval bar per rate and per lift (the stack's dashboard is open: no API keys)."""
+    page = await http.get(f"/ui/automations/{automation}")
+    assert page.status_code == 200, page.text
+    html = page.text
+    assert 'id="split-ab"' in html and 'id="holdout"' in html and 'id="holdout-note"' in html
+    assert "path a (50%): go to" in html and 'data-count="path:ab:a">3<' in html
+    # 2 paths and 2 groups, one goal each, and the lift.
+    assert html.count('class="ci-range"') == 5
+    assert "no difference shown yet: the interval includes 0" in html
+    counts = (await http.get(f"/ui/automations/{automation}/counts.json")).json()["counts"]
+    assert (counts["path:ab:a"], counts["path:ab:b"]) == ("3", "3")
 
 
 async def test_a_version_without_experiments_and_unknown_ids(stack: Stack) -> None:
