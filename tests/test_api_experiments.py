@@ -202,3 +202,52 @@ async def test_a_bad_split_is_refused_with_its_path(stack: Stack) -> None:
         ["body", "steps", 0, "paths", 1, "id"],
         ["body", "steps", 0, "paths", 1, "next"],
     ]
+
+
+async def test_two_hundred_enrollments_split_and_hold_out_as_the_hash_says(stack: Stack) -> None:
+    http = stack.http
+    split = {
+        "id": "ab",
+        "type": "split",
+        "paths": [
+            {"id": "a", "weight": 70, "next": "end-a"},
+            {"id": "b", "weight": 30, "next": "end-b"},
+        ],
+    }
+    automation = await publish(
+        http,
+        {
+            "name": "two hundred",
+            "settings": {"holdout": {"percent": 20}},
+            "steps": [split, {"id": "end-a", "type": "end"}, {"id": "end-b", "type": "end"}],
+        },
+    )
+    contacts = [new_id() for _ in range(200)]
+    answer = await http.post(
+        f"/v1/automations/{automation}/enrollments/bulk",
+        json={"contacts": [{"id": c} for c in contacts]},
+    )
+    assert answer.status_code == 202, answer.text
+    held = [c for c in contacts if is_held_out(automation, c, Holdout(percent=20))]
+    step = SplitStep.model_validate(split)
+    treated = [c for c in contacts if c not in held]
+    on_a = sum(split_path(automation, c, step).id == "a" for c in treated)
+    # The hash spreads contacts as the weights say (within 4.5 standard deviations)...
+    assert abs(len(held) - 40) <= 4.5 * (200 * 0.2 * 0.8) ** 0.5
+    assert abs(on_a - 0.7 * len(treated)) <= 4.5 * (len(treated) * 0.7 * 0.3) ** 0.5
+
+    def entered(found: dict[str, Any]) -> tuple[int, ...]:
+        a, b = found["splits"][0]["paths"]
+        holdout = found["holdout"]
+        return (
+            a["entered"],
+            b["entered"],
+            holdout["held_out"]["entered"],
+            holdout["treated"]["entered"],
+        )
+
+    # ... and the real enrollments went exactly where it says.
+    expected = (on_a, len(treated) - on_a, len(held), len(treated))
+    await assert_eventually(
+        lambda: report(http, automation), lambda f: entered(f) == expected, within=120
+    )
