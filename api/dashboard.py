@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
+from api.experiments import ExperimentsReport, experiments_report
 from api.service import Goalflow
 from api.visibility import enrollment_query
 from api.visibility import step_counts as visibility_step_counts
@@ -19,6 +20,7 @@ from workflows.definition import (
     Automation,
     GoalStep,
     IfElseStep,
+    SplitStep,
 )
 from workflows.messages import AutomationVersion, CatalogEntry
 from workflows.search_attributes import GOALS_MET
@@ -77,6 +79,7 @@ class AutomationPage:
     funnel: Funnel
     counts: dict[str, StepCount]
     triggers: list[TriggerRow]
+    experiments: ExperimentsReport | None = None
 
 
 @dataclass
@@ -85,6 +88,8 @@ class Jump:
 
     target: str
     label: str
+    # A split's path: the key of its `entered` count (`path:STEP:PATH`).
+    count: str | None = None
 
 
 @dataclass
@@ -143,11 +148,12 @@ async def automation_page(
     async def latest() -> AutomationVersion:
         return found if version is None else await goalflow.automation(automation_id)
 
-    newest, totals, counts, started = await asyncio.gather(
+    newest, totals, counts, started, tested = await asyncio.gather(
         latest(),
         funnel(goalflow, automation_id),
         step_counts(goalflow, found),
         goalflow.trigger_counts(automation_id),
+        experiments(goalflow, found),
     )
     definition = found.definition
     triggers = []
@@ -162,7 +168,29 @@ async def automation_page(
                 refused=dict(count.refused) if count else {},
             )
         )
-    return AutomationPage(found, newest.version, totals, counts, triggers)
+    return AutomationPage(found, newest.version, totals, counts, triggers, tested)
+
+
+async def experiments(goalflow: Goalflow, shown: AutomationVersion) -> ExperimentsReport | None:
+    """The version's experiments report; None (and no query) when it has no split and no
+    holdout."""
+    definition = shown.definition
+    if definition.settings.holdout is None and not any(
+        isinstance(step, SplitStep) for step in definition.steps
+    ):
+        return None
+    return await experiments_report(goalflow.client, shown.automation_id, shown.version, definition)
+
+
+def path_counts(report: ExperimentsReport | None) -> dict[str, int]:
+    """Enrollments that took each split path, by the key its jump in the flow names."""
+    if report is None:
+        return {}
+    return {
+        f"path:{split.step_id}:{path.path_id}": path.entered
+        for split in report.splits
+        for path in split.paths
+    }
 
 
 def describe(criterion: BaseModel) -> str:
@@ -211,6 +239,17 @@ def flow(definition: Automation) -> list[FlowStep]:
                 item.notes.append("contacts anywhere in the automation jump here when it is met")
             elif position > 0:
                 item.notes.append("contacts above jump here when it is met")
+        elif isinstance(step, SplitStep):
+            total = sum(path.weight for path in step.paths)
+            item.jumps += [
+                Jump(
+                    path.next,
+                    f"path {path.id} ({path.weight / total:.0%})",
+                    f"path:{step.id}:{path.id}",
+                )
+                for path in step.paths
+            ]
+            item.notes.append("each contact takes one path, the same one every time it enters")
         elif step.type == "end":
             item.notes.append("the enrollment ends here")
         drawn.append(item)

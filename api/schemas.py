@@ -272,6 +272,10 @@ class Retrying(BaseModel):
     last_error: str
 
 
+def _not_held_out(value: object) -> bool:
+    return value is False
+
+
 class EnrollmentOut(BaseModel):
     """One enrollment, exactly the fields docs/api.md lists."""
 
@@ -286,6 +290,8 @@ class EnrollmentOut(BaseModel):
     timeline: list[TimelineEntry]
     outcome: str | None
     context: dict[str, Any] = Field(default_factory=dict)
+    # Only a held-out enrollment carries it (docs/automations.md, Experiments).
+    holdout: bool = Field(False, exclude_if=_not_held_out)
 
     @field_validator("waiting", mode="before")
     @classmethod

@@ -122,3 +122,18 @@ def test_unknown_trigger_link() -> None:
     assert problems(MAIL, triggers=[trigger], links=set()) == [
         ("unknown_trigger_link", ["triggers", 0, "link_id"])
     ]
+
+
+def test_every_path_of_a_split_is_reachable_and_what_follows_the_split_is_not() -> None:
+    split = {
+        "id": "ab",
+        "type": "split",
+        "paths": [
+            {"id": "a", "weight": 50, "next": "mail"},
+            {"id": "b", "weight": 50, "next": "tag"},
+        ],
+    }
+    # The split always jumps: the step right after it is reached only because a path names it.
+    done = {"id": "done", "type": "end"}
+    assert problems(split, MAIL, END, TAG, done) == []
+    assert problems(split, WAIT, MAIL, END, TAG, done) == [("unreachable_step", ["steps", 1])]

@@ -62,13 +62,18 @@ STEP_TYPES = {
     "if_else",
     "goal",
     "end",
+    "split",
 }
 
 # One of every step type and most options, for the schema and round-trip tests.
 FULL: dict[str, Any] = {
     "name": "Everything",
     "description": "one of each",
-    "settings": {"allow_reentry": True, "timezone": "Europe/Paris"},
+    "settings": {
+        "allow_reentry": True,
+        "timezone": "Europe/Paris",
+        "holdout": {"percent": 10, "window": "P7D"},
+    },
     "steps": [
         {
             "id": "mail",
@@ -126,6 +131,14 @@ FULL: dict[str, Any] = {
             "on_met": {"action": "goto", "step": "mail"},
             "if_unmet": {"action": "wait", "timeout": "P7D", "on_timeout": "continue"},
             "jump_from": "anywhere",
+        },
+        {
+            "id": "ab",
+            "type": "split",
+            "paths": [
+                {"id": "a", "weight": 70, "next": "stop"},
+                {"id": "b", "weight": 30, "next": "stop"},
+            ],
         },
         {"id": "stop", "type": "end"},
     ],

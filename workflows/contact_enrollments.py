@@ -23,6 +23,7 @@ from workflows.enrollment import EnrollmentWorkflowV2, first_stop
 with workflow.unsafe.imports_passed_through():
     from workflows.event_memory import recall, remember
     from workflows.events import ContactEvent
+    from workflows.experiments import HOLDOUT_MARK, is_held_out
     from workflows.limits import enrollment_refusal, forward_parts, json_bytes
     from workflows.messages import (
         REENTRY_REFUSED,
@@ -119,12 +120,15 @@ class Enrollments:
         # first place the enrollment can stop, which it then need not write.
         steps = request.automation.steps
         reached = first_stop(steps) if self.first_stop_at_start else [steps[0].id]
+        step = reached[-1]
+        if is_held_out(request.automation_id, contact_id, request.automation.settings.holdout):
+            step, reached = "", [HOLDOUT_MARK]  # at no step: it runs none
         attributes = (
             TypedSearchAttributes(
                 [
                     SearchAttributePair(CONTACT_ID, contact_id),
                     SearchAttributePair(AUTOMATION_ID, request.automation_id),
-                    SearchAttributePair(STEP, reached[-1]),
+                    SearchAttributePair(STEP, step),
                     SearchAttributePair(VERSION, request.version),
                     SearchAttributePair(REACHED, reached),
                 ]

@@ -568,6 +568,28 @@ class EndStep(StepBase):
     type: Literal["end"]
 
 
+class SplitPath(Strict):
+    id: StepId
+    weight: int = Field(ge=1, le=100, description="relative share of contacts: 1 to 100")
+    next: StepId = Field(description="the step this path goes to")
+
+
+class SplitStep(StepBase):
+    """An experiment: each contact takes one path, the same on every enrollment
+    (docs/automations.md, Experiments)."""
+
+    type: Literal["split"]
+    paths: list[SplitPath] = Field(min_length=2, max_length=5)
+
+
+class Holdout(Strict):
+    """A share of contacts that gets nothing, to measure the automation against
+    (docs/automations.md, Experiments)."""
+
+    percent: int = Field(ge=1, le=50, description="share of contacts held out, 1 to 50")
+    window: Duration = Field("P14D", description="how long a held-out enrollment listens")
+
+
 Step = Annotated[
     SendEmailStep
     | SendSmsStep
@@ -578,7 +600,8 @@ Step = Annotated[
     | WebhookStep
     | IfElseStep
     | GoalStep
-    | EndStep,
+    | EndStep
+    | SplitStep,
     Field(discriminator="type"),
 ]
 
@@ -588,6 +611,9 @@ class AutomationSettings(Strict):
     timezone: str = "UTC"
     send_window: SendWindow | None = Field(
         None, description="sends wait for it; in the contact's timezone, else `timezone`"
+    )
+    holdout: Holdout | None = Field(
+        None, description="a share of contacts that runs no step (docs/automations.md, Experiments)"
     )
 
     @field_validator("timezone")

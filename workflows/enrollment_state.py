@@ -24,6 +24,7 @@ from workflows.definition import (
     UpdateContactStep,
 )
 from workflows.events import ContactEvent
+from workflows.experiments import HOLDOUT_MARK, is_held_out
 from workflows.matching import goals_met_by
 from workflows.messages import (
     ContactSnapshot,
@@ -72,6 +73,13 @@ class EnrollmentState:
         self.resuming: Waiting | None = None
         self.now = now
         self._outbox: list[Command] = []
+        # Held out (docs/automations.md, Experiments): at no step, and never moved by a goal.
+        self.held_out = is_held_out(
+            input.automation_id, input.contact.id, input.automation.settings.holdout
+        )
+        if self.held_out:
+            self.position = len(self.steps)
+            self.reached = [HOLDOUT_MARK]
         if input.progress is not None:
             progress = input.progress
             self.position = progress.position
@@ -128,6 +136,7 @@ class EnrollmentState:
             outcome=self.outcome,
             timeline_dropped=self.timeline.dropped,
             context=self.input.context,
+            holdout=self.held_out,
         )
 
     def _emit(self, command: Command) -> None:
@@ -164,7 +173,7 @@ class EnrollmentState:
                 status.met_at = event.accepted_at or self.now
                 status.event_id = event.id
                 self._emit(GoalMet(goal.id))
-            movable = index >= here or goal.jump_from == "anywhere"
+            movable = not self.held_out and (index >= here or goal.jump_from == "anywhere")
             detail = {"event_id": event.id, "event_type": event.type, "moves": movable}
             if age is not None:
                 detail["lookback"] = True

@@ -48,6 +48,7 @@ from workflows.definition import (
     RemoveTagStep,
     SendEmailStep,
     SendSmsStep,
+    SplitStep,
     Step,
     UpdateContactStep,
     WaitStep,
@@ -56,6 +57,7 @@ from workflows.definition import (
 from workflows.durations import parse_duration
 from workflows.enrollment_state import EnrollmentState, iso
 from workflows.events import ContactEvent
+from workflows.experiments import path_mark, split_path
 from workflows.limits import event_refusal, step_refusal
 from workflows.messages import (
     EnrollmentInput,
@@ -173,6 +175,9 @@ class Interpreter(EnrollmentState):
     # --- the steps ----------------------------------------------------------------------------
 
     def _interpret(self) -> Steps[None]:
+        if self.held_out:
+            yield from self._hold_out()
+            return
         position: int | None = self.position
         if (
             self.input.progress is None
@@ -219,6 +224,12 @@ class Interpreter(EnrollmentState):
                 target = step.then if branch else step.else_
                 detail = {"branch": "then" if branch else "else", "next": target}
                 next_index = self.positions[target]
+            case SplitStep():
+                path = split_path(self.input.automation_id, self.input.contact.id, step)
+                detail = {"path": path.id, "next": path.next}
+                next_index = self.positions[path.next]
+                if (mark := path_mark(step.id, path.id)) not in self.reached:
+                    self.reached.append(mark)  # written with the next upsert
             case EndStep():
                 self._record("step_completed", step.id, {})
                 self._finish("completed", "ended")
@@ -272,6 +283,21 @@ class Interpreter(EnrollmentState):
                 self._finish("exited", "goal_unmet")
                 return None
         return index + 1
+
+    def _hold_out(self) -> Steps[None]:
+        """A held-out enrollment runs no step: it listens to the goals for the holdout's
+        window (goals met are recorded and move nothing), then completes."""
+        holdout = self.input.automation.settings.holdout
+        assert holdout is not None
+        if self.resuming is not None:
+            until = self.resuming.until
+        else:
+            until = self.now + parse_duration(holdout.window)
+            self._record("waiting", None, {"holdout": True, "until": iso(until)})
+        self.waiting = Waiting(kind="timer", until=until)
+        self._show_progress()
+        yield from self._pause(until, "held out")
+        self._finish("completed", "holdout")
 
     def _wait(self, step: WaitStep) -> Steps[dict[str, Any]]:
         now = self.now

@@ -143,6 +143,7 @@ async def automation_page(
             "history": history,
             "has_draft": has_draft,
             "text": TEXT,
+            "path_counts": dashboard.path_counts(shown.experiments),
         },
     )
 
@@ -155,12 +156,14 @@ async def automation_counts(
     _: Session = Depends(user),
 ) -> JSONResponse:
     try:
-        _found, funnel, counts = await dashboard.automation_counts(
+        found, funnel, counts = await dashboard.automation_counts(
             goalflow, _known_automation(automation_id), _version(version)
         )
+        paths = dashboard.path_counts(await dashboard.experiments(goalflow, found))
     except NotFound as err:
         raise PageNotFound(str(err)) from err
-    return JSONResponse({"counts": _step_counts_json(funnel, counts)})
+    shown = _step_counts_json(funnel, counts) | {key: str(n) for key, n in paths.items()}
+    return JSONResponse({"counts": shown})
 
 
 @router.post("/automations/{automation_id}/{action}")

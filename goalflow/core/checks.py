@@ -24,6 +24,7 @@ from workflows.definition import (
     OnMetGoto,
     SendEmailStep,
     SendSmsStep,
+    SplitStep,
     TriggerLinkCriterion,
     WebhookStep,
 )
@@ -87,6 +88,8 @@ def _next_steps(automation: Automation, positions: dict[str, int], i: int) -> se
         return set()
     if isinstance(step, IfElseStep):
         return {positions[step.then], positions[step.else_]}
+    if isinstance(step, SplitStep):
+        return {positions[path.next] for path in step.paths}
     if not isinstance(step, GoalStep):
         return after
     found: set[int] = set()
@@ -110,7 +113,7 @@ def _unreachable_steps(automation: Automation) -> Iterator[Problem]:
     positions = {step.id: i for i, step in enumerate(steps)}
     reached = {0}
     # A contact is at a step when an event comes unless the step passes in the same instant.
-    holds = [not isinstance(step, IfElseStep) and step.type != "end" for step in steps]
+    holds = [not isinstance(step, IfElseStep | SplitStep) and step.type != "end" for step in steps]
     changed = True
     while changed:
         changed = False

@@ -30,9 +30,11 @@ from workflows.definition import (
     OnMetGoto,
     SendEmailStep,
     SendSmsStep,
+    SplitStep,
     WaitStep,
     WebhookStep,
 )
+from workflows.experiments import split_errors
 
 Loc = tuple[int | str, ...]
 
@@ -216,6 +218,8 @@ def parse_automation(
 
     for loc, kind, message in criteria_errors(automation):
         errors.add(loc, kind, message)
+    for loc, kind, message in split_errors(automation, positions):
+        errors.add(loc, kind, message)
 
     errors.raise_if_any()
     for loc in _loops_without_pause(automation, positions):
@@ -279,6 +283,10 @@ def successors(automation: Automation, positions: dict[str, int], i: int) -> lis
         return [
             (positions[step.then], ("steps", i, "then")),
             (positions[step.else_], ("steps", i, "else")),
+        ]
+    if isinstance(step, SplitStep):
+        return [
+            (positions[p.next], ("steps", i, "paths", j, "next")) for j, p in enumerate(step.paths)
         ]
     if isinstance(step, GoalStep) and isinstance(step.on_met, OnMetGoto):
         return [*after, (positions[step.on_met.step], ("steps", i, "on_met", "step"))]

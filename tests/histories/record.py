@@ -30,7 +30,9 @@ from goalflow.smtp_sink import SmtpSink
 from tests.conftest import free_port
 from tests.helpers import Engine, running_engine, temporal_test_server
 from workflows.contact import ContactWorkflowV2
+from workflows.definition import Holdout
 from workflows.events import ContactEvent, TriggerMatch
+from workflows.experiments import is_held_out
 from workflows.messages import EventBatch, ProfileSave, contact_workflow_id
 
 HERE = Path(__file__).parent
@@ -150,6 +152,33 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             {"id": "g", "type": "goal", "any_of": BUY, "if_unmet": {"action": "wait"}},
         ],
     },
+    # A split step: the recorded contact takes whichever path its id hashes to.
+    "split": {
+        "name": "split",
+        "steps": [
+            {
+                "id": "ab",
+                "type": "split",
+                "paths": [
+                    {"id": "a", "weight": 50, "next": "w-a"},
+                    {"id": "b", "weight": 50, "next": "w-b"},
+                ],
+            },
+            {"id": "w-a", "type": "wait", "duration": "P1D"},
+            {"id": "end-a", "type": "end"},
+            {"id": "w-b", "type": "wait", "duration": "P1D"},
+        ],
+    },
+    # A held-out enrollment (the contact is chosen so that it is): no step runs, a goal met
+    # during its window is recorded, and it ends as holdout.
+    "holdout": {
+        "name": "holdout",
+        "settings": {"holdout": {"percent": 50, "window": "P3D"}},
+        "steps": [
+            {"id": "hello", "type": "send_email", "subject": "Hi", "html": "<p>Hello</p>"},
+            {"id": "g", "type": "goal", "any_of": BUY, "jump_from": "anywhere"},
+        ],
+    },
     "cancel": {
         "name": "cancel",
         "steps": [
@@ -198,6 +227,11 @@ async def _record_triggered(engine: Engine, name: str, definition: dict[str, Any
 
 async def _record(engine: Engine, name: str, definition: dict[str, Any]) -> dict[str, str]:
     contact = f"replay-{name}"
+    if name == "holdout":
+        holdout = Holdout.model_validate(definition["settings"]["holdout"])
+        contact = next(
+            c for c in (f"replay-{name}-{n}" for n in range(1000)) if is_held_out(name, c, holdout)
+        )
     if name == "triggered":
         enrollment_id = await _record_triggered(engine, name, definition)
         await engine.result(enrollment_id)
@@ -237,7 +271,7 @@ async def _record(engine: Engine, name: str, definition: dict[str, Any]) -> dict
         await engine.until(enrolled.enrollment_id, lambda v: v.waiting is not None)
         await engine.send(contact, "contact.tag_added", {"tag": "outside"}, id=f"{name}-tag")
         await engine.send(contact, "custom", {"name": "buy"}, id=f"{name}-buy")
-    if name in ("early_goal", "goto", "email"):
+    if name in ("early_goal", "goto", "email", "holdout"):
         await engine.until(enrolled.enrollment_id, lambda v: v.waiting is not None)
         await engine.send(contact, "custom", {"name": "buy"}, id=f"{name}-buy")
     if name == "event_batch":

@@ -93,6 +93,7 @@ class EnrollmentView(BaseModel):
     outcome: str | None
     timeline_dropped: int = 0
     context: dict[str, Any] = Field(default_factory=dict)
+    holdout: bool = False
 
 
 EnrollmentInput.model_rebuild()
