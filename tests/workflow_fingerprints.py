@@ -33,6 +33,8 @@ MODULES = (
     "workflows/drafts.py",
     "workflows/bulk.py",
     "workflows/phone_numbers.py",
+    "workflows/directory.py",
+    "workflows/keyed_contact.py",
     "workflows/sessions.py",
     "workflows/v1_types.py",
 )

@@ -15,10 +15,10 @@ forgotten).
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from pydantic import BaseModel
 from temporalio import workflow
+
+from workflows.keyed_contact import hold_until_idle
 
 PROFILE_KEY_PREFIX = "profile-key:"
 
@@ -43,24 +43,7 @@ class ProfileKeyWorkflow:
 
     @workflow.run
     async def run(self, state: ProfileKeyState) -> str | None:
-        while True:
-            seen = self.saved
-            try:
-                await workflow.wait_condition(
-                    lambda seen=seen: (  # type: ignore[misc]
-                        self.saved != seen or workflow.info().is_continue_as_new_suggested()
-                    ),
-                    timeout=timedelta(seconds=self.state.idle_seconds),
-                    timeout_summary="idle",
-                )
-            except TimeoutError:
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                if self.saved == seen:
-                    return self.state.contact_id
-                continue
-            if workflow.info().is_continue_as_new_suggested():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(self.state)
+        return await hold_until_idle(self.state, lambda: self.saved)
 
     @workflow.update
     def record_saved(self, saved: ProfileKeySaved) -> None:

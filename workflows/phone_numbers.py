@@ -12,10 +12,10 @@ after `idle_seconds` without an SMS (a number not texted for a year is forgotten
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from pydantic import BaseModel
 from temporalio import workflow
+
+from workflows.keyed_contact import hold_until_idle
 
 PHONE_PREFIX = "phone:"
 
@@ -40,24 +40,7 @@ class PhoneWorkflow:
 
     @workflow.run
     async def run(self, state: PhoneState) -> str | None:
-        while True:
-            seen = self.sent
-            try:
-                await workflow.wait_condition(
-                    lambda seen=seen: (  # type: ignore[misc]
-                        self.sent != seen or workflow.info().is_continue_as_new_suggested()
-                    ),
-                    timeout=timedelta(seconds=self.state.idle_seconds),
-                    timeout_summary="idle",
-                )
-            except TimeoutError:
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                if self.sent == seen:
-                    return self.state.contact_id
-                continue
-            if workflow.info().is_continue_as_new_suggested():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(self.state)
+        return await hold_until_idle(self.state, lambda: self.sent)
 
     @workflow.update
     def record_sent(self, sent: PhoneSent) -> None:
