@@ -15,7 +15,8 @@ from typing import Any, Literal
 from jinja2 import TemplateError
 from pydantic import BaseModel, ValidationError
 
-from goalflow.core.templates import iter_strings, trigger_link_ids
+from goalflow.core.templates import trigger_link_ids
+from goalflow.core.validation import templates_of
 from workflows.definition import (
     Automation,
     EmailCriterion,
@@ -23,10 +24,8 @@ from workflows.definition import (
     IfElseStep,
     OnMetGoto,
     SendEmailStep,
-    SendSmsStep,
     SplitStep,
     TriggerLinkCriterion,
-    WebhookStep,
 )
 from workflows.globs import glob_matches
 
@@ -203,22 +202,6 @@ def _email_links(automation: Automation) -> Iterator[Problem]:
             )
 
 
-def _templates(step: Any) -> list[tuple[Loc, str]]:
-    if isinstance(step, SendEmailStep):
-        found: list[tuple[Loc, str]] = [(("subject",), step.subject), (("html",), step.html)]
-        if step.text is not None:
-            found.append((("text",), step.text))
-        return found
-    if isinstance(step, SendSmsStep):
-        return [(("body",), step.body)]
-    if isinstance(step, WebhookStep):
-        found = [(("url",), step.url)]
-        found += [(("headers", k), v) for k, v in step.headers.items()]
-        found += [(("body", *path), s) for path, s in iter_strings(step.body)]
-        return found
-    return []
-
-
 def _unknown_trigger_links(automation: Automation, known: Collection[str]) -> Iterator[Problem]:
     def unknown(loc: Loc, link: str) -> Problem:
         return _warning(
@@ -232,7 +215,7 @@ def _unknown_trigger_links(automation: Automation, known: Collection[str]) -> It
         (("triggers", i), t) for i, t in enumerate(automation.triggers)
     ]
     for i, step in enumerate(automation.steps):
-        for where, source in _templates(step):
+        for where, source in templates_of(step):
             try:
                 ids = trigger_link_ids(source)
             except TemplateError:

@@ -168,7 +168,7 @@ def parse_automation(
                         "unknown_email_step",
                         f"{criterion.email_step!r} is not a send_email step of this automation",
                     )
-        for where, source in _templates(step):
+        for where, source in templates_of(step):
             try:
                 compile_template(source)
                 warnings.extend(
@@ -256,7 +256,8 @@ def _unsendable(step: Any) -> Iterator[tuple[Loc, str]]:
         yield ("from",), "`from` cannot hold a line break (CR, LF) or NUL"
 
 
-def _templates(step: Any) -> list[tuple[Loc, str]]:
+def templates_of(step: Any) -> list[tuple[Loc, str]]:
+    """Every template of a step, with the path of its field inside the step."""
     if isinstance(step, SendEmailStep):
         found: list[tuple[Loc, str]] = [(("subject",), step.subject), (("html",), step.html)]
         if step.text is not None:
