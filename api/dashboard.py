@@ -81,10 +81,18 @@ class AutomationPage:
 
 @dataclass
 class Jump:
-    """An arrow in the flow: from a step to another, and why."""
+    """An arrow in the flow: from a step to another, and why (a message key, api/i18n)."""
 
     target: str
     label: str
+
+
+@dataclass
+class Note:
+    """A line under a step: a message key (api/i18n) and the values it takes."""
+
+    key: str
+    values: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -94,7 +102,7 @@ class FlowStep:
     name: str | None
     goal: bool
     jumps: list[Jump] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
 
 
 async def _count(goalflow: Goalflow, query: str) -> int:
@@ -195,23 +203,25 @@ def flow(definition: Automation) -> list[FlowStep]:
     for position, step in enumerate(definition.steps):
         item = FlowStep(step.id, step.type, step.name, isinstance(step, GoalStep))
         if isinstance(step, IfElseStep):
-            item.jumps += [Jump(step.then, "if true"), Jump(step.else_, "else")]
+            item.jumps += [Jump(step.then, "flow.if_true"), Jump(step.else_, "flow.else")]
         elif isinstance(step, GoalStep):
             if step.on_met.action == "goto":
-                item.jumps.append(Jump(step.on_met.step, "when met"))
+                item.jumps.append(Jump(step.on_met.step, "flow.when_met"))
             elif step.on_met.action == "end":
-                item.notes.append("when met: the enrollment ends (goal met)")
+                item.notes.append(Note("flow.met_ends"))
             unmet = step.if_unmet
             if unmet.action == "end":
-                item.notes.append("reached unmet: the enrollment ends")
+                item.notes.append(Note("flow.unmet_ends"))
+            elif unmet.action == "wait" and unmet.timeout:
+                key = f"flow.unmet_waits_then_{unmet.on_timeout}"
+                item.notes.append(Note(key, {"timeout": unmet.timeout}))
             elif unmet.action == "wait":
-                limit = f" up to {unmet.timeout}, then {unmet.on_timeout}" if unmet.timeout else ""
-                item.notes.append(f"reached unmet: waits for it{limit}")
+                item.notes.append(Note("flow.unmet_waits"))
             if step.jump_from == "anywhere":
-                item.notes.append("contacts anywhere in the automation jump here when it is met")
+                item.notes.append(Note("flow.jump_from_anywhere"))
             elif position > 0:
-                item.notes.append("contacts above jump here when it is met")
+                item.notes.append(Note("flow.jump_from_above"))
         elif step.type == "end":
-            item.notes.append("the enrollment ends here")
+            item.notes.append(Note("flow.ends_here"))
         drawn.append(item)
     return drawn
