@@ -113,11 +113,13 @@ def dashboard_language(request: Request) -> tuple[Language, bool]:
 
 def language_links(request: Request) -> list[tuple[Language, str, str]]:
     """The language switch: each language's name and this page's address in it."""
-    links = []
-    for code, name in NAMES.items():
-        query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
-        links.append((code, name, f"{request.url.path}?{urlencode([*query, ('lang', code)])}"))
-    return links
+    # The path as it was sent (Starlette's is the raw one), anything unsafe in a link encoded.
+    path = urlquote(request.url.path, safe="/:@!$&'()*+,;=-._~%")
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    return [
+        (code, name, f"{path}?{urlencode([*query, ('lang', code)])}")
+        for code, name in NAMES.items()
+    ]
 
 
 def remember_language(response: Response, request: Request, language: Language) -> None:

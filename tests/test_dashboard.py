@@ -313,6 +313,7 @@ async def test_pages_refuse_framing_and_pass_their_own_policy(stack: Stack, page
         f"/ui/automations/{automation}",  # draws its jumps and polls its counts
         "/ui/enrollments",
         f"/ui/enrollments/{enrollment_id}",
+        "/ui/contacts?prefix=c",
         "/ui/outbox",
         "/ui/no-such-page",
         unsubscribe,

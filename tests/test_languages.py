@@ -144,3 +144,14 @@ async def test_a_malformed_locale_is_a_422(stack: Stack, locale: object) -> None
     answer = await stack.http.put(f"/v1/contacts/{new_id('bad')}", json={"locale": locale})
     assert answer.status_code == 422, answer.text
     assert [e["loc"] for e in answer.json()["detail"]] == [["body", "locale"]]
+
+
+async def test_the_language_links_keep_the_page_and_its_query(
+    browser_like: httpx.AsyncClient,
+) -> None:
+    answer = await browser_like.get("/ui/enrollments", params={"contact_id": "a&b", "lang": "es"})
+    assert 'href="/ui/enrollments?contact_id=a%26b&amp;lang=en"' in answer.text
+    # An id holding "?" stays in the path of the link, percent-encoded.
+    answer = await browser_like.get("/ui/enrollments/enr:a%3Fb:c:1")
+    assert answer.status_code == 404
+    assert 'href="/ui/enrollments/enr:a%3Fb:c:1?lang=en"' in answer.text
