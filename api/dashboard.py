@@ -12,15 +12,11 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from api.service import Goalflow
+from api.service import Goalflow, NotFound
 from api.visibility import enrollment_query
 from api.visibility import step_counts as visibility_step_counts
-from workflows.definition import (
-    Automation,
-    GoalStep,
-    IfElseStep,
-)
-from workflows.messages import AutomationVersion, CatalogEntry
+from workflows.definition import Automation, GoalStep, IfElseStep, Step
+from workflows.messages import AutomationVersion, CatalogEntry, ContactView, EnrollmentView
 from workflows.search_attributes import GOALS_MET
 
 
@@ -225,3 +221,26 @@ def flow(definition: Automation) -> list[FlowStep]:
             item.notes.append(Note("flow.ends_here"))
         drawn.append(item)
     return drawn
+
+
+async def enrollment_details(
+    goalflow: Goalflow, view: EnrollmentView
+) -> tuple[dict[str, Step], ContactView | None]:
+    """What an enrollment's page says its timeline with: the steps of its version by id (none
+    when the version cannot be read: the page then shows step ids) and its contact's profile,
+    for the addresses messages went to (None when it has none)."""
+
+    async def steps() -> dict[str, Step]:
+        try:
+            found = await goalflow.automation(view.automation_id, view.version)
+        except NotFound:
+            return {}
+        return {step.id: step for step in found.definition.steps}
+
+    async def contact() -> ContactView | None:
+        try:
+            return await goalflow.contact(view.contact_id)
+        except NotFound:
+            return None
+
+    return await asyncio.gather(steps(), contact())

@@ -8,7 +8,6 @@ show is read by `api/dashboard.py`.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from html import escape
 from typing import Any, get_args
@@ -47,18 +46,13 @@ from api.deps import GoalflowDep, SettingsDep
 from api.i18n import translator
 from api.routes import ui_contacts
 from api.schemas import CONTACT_ID_PATTERN
-from api.service import Goalflow, NotFound
+from api.service import NotFound
 from api.timeline_words import TimelineWords
 from api.visibility import BadPageToken, enrollment_query, list_enrollments
 from goalflow.settings import Settings
 from goalflow.tracking import signer as secret_signer
-from workflows.definition import STEP_ID_PATTERN, Step
-from workflows.messages import (
-    ENROLLMENT_PREFIX,
-    AutomationLifecycle,
-    ContactView,
-    EnrollmentStatus,
-)
+from workflows.definition import STEP_ID_PATTERN
+from workflows.messages import ENROLLMENT_PREFIX, AutomationLifecycle, EnrollmentStatus
 
 STATUSES: tuple[str, ...] = get_args(EnrollmentStatus)
 PAGE_SIZE = 50
@@ -274,9 +268,7 @@ async def enrollment_page(
     session: Session = Depends(user),
 ) -> Response:
     view = await _enrollment(goalflow, enrollment_id)
-    steps, contact = await asyncio.gather(
-        _steps(goalflow, view.automation_id, view.version), _contact(goalflow, view.contact_id)
-    )
+    steps, contact = await dashboard.enrollment_details(goalflow, view)
     language, _ = dashboard_language(request)
     words = TimelineWords(translator(language), steps, contact, when)
     return render(
@@ -291,24 +283,6 @@ async def enrollment_page(
             "timeline": [(entry, words.sentence(entry)) for entry in view.timeline],
         },
     )
-
-
-async def _steps(goalflow: Goalflow, automation_id: str, version: int) -> dict[str, Step]:
-    """The steps of the enrollment's version by id (none when it cannot be read: the page then
-    shows step ids)."""
-    try:
-        found = await goalflow.automation(automation_id, version)
-    except NotFound:
-        return {}
-    return {step.id: step for step in found.definition.steps}
-
-
-async def _contact(goalflow: Goalflow, contact_id: str) -> ContactView | None:
-    """The contact's profile, for the addresses messages went to (None if it has none)."""
-    try:
-        return await goalflow.contact(contact_id)
-    except NotFound:
-        return None
 
 
 @router.post("/enrollments/{enrollment_id}/cancel")
