@@ -13,16 +13,11 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from api.experiments import ExperimentsReport, experiments_report
-from api.service import Goalflow
+from api.service import Goalflow, NotFound
 from api.visibility import enrollment_query
 from api.visibility import step_counts as visibility_step_counts
-from workflows.definition import (
-    Automation,
-    GoalStep,
-    IfElseStep,
-    SplitStep,
-)
-from workflows.messages import AutomationVersion, CatalogEntry
+from workflows.definition import Automation, GoalStep, IfElseStep, SplitStep, Step
+from workflows.messages import AutomationVersion, CatalogEntry, ContactView, EnrollmentView
 from workflows.search_attributes import GOALS_MET
 
 
@@ -84,12 +79,22 @@ class AutomationPage:
 
 @dataclass
 class Jump:
-    """An arrow in the flow: from a step to another, and why."""
+    """An arrow in the flow: from a step to another, and why (a message key, api/i18n)."""
 
     target: str
     label: str
     # A split's path: the key of its `entered` count (`path:STEP:PATH`).
     count: str | None = None
+    # The values the label's message takes.
+    values: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Note:
+    """A line under a step: a message key (api/i18n) and the values it takes."""
+
+    key: str
+    values: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -99,7 +104,7 @@ class FlowStep:
     name: str | None
     goal: bool
     jumps: list[Jump] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
 
 
 async def _count(goalflow: Goalflow, query: str) -> int:
@@ -223,34 +228,60 @@ def flow(definition: Automation) -> list[FlowStep]:
     for position, step in enumerate(definition.steps):
         item = FlowStep(step.id, step.type, step.name, isinstance(step, GoalStep))
         if isinstance(step, IfElseStep):
-            item.jumps += [Jump(step.then, "if true"), Jump(step.else_, "else")]
+            item.jumps += [Jump(step.then, "flow.if_true"), Jump(step.else_, "flow.else")]
         elif isinstance(step, GoalStep):
             if step.on_met.action == "goto":
-                item.jumps.append(Jump(step.on_met.step, "when met"))
+                item.jumps.append(Jump(step.on_met.step, "flow.when_met"))
             elif step.on_met.action == "end":
-                item.notes.append("when met: the enrollment ends (goal met)")
+                item.notes.append(Note("flow.met_ends"))
             unmet = step.if_unmet
             if unmet.action == "end":
-                item.notes.append("reached unmet: the enrollment ends")
+                item.notes.append(Note("flow.unmet_ends"))
+            elif unmet.action == "wait" and unmet.timeout:
+                key = f"flow.unmet_waits_then_{unmet.on_timeout}"
+                item.notes.append(Note(key, {"timeout": unmet.timeout}))
             elif unmet.action == "wait":
-                limit = f" up to {unmet.timeout}, then {unmet.on_timeout}" if unmet.timeout else ""
-                item.notes.append(f"reached unmet: waits for it{limit}")
+                item.notes.append(Note("flow.unmet_waits"))
             if step.jump_from == "anywhere":
-                item.notes.append("contacts anywhere in the automation jump here when it is met")
+                item.notes.append(Note("flow.jump_from_anywhere"))
             elif position > 0:
-                item.notes.append("contacts above jump here when it is met")
+                item.notes.append(Note("flow.jump_from_above"))
         elif isinstance(step, SplitStep):
             total = sum(path.weight for path in step.paths)
             item.jumps += [
                 Jump(
                     path.next,
-                    f"path {path.id} ({path.weight / total:.0%})",
+                    "flow.path",
                     f"path:{step.id}:{path.id}",
+                    {"path": path.id, "share": f"{path.weight / total:.0%}"},
                 )
                 for path in step.paths
             ]
-            item.notes.append("each contact takes one path, the same one every time it enters")
+            item.notes.append(Note("flow.split_note"))
         elif step.type == "end":
-            item.notes.append("the enrollment ends here")
+            item.notes.append(Note("flow.ends_here"))
         drawn.append(item)
     return drawn
+
+
+async def enrollment_details(
+    goalflow: Goalflow, view: EnrollmentView
+) -> tuple[dict[str, Step], ContactView | None]:
+    """What an enrollment's page says its timeline with: the steps of its version by id (none
+    when the version cannot be read: the page then shows step ids) and its contact's profile,
+    for the addresses messages went to (None when it has none)."""
+
+    async def steps() -> dict[str, Step]:
+        try:
+            found = await goalflow.automation(view.automation_id, view.version)
+        except NotFound:
+            return {}
+        return {step.id: step for step in found.definition.steps}
+
+    async def contact() -> ContactView | None:
+        try:
+            return await goalflow.contact(view.contact_id)
+        except NotFound:
+            return None
+
+    return await asyncio.gather(steps(), contact())

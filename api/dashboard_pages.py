@@ -1,5 +1,6 @@
 """How the dashboard renders: its Jinja2 environment (autoescaped), filters, the 404 error,
-the session dependencies every page uses, and `render`, which also sets a new session's cookie."""
+the session dependencies every page uses, the page's language (api/i18n), and `render`, which
+also sets a new session's cookie and remembers a language chosen with `?lang=`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote as urlquote
+from urllib.parse import urlencode
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
@@ -24,6 +26,7 @@ from api.dashboard_auth import (
     set_cookie,
 )
 from api.deps import SettingsDep
+from api.i18n import DEFAULT, NAMES, Language, from_accept_language, language_of, translator
 from goalflow.settings import Settings
 
 UI_DIR = Path(__file__).resolve().parent / "ui"
@@ -92,6 +95,45 @@ async def user(
     return session
 
 
+# The dashboard's language, once chosen with `?lang=`: a year, for the dashboard's paths only.
+LANGUAGE_COOKIE = "goalflow_lang"
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+
+
+def dashboard_language(request: Request) -> tuple[Language, bool]:
+    """The page's language and whether `?lang=` chose it now (then the cookie remembers it):
+    `?lang=`, else the cookie, else `Accept-Language`, else English."""
+    asked = language_of(request.query_params.get("lang"))
+    if asked is not None:
+        return asked, True
+    remembered = language_of(request.cookies.get(LANGUAGE_COOKIE))
+    accepted = from_accept_language(request.headers.get("accept-language"))
+    return remembered or accepted or DEFAULT, False
+
+
+def language_links(request: Request) -> list[tuple[Language, str, str]]:
+    """The language switch: each language's name and this page's address in it."""
+    # The path as it was sent (Starlette's is the raw one), anything unsafe in a link encoded.
+    path = urlquote(request.url.path, safe="/:@!$&'()*+,;=-._~%")
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    return [
+        (code, name, f"{path}?{urlencode([*query, ('lang', code)])}")
+        for code, name in NAMES.items()
+    ]
+
+
+def remember_language(response: Response, request: Request, language: Language) -> None:
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        language,
+        max_age=LANGUAGE_COOKIE_AGE,
+        path="/ui",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+
+
 def render(
     request: Request,
     name: str,
@@ -100,10 +142,14 @@ def render(
     status_code: int = 200,
 ) -> Response:
     settings: Settings = request.app.state.settings
+    language, chosen = dashboard_language(request)
     response = templates.TemplateResponse(
         request,
         name,
         {
+            "lang": language,
+            "t": translator(language),
+            "language_links": language_links(request),
             "csrf_token": session.csrf,
             "auth": bool(settings.api_key_list),
             "signed_in": session.key is not None,
@@ -112,6 +158,9 @@ def render(
         },
         status_code=status_code,
     )
+    response.headers["Vary"] = "Accept-Language, Cookie"
+    if chosen:
+        remember_language(response, request, language)
     fresh = getattr(request.state, "new_session", None)
     if fresh is not None:
         set_cookie(response, request, settings, fresh)

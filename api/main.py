@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     if settings.dev_mode:
         app.include_router(dev_routes.router, prefix="/v1", dependencies=v1)
     # Open: the signed token is the credential (docs/email.md).
-    app.include_router(tracking.router)
+    tracking.install(app)
     # The dashboard: HTML pages with their own login (a session cookie, not bearer keys).
     ui.install(app)
     # Open too: each provider's own signature is the credential (docs/integrations.md).

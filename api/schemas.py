@@ -20,6 +20,7 @@ from pydantic import (
 from pydantic_core import to_json
 
 from api.error_words import worded
+from api.i18n import MAX_TAG_LENGTH, is_language_tag
 from goalflow.core.checks import Problem
 from workflows.definition import APPOINTMENT_STATUSES, STEP_ID_PATTERN, EventType
 from workflows.globs import MAX_MATCHED_TEXT
@@ -225,11 +226,30 @@ class ContactOut(ProfileAttributes, ContactKeyed):
 
 class ContactProfileIn(ProfileAttributesIn):
     """`PUT /v1/contacts/{id}`: the fields given are set; `tags` is the whole tag set, `fields`
-    are merged into the custom fields, `timezone` is the custom field `timezone`."""
+    are merged into the custom fields, `timezone` is the custom field `timezone` and `locale`
+    (a BCP 47 language tag: the language of the pages the contact sees) the custom field
+    `locale`."""
 
     timezone: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    locale: str | None = Field(
+        None,
+        max_length=MAX_TAG_LENGTH,
+        description="a BCP 47 language tag (en, es, es-MX): the language of the pages the "
+        "contact sees (English or Spanish; any other falls back to the browser's)",
+        examples=["es"],
+    )
     tags: list[Tag] | None = Field(None, max_length=500)
     fields: dict[str, Any] | None = None
+
+    @field_validator("locale")
+    @classmethod
+    def _locale_is_a_language_tag(cls, locale: str | None) -> str | None:
+        if locale is not None and not is_language_tag(locale):
+            raise ValueError(
+                "locale is a BCP 47 language tag: a language of 2 or 3 letters, then optional "
+                "subtags joined by '-', like en, es or es-MX"
+            )
+        return locale
 
     @field_validator("fields")
     @classmethod

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -23,6 +23,9 @@ from goalflow.settings import Settings
 from goalflow.smtp_sink import SmtpSink
 from tests.helpers import temporal_test_server
 from workflows.search_attributes import SEARCH_ATTRIBUTES
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Page
 
 # As under `goalflow dev`: webhook steps in tests call receivers on this machine. Set in the
 # environment so that every Settings() of every test, and every process a test starts, sees it;
@@ -110,3 +113,32 @@ async def stack(
 ) -> AsyncIterator[Stack]:
     async with open_stack(dev_env, tmp_path_factory.mktemp("goalflow-data")) as opened:
         yield opened
+
+
+# The dashboard's browser tests (tests/dashboard_browser.py has their helpers).
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    from tests.dashboard_browser import chromium
+
+    async with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    """A desktop-sized page that fails its test when a dialog opens (a script that should not
+    have run) or the pages report a Content Security Policy violation."""
+    from tests.dashboard_browser import csp_violations
+
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    violations = await csp_violations(page)
+    yield page
+    await context.close()
+    assert not dialogs, f"a script ran on the page: {dialogs}"
+    # The pages' own scripts and styles pass their Content Security Policy.
+    assert not violations, violations

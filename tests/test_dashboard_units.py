@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from api.dashboard import flow
+from api.dashboard import FlowStep, flow
+from api.i18n import translator
 from api.routes.ui import UI_DIR, _safe_next, temporal_link
 from api.visibility import can_rest
 from goalflow.core.validation import parse_automation
@@ -35,13 +36,21 @@ def test_flow_keeps_document_order_and_draws_every_jump() -> None:
         set(),
     )  # fmt: skip
     drawn = flow(automation)
+    t = translator("en")
+
+    def notes(step: FlowStep) -> list[str]:
+        return [t(note.key, **note.values) for note in step.notes]
+
     assert [s.step_id for s in drawn] == ["branch", "early", "g", "late"]
-    assert [(j.label, j.target) for j in drawn[0].jumps] == [("if true", "late"), ("else", "early")]
+    assert [(t(j.label), j.target) for j in drawn[0].jumps] == [
+        ("if true", "late"),
+        ("else", "early"),
+    ]
     goal = drawn[2]
-    assert goal.goal and [(j.label, j.target) for j in goal.jumps] == [("when met", "late")]
-    assert "reached unmet: waits for it up to P3D, then end" in goal.notes
-    assert any("anywhere" in note for note in goal.notes)
-    assert drawn[3].notes == ["the enrollment ends here"]
+    assert goal.goal and [(t(j.label), j.target) for j in goal.jumps] == [("when met", "late")]
+    assert "reached unmet: waits for it up to P3D, then ends" in notes(goal)
+    assert any("anywhere" in note for note in notes(goal))
+    assert notes(drawn[3]) == ["the enrollment ends here"]
 
 
 @pytest.mark.parametrize(

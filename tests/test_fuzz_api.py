@@ -483,7 +483,7 @@ async def test_forged_tracking_tokens_are_404_and_no_event(stack: Stack) -> None
             for method in ("GET", "POST") if kind == "u" else ("GET",):
                 answer = await http.request(method, f"/t/{kind}/{quote(token, safe='')}")
                 assert answer.status_code == 404, (kind, token[:20], answer.status_code)
-                assert answer.json()["detail"] == "unknown link"
+                assert "This link is not valid" in answer.text
     # A genuine unsubscribe link is an event, applied after any the forged ones would have made:
     # once it shows, the count says whether anything else got through.
     unsubscribe = genuine.token(TrackingKind.UNSUBSCRIBE, target)

@@ -61,7 +61,11 @@ async def save_contact(
     `contact.created`; a later one answers 200 and, when something changed, makes
     `contact.updated` with `data.changed` (the names of the fields that changed). Tag changes
     are tag events. Each can trigger automations (R14)."""
-    save = ProfileSave(id=f"p-{uuid.uuid4().hex}", **body.model_dump())
+    profile = body.model_dump(exclude={"locale"})
+    if body.locale is not None:
+        # Kept as the custom field `locale`, as `timezone` is (docs/api.md).
+        profile["fields"] = {**(body.fields or {}), "locale": body.locale}
+    save = ProfileSave(id=f"p-{uuid.uuid4().hex}", **profile)
     result = await goalflow.save_profile(contact_id, save)
     # Every save, not only one that changed them: a save retried after a failure here records.
     await remember_profile(goalflow, settings.secret, contact_id, body.email, body.phone)

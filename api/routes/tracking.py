@@ -10,16 +10,15 @@ Temporal work.
 from __future__ import annotations
 
 import base64
-import hashlib
-import html
 import uuid
 from functools import lru_cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api import metrics
+from api.contact_pages import NO_STORE, browser_language, contact_page, language_for
 from api.deps import GoalflowDep, SettingsDep
 from api.repeats import PENDING, RecentLinks
 from api.service import Goalflow
@@ -29,59 +28,6 @@ router = APIRouter(prefix="/t", tags=["tracking"])
 
 # The smallest transparent GIF: 1×1, one colour.
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
-# Every answer depends on the request being seen: never served from a cache.
-NO_STORE = {"Cache-Control": "no-store, max-age=0", "Referrer-Policy": "no-referrer"}
-
-# The pages' one style, inline; their Content Security Policy allows exactly it (by its hash),
-# no script, and no framing (api/middleware.py sets the same framing headers on every /t/ answer).
-PAGE_STYLE = "body{font-family:sans-serif;max-width:32em;margin:4em auto;padding:0 1em}"
-_STYLE_HASH = base64.b64encode(hashlib.sha256(PAGE_STYLE.encode()).digest()).decode()
-PAGE_HEADERS = {
-    **NO_STORE,
-    "Content-Security-Policy": f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-}
-_HEAD = (
-    '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">\n'
-    '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-    f"<style>{PAGE_STYLE}</style>\n"
-)
-
-UNSUBSCRIBED_PAGE = (
-    _HEAD
-    + """<title>Unsubscribed</title></head>
-<body>
-<h1>You are unsubscribed</h1>
-<p>You will not receive further emails from us.</p>
-</body></html>
-"""
-)
-
-# Shown by GET: link scanners in mail gateways follow every link of a message, so only the
-# form's POST (or a mail client's RFC 8058 one-click POST) unsubscribes.
-CONFIRM_PAGE = (
-    _HEAD.replace("{", "{{").replace("}", "}}")  # a format string: {action} is filled in
-    + """<meta name="robots" content="noindex">
-<title>Unsubscribe</title></head>
-<body>
-<h1>Unsubscribe?</h1>
-<p>You will not receive further emails from us.</p>
-<form method="post" action="{action}">
-<input type="hidden" name="List-Unsubscribe" value="One-Click">
-<button type="submit">Unsubscribe</button>
-</form>
-</body></html>
-"""
-)
-
-LINK_GONE_PAGE = (
-    _HEAD
-    + """<title>Link not available</title></head>
-<body>
-<h1>This link is no longer available</h1>
-</body></html>
-"""
-)
 
 
 @lru_cache(maxsize=8)
@@ -95,8 +41,15 @@ async def get_tracker(settings: SettingsDep) -> Tracker:
 
 TrackerDep = Annotated[Tracker, Depends(get_tracker)]
 UNKNOWN_LINK: dict[int | str, dict[str, Any]] = {
-    404: {"description": "a token that is not genuine (forged, truncated, another kind): no event"}
+    404: {
+        "description": "a token that is not genuine (forged, truncated, another kind): no "
+        "event, and a page saying the link is not valid, in the browser's language"
+    }
 }
+
+
+class UnknownLink(Exception):
+    """A token that does not verify: the "link not valid" page, 404."""
 
 
 async def get_recent_links(request: Request) -> RecentLinks:
@@ -118,7 +71,7 @@ def _claim(recent: RecentLinks, kind: TrackingKind, token: str) -> tuple[bool, A
 def _verified(tracker: Tracker, kind: TrackingKind, token: str) -> TrackedTarget:
     target = tracker.read(kind, token)
     if target is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="unknown link")
+        raise UnknownLink()
     return target
 
 
@@ -139,14 +92,14 @@ async def _record(goalflow: Goalflow, target: TrackedTarget, type: str, data: An
 
 @router.get("/c/{token}", response_class=RedirectResponse, status_code=302, responses=UNKNOWN_LINK)
 async def click(
-    token: str, goalflow: GoalflowDep, tracker: TrackerDep, recent: RecentDep
+    token: str, request: Request, goalflow: GoalflowDep, tracker: TrackerDep, recent: RecentDep
 ) -> Response:
     """A tracked link: the click becomes `email.clicked` (a link in an email) or
     `trigger_link.clicked` (a trigger link, also `email.clicked` when it was in an email), then
     302 to the link's URL. Repeats within a minute redirect the same and record nothing."""
     target = _verified(tracker, TrackingKind.CLICK, token)
     if target.link_id is None and target.url is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="unknown link")
+        raise UnknownLink()
     first, kept = _claim(recent, TrackingKind.CLICK, token)
     try:
         if target.link_id is None:
@@ -164,7 +117,8 @@ async def click(
         raise
     if url is None:
         # The click is real and recorded; there is just nowhere to send the visitor.
-        return HTMLResponse(LINK_GONE_PAGE, status_code=404, headers=PAGE_HEADERS)
+        language = await language_for(goalflow, target.contact_id, request)
+        return contact_page(language, "gone", status_code=404)
     return RedirectResponse(url, status_code=302, headers=NO_STORE)
 
 
@@ -228,18 +182,21 @@ async def open_pixel(
 
 
 @router.get("/u/{token}", response_class=HTMLResponse, responses=UNKNOWN_LINK)
-async def confirm_unsubscribe(token: str, tracker: TrackerDep) -> HTMLResponse:
+async def confirm_unsubscribe(
+    token: str, request: Request, goalflow: GoalflowDep, tracker: TrackerDep
+) -> HTMLResponse:
     """The unsubscribe link of an email: a page whose button unsubscribes (POST). Following the
-    link records nothing, since link scanners follow every link of a message."""
-    _verified(tracker, TrackingKind.UNSUBSCRIBE, token)
+    link records nothing, since link scanners follow every link of a message. In the contact's
+    language (its `locale`, else the browser's)."""
+    target = _verified(tracker, TrackingKind.UNSUBSCRIBE, token)
+    language = await language_for(goalflow, target.contact_id, request)
     # Relative: the form posts back to the URL the page was read from, whatever its host.
-    action = html.escape(f"./{token}", quote=True)
-    return HTMLResponse(CONFIRM_PAGE.format(action=action), headers=PAGE_HEADERS)
+    return contact_page(language, "confirm", action=f"./{token}")
 
 
 @router.post("/u/{token}", response_class=HTMLResponse, responses=UNKNOWN_LINK)
 async def unsubscribe(
-    token: str, goalflow: GoalflowDep, tracker: TrackerDep, recent: RecentDep
+    token: str, request: Request, goalflow: GoalflowDep, tracker: TrackerDep, recent: RecentDep
 ) -> HTMLResponse:
     """Unsubscribe: `email.unsubscribed`; no further email reaches the contact from any
     automation. Posted by the page's form, or by a mail client with RFC 8058's one-click body
@@ -249,4 +206,14 @@ async def unsubscribe(
     await _record_first(
         goalflow, recent, TrackingKind.UNSUBSCRIBE, token, target, "email.unsubscribed"
     )
-    return HTMLResponse(UNSUBSCRIBED_PAGE, headers=PAGE_HEADERS)
+    return contact_page(await language_for(goalflow, target.contact_id, request), "done")
+
+
+def install(app: FastAPI) -> None:
+    """The tracking routes, and the page a token that does not verify gets."""
+
+    async def unknown_link(request: Request, err: Exception) -> Response:
+        return contact_page(browser_language(request), "bad", status_code=404)
+
+    app.add_exception_handler(UnknownLink, unknown_link)
+    app.include_router(router)

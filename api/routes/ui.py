@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from html import escape
 from typing import Any, get_args
 from urllib.parse import quote as urlquote
 
@@ -33,21 +34,30 @@ from api.dashboard_auth import (
     record_logout,
     set_cookie,
 )
-from api.dashboard_pages import UI_DIR, PageNotFound, percent, render, user, visitor
+from api.dashboard_pages import (
+    UI_DIR,
+    PageNotFound,
+    dashboard_language,
+    percent,
+    render,
+    user,
+    visitor,
+    when,
+)
 from api.deps import GoalflowDep, SettingsDep
-from api.routes import builder
+from api.i18n import translator
+from api.routes import builder, ui_contacts
 from api.schemas import CONTACT_ID_PATTERN
-from api.service import Goalflow, NotFound
+from api.service import NotFound
+from api.timeline_words import TimelineWords
 from api.visibility import BadPageToken, enrollment_query, list_enrollments
 from goalflow.settings import Settings
-from goalflow.smtp_sink import read_messages
 from goalflow.tracking import signer as secret_signer
 from workflows.definition import STEP_ID_PATTERN
 from workflows.messages import ENROLLMENT_PREFIX, AutomationLifecycle, EnrollmentStatus
 
 STATUSES: tuple[str, ...] = get_args(EnrollmentStatus)
 PAGE_SIZE = 50
-OUTBOX_LIMIT = 200
 
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -202,11 +212,11 @@ async def enrollments_page(
 ) -> Response:
     problems = []
     if automation_id and not re.fullmatch(STEP_ID_PATTERN, automation_id):
-        problems.append("no automation has that id")
+        problems.append("problem.automation_id")
     if contact_id and not re.fullmatch(CONTACT_ID_PATTERN, contact_id):
-        problems.append("a contact id has no spaces or slashes and at most 200 characters")
+        problems.append("problem.contact_id")
     if status and status not in STATUSES:
-        problems.append(f"status is one of {', '.join(STATUSES)}")
+        problems.append("problem.status")
     items: list[Any] = []
     next_page = None
     if not problems:
@@ -224,7 +234,7 @@ async def enrollments_page(
                 page_token=token,
             )
         except (BadSignature, BadPageToken, ValueError):
-            problems.append("that page link is not valid: start again from the first page")
+            problems.append("problem.page_link")
         else:
             next_page = signer.sign(next_token).decode() if next_token else None
     return render(
@@ -270,6 +280,9 @@ async def enrollment_page(
     session: Session = Depends(user),
 ) -> Response:
     view = await _enrollment(goalflow, enrollment_id)
+    steps, contact = await dashboard.enrollment_details(goalflow, view)
+    language, _ = dashboard_language(request)
+    words = TimelineWords(translator(language), steps, contact, when)
     return render(
         request,
         "enrollment.html",
@@ -278,19 +291,10 @@ async def enrollment_page(
             "view": view,
             "context_data": view.context,
             "temporal_url": temporal_link(settings, enrollment_id),
-            "step_names": await _step_names(goalflow, view.automation_id, view.version),
+            "step_names": {step.id: step.name for step in steps.values() if step.name},
+            "timeline": [(entry, words.sentence(entry)) for entry in view.timeline],
         },
     )
-
-
-async def _step_names(goalflow: Goalflow, automation_id: str, version: int) -> dict[str, str]:
-    """The names the enrollment's version gives its steps (none when it cannot be read: the
-    page then shows step ids)."""
-    try:
-        found = await goalflow.automation(automation_id, version)
-    except NotFound:
-        return {}
-    return {step.id: step.name for step in found.definition.steps if step.name}
 
 
 @router.post("/enrollments/{enrollment_id}/cancel")
@@ -304,25 +308,6 @@ async def cancel_enrollment(
     await _enrollment(goalflow, enrollment_id)
     await goalflow.cancel(enrollment_id)
     return RedirectResponse(f"/ui/enrollments/{urlquote(enrollment_id, safe='')}", 303)
-
-
-# --- dev outbox ------------------------------------------------------------------------------
-
-
-@router.get("/outbox")
-async def outbox_page(
-    request: Request,
-    settings: SettingsDep,
-    contact_id: str = "",
-    session: Session = Depends(user),
-) -> Response:
-    if not settings.dev_mode:
-        raise PageNotFound("the outbox exists in development mode only")
-    messages = read_messages(settings.outbox_dir)
-    if contact_id:
-        messages = [m for m in messages if m.get("contact_id") == contact_id]
-    messages = messages[::-1][:OUTBOX_LIMIT]
-    return render(request, "outbox.html", session, {"messages": messages, "contact_id": contact_id})
 
 
 # --- login -----------------------------------------------------------------------------------
@@ -356,7 +341,7 @@ async def login(
     target = _safe_next(form.get("next"))
     key = matching_key(settings, form.get("api_key", ""))
     if key is None:
-        error = "That key is not one of this server's API keys."
+        error = "login.wrong_key"
         context = {"next": target, "error": error}
         return render(request, "login.html", session, context, status_code=401)
     response = RedirectResponse(target, 303)
@@ -399,9 +384,12 @@ def install(app: FastAPI) -> None:
         return render(request, "not_found.html", session, {"message": str(err)}, 404)
 
     async def csrf_refused(request: Request, err: Exception) -> Response:
+        language, _ = dashboard_language(request)
+        t = translator(language)
         return HTMLResponse(
-            "<!doctype html><title>Refused</title><h1>Refused</h1><p>This form is out of date "
-            'or did not come from the dashboard. <a href="/ui">Back to the dashboard</a>.</p>',
+            f'<!doctype html><html lang="{language}"><title>{escape(t("refused.title"))}</title>'
+            f"<h1>{escape(t('refused.title'))}</h1><p>{escape(t('refused.text'))} "
+            f'<a href="/ui">{escape(t("refused.back"))}</a>.</p></html>',
             status_code=403,
         )
 
@@ -421,4 +409,6 @@ def install(app: FastAPI) -> None:
     app.mount("/ui/static", StaticFiles(directory=UI_DIR / "static"), name="ui-static")
     # Before the pages: /ui/automations/new is not an automation's page.
     app.include_router(builder.router)
+    # Before `router`, whose last route answers every other /ui path with the 404 page.
+    app.include_router(ui_contacts.router)
     app.include_router(router)
