@@ -23,6 +23,7 @@ from api.routes import (
     health,
     hooks,
     jobs,
+    policies,
     stats,
     tracking,
     trigger_links,
@@ -79,7 +80,17 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
 
     app.include_router(health.router)
     v1 = [Depends(require_api_key)]
-    for module in (automations, drafts, enrollments, events, contacts, trigger_links, jobs, stats):
+    for module in (
+        automations,
+        drafts,
+        enrollments,
+        events,
+        contacts,
+        trigger_links,
+        jobs,
+        stats,
+        policies,
+    ):
         app.include_router(module.router, prefix="/v1", dependencies=v1)
     if settings.dev_mode:
         app.include_router(dev_routes.router, prefix="/v1", dependencies=v1)
