@@ -123,7 +123,9 @@ class SendingRules(BaseModel):
 
 def sending_rules(settings: AutomationSettings) -> SendingRules:
     return SendingRules(
-        priority=settings.priority, when_capped=settings.when_capped, timezone=settings.timezone
+        priority=settings.priority or "normal",
+        when_capped=settings.when_capped or "defer",
+        timezone=settings.timezone,
     )
 
 

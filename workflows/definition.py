@@ -589,11 +589,12 @@ class AutomationSettings(Strict):
     send_window: SendWindow | None = Field(
         None, description="sends wait for it; in the contact's timezone, else `timezone`"
     )
-    priority: Literal["transactional", "normal"] = Field(
-        "normal", description="transactional sends ignore the message budget (still counted)"
+    # R20; absent means "normal" and "defer" (left out of a dump, as a definition without them).
+    priority: Literal["transactional", "normal"] | None = Field(
+        None, description="transactional sends ignore the message budget (still counted)"
     )
-    when_capped: Literal["defer", "skip"] = Field(
-        "defer", description="a normal send over the message budget waits for a slot, or skips"
+    when_capped: Literal["defer", "skip"] | None = Field(
+        None, description="a normal send over the message budget waits for a slot, or skips"
     )
 
     @field_validator("timezone")
