@@ -21,7 +21,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
 from goalflow.send_budget import MessageBudget
-from tests.helpers import Engine, kinds, new_id, running_engine
+from tests.helpers import Engine, assert_eventually, kinds, new_id, running_engine
 from workflows.automation import CatalogWorkflow
 from workflows.budget import MessagingPolicy
 from workflows.messages import (
@@ -266,3 +266,26 @@ async def test_the_ledger_survives_the_contacts_continue_as_new(
     await engine.until(second.enrollment_id, waiting_for("budget"))
     assert (await handle.describe()).run_id != first_run
     assert outbox.sent == [("a1", "mail")]
+
+
+async def test_a_budget_wait_survives_the_enrollments_continue_as_new(
+    engine: Engine, outbox: Outbox
+) -> None:
+    await set_policy(engine, outbox, {"email": {"max": 1, "per": "P1D"}})
+    contact = new_id()
+    first = await engine.enroll(automation(), contact, automation_id="a1")
+    await engine.result(first.enrollment_id)
+    enrolled = await engine.enroll(
+        automation(), contact, automation_id="a2", enrollment_continue_as_new_after=3
+    )
+    before = await engine.until(enrolled.enrollment_id, waiting_for("budget"))
+    handle = engine.client.get_workflow_handle(enrolled.enrollment_id)
+    first_run = (await handle.describe()).run_id
+    for n in range(10):
+        await engine.send(contact, "custom", {"name": f"noise-{n}"})
+    await assert_eventually(handle.describe, lambda d: d.run_id != first_run)
+    view = await engine.until(enrolled.enrollment_id, waiting_for("budget"))
+    assert view.waiting == before.waiting
+    final = await engine.result(enrolled.enrollment_id)
+    assert outbox.sent == [("a1", "mail"), ("a2", "mail")]
+    assert [k for k, s in kinds(final) if s == "mail"].count("waiting") == 1
