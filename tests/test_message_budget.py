@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from temporalio import activity
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
@@ -106,6 +107,12 @@ def waiting_for(kind: str) -> Any:
     return lambda view: view.waiting is not None and view.waiting.kind == kind
 
 
+async def ended(engine: Engine, enrollment_id: str) -> EnrollmentView:
+    """Wait for an enrollment that needs no timer to end, without letting the time-skipping
+    server skip time meanwhile (as `engine.result` does): no slot frees behind the test's back."""
+    return await engine.until(enrollment_id, lambda view: view.status != "active")
+
+
 def completed(view: EnrollmentView, step_id: str) -> Any:
     return next(e for e in view.timeline if e.kind == "step_completed" and e.step_id == step_id)
 
@@ -116,9 +123,9 @@ async def test_the_cap_holds_across_automations_and_the_last_waits_for_a_slot(
     await set_policy(engine, outbox, {"email": {"max": 2, "per": "P1D"}})
     contact = new_id()
     first = await engine.enroll(automation(), contact, automation_id="a1")
-    await engine.result(first.enrollment_id)
+    await ended(engine, first.enrollment_id)
     second = await engine.enroll(automation(), contact, automation_id="a2")
-    done = await engine.result(second.enrollment_id)
+    done = await ended(engine, second.enrollment_id)
     granted_at = completed(done, "mail").at
     third = await engine.enroll(automation(), contact, automation_id="a3")
     view = await engine.until(third.enrollment_id, waiting_for("budget"))
@@ -130,6 +137,12 @@ async def test_the_cap_holds_across_automations_and_the_last_waits_for_a_slot(
     assert view.waiting.until < granted_at + timedelta(days=1)
     waiting = next(e for e in view.timeline if e.kind == "waiting")
     assert waiting.detail == {"budget": True, "until": view.waiting.until.isoformat()}
+    # The Temporal UI's details line says it too.
+    handle = engine.client.get_workflow_handle(third.enrollment_id)
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    assert f"message budget: a slot frees {view.waiting.until.isoformat()}" in (
+        metadata.current_details
+    )
 
     final = await engine.result(third.enrollment_id)
     assert outbox.sent[-1] == ("a3", "mail") and len(outbox.sent) == 3
@@ -143,11 +156,11 @@ async def test_skip_when_capped_is_not_sent(engine: Engine, outbox: Outbox) -> N
     text = {"id": "text", "type": "send_sms", "body": "hi"}
     phone = {"phone": "+14155550100"}
     first = await engine.enroll(automation(text), contact, automation_id="a1", contact=phone)
-    await engine.result(first.enrollment_id)
+    await ended(engine, first.enrollment_id)
     second = await engine.enroll(
         automation(text, when_capped="skip"), contact, automation_id="a2", contact=phone
     )
-    final = await engine.result(second.enrollment_id)
+    final = await ended(engine, second.enrollment_id)
     assert outbox.sent == [("a1", "text")]
     assert completed(final, "text").detail == {"skipped": "budget"}
     assert final.status == "completed"
@@ -162,7 +175,7 @@ async def test_twenty_automations_race_for_one_slot(engine: Engine, outbox: Outb
             for n in range(20)
         )
     )
-    finals = [await engine.result(e.enrollment_id) for e in enrolled]
+    finals = [await ended(engine, e.enrollment_id) for e in enrolled]
     assert len(outbox.sent) == 1
     skipped = [f for f in finals if completed(f, "mail").detail == {"skipped": "budget"}]
     assert len(skipped) == 19
@@ -180,7 +193,7 @@ async def test_transactional_ignores_caps_and_quiet_hours_but_counts(
     receipts = await engine.enroll(
         automation(mail("one"), mail("two"), priority="transactional"), contact, automation_id="t"
     )
-    await engine.result(receipts.enrollment_id)
+    await ended(engine, receipts.enrollment_id)
     assert outbox.sent == [("t", "one"), ("t", "two")]
     normal = await engine.enroll(automation(), contact, automation_id="n")
     await engine.until(normal.enrollment_id, waiting_for("budget"))
@@ -189,7 +202,7 @@ async def test_transactional_ignores_caps_and_quiet_hours_but_counts(
     again = await engine.enroll(
         automation(mail("three"), priority="transactional"), new_id(), automation_id="t"
     )
-    await engine.result(again.enrollment_id)
+    await ended(engine, again.enrollment_id)
     assert outbox.sent[-1] == ("t", "three")
 
 
@@ -224,7 +237,7 @@ async def test_a_goal_met_during_the_wait_moves_the_contact_and_nothing_is_sent(
     if wait == "budget":
         await set_policy(engine, outbox, {"email": {"max": 1, "per": "P1D"}})
         first = await engine.enroll(automation(), contact, automation_id="a1")
-        await engine.result(first.enrollment_id)
+        await ended(engine, first.enrollment_id)
     else:
         now = (await ts_env.get_current_time()).astimezone(UTC)
         start, end = now - timedelta(hours=1), now - timedelta(hours=2)
@@ -242,7 +255,7 @@ async def test_a_goal_met_during_the_wait_moves_the_contact_and_nothing_is_sent(
     )
     await engine.until(enrolled.enrollment_id, waiting_for(wait))
     await engine.send(contact, "custom", {"name": "buy"})
-    final = await engine.result(enrolled.enrollment_id)
+    final = await ended(engine, enrolled.enrollment_id)
     assert outbox.sent == sent_before
     assert ("moved", "g") in kinds(final)
     assert completed(final, "pitch").detail == {"skipped": "moved", "cut_short": True}
@@ -257,7 +270,7 @@ async def test_the_ledger_survives_the_contacts_continue_as_new(
     first = await engine.enroll(
         automation(), contact, automation_id="a1", continue_as_new_after_ops=2
     )
-    await engine.result(first.enrollment_id)
+    await ended(engine, first.enrollment_id)
     handle = engine.client.get_workflow_handle(contact_workflow_id(contact))
     first_run = (await handle.describe()).run_id
     for n in range(4):
@@ -274,7 +287,7 @@ async def test_a_budget_wait_survives_the_enrollments_continue_as_new(
     await set_policy(engine, outbox, {"email": {"max": 1, "per": "P1D"}})
     contact = new_id()
     first = await engine.enroll(automation(), contact, automation_id="a1")
-    await engine.result(first.enrollment_id)
+    await ended(engine, first.enrollment_id)
     enrolled = await engine.enroll(
         automation(), contact, automation_id="a2", enrollment_continue_as_new_after=3
     )
