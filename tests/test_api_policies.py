@@ -95,3 +95,16 @@ def _ended(view: dict[str, Any]) -> bool:
 def _waiting_for_budget(view: dict[str, Any]) -> bool:
     waiting = view["waiting"]
     return waiting is not None and waiting["kind"] == "budget"
+
+
+async def test_a_policy_change_applies_to_the_next_send(policy_stack: Stack) -> None:
+    assert (await put(policy_stack, {"email": {"max": 1, "per": "P1D"}})).status_code == 200
+    contact = {"id": new_id(), "email": "grace@example.com"}
+    step = {"id": "mail", "type": "send_email", "subject": "Hi", "html": "<p>hi</p>"}
+    first = await publish(policy_stack, {"name": "one", "steps": [step]})
+    second = await publish(policy_stack, {"name": "two", "steps": [step]})
+    await until(policy_stack, await enroll(policy_stack, first, contact), _ended)
+    # The cap is lifted: the next send is granted at once.
+    assert (await put(policy_stack, {})).status_code == 200
+    await until(policy_stack, await enroll(policy_stack, second, contact), _ended)
+    assert len(await messages_for(policy_stack, contact["id"], 2)) == 2
