@@ -32,6 +32,7 @@ from activities.webhook import WebhookActivities
 from goalflow.namespace import NamespaceNotReady, prepare_namespace
 from goalflow.phones import PhoneDirectory
 from goalflow.production import UnsafeProductionSettings, require_production_ready
+from goalflow.send_budget import MessageBudget
 from goalflow.settings import Settings, get_settings
 from goalflow.tracking import Tracker
 from goalflow.triggers import TriggerActivities
@@ -81,10 +82,13 @@ def activity_functions(
     With `client`, SMS recipients are recorded (on `task_queue`) for attributing replies."""
     webhooks = WebhookActivities(settings.webhook_secret, settings.outbound_policy)
     tracker = Tracker(settings.secret, settings.public_url)
-    emails = EmailActivities(SmtpConfig.from_url(settings.smtp_url), tracker, settings.email_from)
     queue = task_queue or settings.task_queue
+    # R20: with the worker's client, sends ask the contact's message budget.
+    budget = MessageBudget(client, queue) if client else None
+    smtp = SmtpConfig.from_url(settings.smtp_url)
+    emails = EmailActivities(smtp, tracker, settings.email_from, budget)
     directory = PhoneDirectory(client, queue, settings.secret) if client else None
-    texts = SmsActivities(sms_provider(settings, http), tracker, directory)
+    texts = SmsActivities(sms_provider(settings, http), tracker, directory, budget)
     return [webhooks.send_webhook, emails.send_email, texts.send_sms]
 
 

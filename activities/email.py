@@ -31,6 +31,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.addresses import SmtpAddress, header_address, smtp_address
 from goalflow.core.templates import render, within_budget
+from goalflow.send_budget import MessageBudget
 from goalflow.tracking import (
     ATTRIBUTION_KEY,
     TrackedTarget,
@@ -252,8 +253,13 @@ def _refused(code: int, text: str) -> ApplicationError:
 
 
 class EmailActivities:
-    def __init__(self, smtp: SmtpConfig, tracker: Tracker, sender: str) -> None:
+    """`budget`, when given, asks the contact for a slot before a send (R20)."""
+
+    def __init__(
+        self, smtp: SmtpConfig, tracker: Tracker, sender: str, budget: MessageBudget | None = None
+    ) -> None:
         self.smtp = smtp
+        self.budget = budget
         self.composer = EmailComposer(tracker, sender)
         # The name sent in EHLO, looked up once: aiosmtplib would call socket.getfqdn() in a
         # thread for every message.
@@ -279,7 +285,11 @@ class EmailActivities:
             raise ApplicationError(
                 f"cannot build the message: {err}", type=INVALID_MESSAGE, non_retryable=True
             ) from err
+        if self.budget is not None and (held := await self.budget.ask(context, "email")):
+            return held
         await self._send(message, sender, recipient)
+        if self.budget is not None:
+            await self.budget.sent(context, "email")
         return DeliveryResult(message_id=message_id)
 
     async def _send(

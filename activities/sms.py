@@ -23,6 +23,7 @@ from temporalio.exceptions import ApplicationError
 from activities.email import TEMPLATE_FAILED
 from goalflow.core.templates import render, within_budget
 from goalflow.phones import PhoneDirectory
+from goalflow.send_budget import MessageBudget
 from goalflow.settings import Settings
 from goalflow.smtp_sink import append_message
 from goalflow.tracking import TrackedTarget, Tracker, TrackingKind
@@ -172,8 +173,13 @@ class SmsActivities:
     (docs/integrations.md); it is recorded before the send, so a reply never comes first."""
 
     def __init__(
-        self, provider: SmsProvider, tracker: Tracker, directory: PhoneDirectory | None = None
+        self,
+        provider: SmsProvider,
+        tracker: Tracker,
+        directory: PhoneDirectory | None = None,
+        budget: MessageBudget | None = None,
     ) -> None:
+        self.budget = budget
         self.provider = provider
         self.tracker = tracker
         self.directory = directory
@@ -230,6 +236,11 @@ class SmsActivities:
             automation_id=context.automation_id,
             step_id=context.step_id,
         )
+        if self.budget is not None and (held := await self.budget.ask(context, "sms")):
+            return held
         if self.directory is not None:
             await self.directory.remember(contact.phone, contact.id)
-        return DeliveryResult(message_id=await self.provider.send(message))
+        sent = DeliveryResult(message_id=await self.provider.send(message))
+        if self.budget is not None:
+            await self.budget.sent(context, "sms")
+        return sent

@@ -26,6 +26,7 @@ from api.schemas import StepCounts
 from api.visibility import step_counts
 from goalflow.triggers import TriggerCache
 from workflows.automation import AutomationWorkflow, CatalogWorkflow
+from workflows.budget import MessagingPolicy
 from workflows.contact import ContactWorkflowV2, contact_start
 from workflows.definition import Automation
 from workflows.events import ContactEvent
@@ -298,6 +299,25 @@ class Goalflow:
         saved: TriggerLink = await self.client.execute_update_with_start_workflow(
             CatalogWorkflow.put_trigger_link, link, start_workflow_operation=self._catalog_start()
         )
+        return saved
+
+    async def messaging_policy(self) -> MessagingPolicy:
+        handle = self.client.get_workflow_handle(catalog_workflow_id(self.task_queue))
+        try:
+            policy: MessagingPolicy = await handle.query(CatalogWorkflow.messaging_policy)
+        except RPCError as err:
+            if _is_not_found(err):
+                return MessagingPolicy()
+            raise
+        return policy
+
+    async def set_messaging_policy(self, policy: MessagingPolicy) -> MessagingPolicy:
+        saved: MessagingPolicy = await self.client.execute_update_with_start_workflow(
+            CatalogWorkflow.set_messaging_policy,
+            policy,
+            start_workflow_operation=self._catalog_start(),
+        )
+        self.triggers.invalidate()  # every copy in this process, at once
         return saved
 
     def _catalog_start(self) -> WithStartWorkflowOperation[Any, Any]:

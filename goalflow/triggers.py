@@ -24,6 +24,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.automation import AutomationWorkflow, CatalogWorkflow
+from workflows.budget import MessagingPolicy
 from workflows.definition import Automation
 from workflows.events import ContactEvent, TriggerMatch
 from workflows.matching import triggers_met_by
@@ -77,6 +78,8 @@ class TriggerCache:
         # (immutable, but for the state): enrollments resolve "latest" here, not by a query.
         self.entries: dict[str, CatalogEntry] = {}
         self.versions: dict[tuple[str, int], AutomationVersion] = {}
+        # The messaging policy (R20) the send activities of this process follow.
+        self.messaging_policy = MessagingPolicy()
         self.refreshed_at = float("-inf")
         self._refreshing: asyncio.Task[None] | None = None
         self.queries = 0
@@ -143,6 +146,7 @@ class TriggerCache:
                 for entry in sorted(triggered, key=lambda e: e.automation_id)
             ]
             self.entries = {e.automation_id: e for e in found.entries}
+            self.messaging_policy = found.messaging_policy or MessagingPolicy()
             self.revision = found.revision
         if started >= self.invalidated_at:
             self.refreshed_at = max(self.refreshed_at, started)

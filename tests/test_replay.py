@@ -45,6 +45,9 @@ def test_histories_cover_the_required_scenarios() -> None:
     # A bulk job stopped between batches (patch bulk-cancel-between-batches; record_bulk.py).
     assert "bulk_cancel_between_batches" in names
     assert "phone_sms" in names  # the phone directory, updated by an SMS send
+    # R20 (record_budget.py): sends deferred, skipped and cut short by a goal, and the grants.
+    budget = {"enrollment_budget_defer", "enrollment_budget_skip", "enrollment_budget_goal"}
+    assert budget | {"contact_budget", "contact_budget_goal"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

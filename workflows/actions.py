@@ -71,6 +71,10 @@ def _webhook_detail(hook: WebhookResult) -> dict[str, Any]:
 
 
 def _delivery_detail(sent: DeliveryResult) -> dict[str, Any]:
+    if sent.wait is not None and sent.until is not None:
+        return {"wait": sent.wait, "until": sent.until.isoformat()}  # R20: not sent yet
+    if sent.skipped == "budget":
+        return {"skipped": "budget"}
     detail: dict[str, Any] = {"message_id": sent.message_id}
     if sent.skipped:
         detail["skipped"] = sent.skipped
@@ -124,6 +128,8 @@ class ActionRunner:
             attempt += 1
             await self._before_retry(attempt, failure)
         self.show_waiting(None)
+        if isinstance(result, DeliveryResult):
+            count_budget(result, "email" if isinstance(step, SendEmailStep) else "sms")
         return action.detail(result)
 
     def _execute_action(
@@ -167,6 +173,20 @@ class ActionRunner:
         )
         await workflow.sleep(delay, summary=f"retry {attempt}")
         self.show_waiting(Waiting(kind="retrying", attempt=attempt, last_error=last_error))
+
+
+def count_budget(sent: DeliveryResult, channel: str) -> None:
+    """R20's metrics: sends deferred (by the budget or quiet hours) and skipped, per channel.
+    Replay-safe: the SDK does not record workflow metrics while replaying."""
+    meter = workflow.metric_meter()
+    if sent.wait is not None:
+        meter.create_counter(
+            "goalflow_sends_deferred", "sends deferred by the message budget or quiet hours"
+        ).add(1, {"channel": channel, "reason": sent.wait})
+    elif sent.skipped == "budget":
+        meter.create_counter(
+            "goalflow_sends_skipped", "sends skipped by the message budget (when_capped: skip)"
+        ).add(1, {"channel": channel, "reason": "budget"})
 
 
 def _retryable(failure: BaseException | None) -> bool:

@@ -13,6 +13,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.budget import MessagingPolicy
     from workflows.draft_messages import DraftEntry
     from workflows.limits import json_bytes, versions_refusal
     from workflows.messages import (
@@ -189,7 +190,20 @@ class CatalogWorkflow:
         if request.known_revision == revision:
             return TriggerSet(revision=revision)
         entries = list(self.state.automations.values())
-        return TriggerSet(revision=revision, entries=entries)
+        policy = self.state.messaging_policy
+        return TriggerSet(revision=revision, entries=entries, messaging_policy=policy)
+
+    @workflow.update
+    def set_messaging_policy(self, policy: MessagingPolicy) -> MessagingPolicy:
+        """R20: the policy every send granted after this answer follows (each process's copy
+        of the trigger set carries it)."""
+        self.state.messaging_policy = policy
+        self.state.trigger_revision += 1
+        return policy
+
+    @workflow.query
+    def messaging_policy(self) -> MessagingPolicy:
+        return self.state.messaging_policy
 
     @workflow.update
     def put_trigger_link(self, link: TriggerLink) -> TriggerLink:

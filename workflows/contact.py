@@ -21,6 +21,7 @@ from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
+from workflows.contact_budget import SendBudget
 from workflows.contact_enrollments import Enrollments
 from workflows.contact_profile import ProfileChanges
 from workflows.contact_queue import OrderedQueue
@@ -28,6 +29,13 @@ from workflows.contact_triggers import Triggers, matching
 from workflows.enrollment import EnrollmentWorkflowV2
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.budget import (
+        SIGNAL_SEND_RECORDED,
+        UPDATE_GRANT_SEND,
+        GrantAnswer,
+        GrantRequest,
+        SentRecord,
+    )
     from workflows.events import ContactEvent
     from workflows.limits import (
         after_enroll,
@@ -103,6 +111,7 @@ class ContactWorkflowV2:
             state, self.profile, self.ENROLLMENT, self.ALL_PATCHES_BUILT_IN, self._patched
         )
         self.triggers = Triggers(state.contact_id, self.enrollments.enroll, self._patched)
+        self.budget = SendBudget(state)
         for work in state.pending:
             self.queue.push(work)
         state.pending = []
@@ -216,6 +225,17 @@ class ContactWorkflowV2:
     @workflow.signal(name=SIGNAL_ENROLLMENT_ENDED)
     def enrollment_ended(self, ended: EnrollmentEnded) -> None:
         self.enrollments.ended(ended)
+
+    @workflow.update(name=UPDATE_GRANT_SEND)
+    def grant_send(self, request: GrantRequest) -> GrantAnswer:
+        """R20: a normal send asks for a slot of the contact's budget; decided at once, in the
+        order the requests are accepted (not behind the queue)."""
+        return self.budget.grant(request, workflow.now())
+
+    @workflow.signal(name=SIGNAL_SEND_RECORDED)
+    def send_recorded(self, sent: SentRecord) -> None:
+        """R20: a transactional send, counted without asking."""
+        self.budget.record(sent, workflow.now())
 
     @workflow.query
     def view(self) -> ContactView:

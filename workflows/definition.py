@@ -615,6 +615,13 @@ class AutomationSettings(Strict):
     holdout: Holdout | None = Field(
         None, description="a share of contacts that runs no step (docs/automations.md, Experiments)"
     )
+    # R20; absent means "normal" and "defer" (left out of a dump, as a definition without them).
+    priority: Literal["transactional", "normal"] | None = Field(
+        None, description="transactional sends ignore the message budget (still counted)"
+    )
+    when_capped: Literal["defer", "skip"] | None = Field(
+        None, description="a normal send over the message budget waits for a slot, or skips"
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -27,6 +27,7 @@ from collections.abc import Callable, Generator
 from datetime import datetime
 from typing import Any, TypeVar
 
+from workflows.budget import BUDGET_WAITS, sending_rules
 from workflows.commands import (
     Blocking,
     ChangeContact,
@@ -67,6 +68,7 @@ from workflows.messages import (
 from workflows.patches import (
     ENROLLMENT_APPLIES_LOOKBACK,
     ENROLLMENT_BOUNDS_CONTACT,
+    ENROLLMENT_WAITS_FOR_BUDGET,
     SEND_WINDOW_HOLD,
 )
 from workflows.schedule import next_clock_time
@@ -329,15 +331,28 @@ class Interpreter(EnrollmentState):
             visit=visit,
             contact=self.contact,
             enrollment_context=self.input.context,
+            sending=sending_rules(self.input.automation.settings),
         )
         if isinstance(step, SendEmailStep) and self.contact.unsubscribed:
             return {"skipped": "unsubscribed"}
-        if not isinstance(step, WebhookStep) and (yield from self._hold_for_send_window(step)):
-            return {"skipped": "moved", "cut_short": True}  # R16: a goal moved the contact
-        # A goal met meanwhile does not cut the action (R3): the move follows it. Cancelling the
-        # enrollment (R11) does cancel it.
-        detail: dict[str, Any] = yield RunAction(step, context)
-        return detail
+        if isinstance(step, WebhookStep):
+            detail: dict[str, Any] = yield RunAction(step, context)
+            return detail
+        while True:
+            # R20: a send resumed in its budget wait (after continue-as-new) finishes it first.
+            resumed = self.resuming is not None and self.resuming.kind in BUDGET_WAITS
+            if resumed and (yield from self._hold_for_budget(step, None)):
+                return {"skipped": "moved", "cut_short": True}
+            if (yield from self._hold_for_send_window(step)):
+                return {"skipped": "moved", "cut_short": True}  # R16: a goal moved the contact
+            # A goal met meanwhile does not cut the action (R3): the move follows it. Cancelling
+            # the enrollment (R11) does cancel it.
+            detail = yield RunAction(step, context)
+            # R20: not sent, the budget said when to ask again (only new code answers so).
+            if "wait" not in detail or not self.patched(ENROLLMENT_WAITS_FOR_BUDGET):
+                return detail
+            if (yield from self._hold_for_budget(step, detail)):
+                return {"skipped": "moved", "cut_short": True}
 
     def _hold_for_send_window(self, step: SendEmailStep | SendSmsStep) -> Steps[bool]:
         """R16: wait until the send window is open; True when a goal moved the contact
@@ -360,6 +375,23 @@ class Interpreter(EnrollmentState):
             self.waiting = None
             if moved:
                 return True
+
+    def _hold_for_budget(
+        self, step: SendEmailStep | SendSmsStep, answer: dict[str, Any] | None
+    ) -> Steps[bool]:
+        """R20: wait as the budget's `answer` says (None: the wait being resumed); True when a
+        goal moved the contact meanwhile (the send does not happen)."""
+        if answer is None:
+            assert self.resuming is not None
+            kind, until = self.resuming.kind, self.resuming.until
+        else:
+            kind, until = answer["wait"], datetime.fromisoformat(answer["until"])
+            self._record("waiting", step.id, {kind: True, "until": iso(until)})
+        self.waiting = Waiting(kind=kind, until=until)
+        self._show_progress()
+        moved = yield from self._pause(until, f"{kind.replace('_', ' ')} for {step.id}")
+        self.waiting = None
+        return moved
 
     def _pause(self, until: datetime | None, summary: str) -> Steps[bool]:
         """Wait until `until` (None: no limit) unless a goal match cuts it short; True when

@@ -45,6 +45,11 @@ SEARCH_ATTRIBUTES_AT_PAUSES = "search-attributes-at-pauses"
 # Asked by both enrollment types, V2 included, since it came after them.
 ENROLLMENT_BOUNDS_CONTACT = "enrollment-bounds-contact"
 
+# R20: a send the message budget defers waits (`waiting.kind = "budget"` / "quiet_hours") and
+# asks again. Only sends answered by code that knows the budget are deferred, so no recorded
+# history reaches it; asked by both enrollment types, V2 included, and only on a deferral.
+ENROLLMENT_WAITS_FOR_BUDGET = "enrollment-waits-for-budget"
+
 # --- the contact (workflows/contact.py) --------------------------------------------------------
 
 # Tag changes made by enrollment steps are matched against triggers by a local activity.
@@ -88,6 +93,7 @@ ALL = (
     SEND_WINDOW_HOLD,
     SEARCH_ATTRIBUTES_AT_PAUSES,
     ENROLLMENT_BOUNDS_CONTACT,
+    ENROLLMENT_WAITS_FOR_BUDGET,
     CONTACT_ASKS_TRIGGERS_FOR_AUTOMATED_TAG_CHANGES,
     CONTACT_LEARNS_END_FROM_CHILD_COMPLETION,
     CONTACT_ENROLLS_ON_TRIGGERS,

@@ -56,6 +56,10 @@ class Visibility:
             parts.append(f"waiting for goal {waiting.goal}")
         elif waiting is not None and waiting.kind == "send_window":
             parts.append(f"send window opens {iso(waiting.until)}")
+        elif waiting is not None and waiting.kind == "budget":
+            parts.append(f"message budget: a slot frees {iso(waiting.until)}")
+        elif waiting is not None and waiting.kind == "quiet_hours":
+            parts.append(f"quiet hours end {iso(waiting.until)}")
         elif waiting is not None:
             parts.append(f"waiting until {iso(waiting.until)}")
         workflow.set_current_details(" · ".join(parts))

@@ -116,6 +116,8 @@ MESSAGES: dict[str, str] = {
     "waiting.goal": "for goal {goal}",
     "waiting.timer": "on a timer",
     "waiting.send_window": "for the send window to open",
+    "waiting.budget": "for a slot of the contact's message budget",
+    "waiting.quiet_hours": "for the quiet hours to end",
     "waiting.retrying": "to try a failed action again",
     "waiting.until": "until {until}",
     # the timeline in words (api/timeline_words.py)

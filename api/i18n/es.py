@@ -121,6 +121,8 @@ MESSAGES: dict[str, str] = {
     "waiting.goal": "el objetivo {goal}",
     "waiting.timer": "un temporizador",
     "waiting.send_window": "a que se abra la ventana de envío",
+    "waiting.budget": "un hueco en el presupuesto de mensajes del contacto",
+    "waiting.quiet_hours": "el final de las horas de silencio",
     "waiting.retrying": "para reintentar una acción fallida",
     "waiting.until": "hasta el {until}",
     # el historial en palabras (api/timeline_words.py)

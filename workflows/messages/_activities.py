@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from workflows.budget import BudgetWait, SendingRules
 from workflows.definition import SendEmailStep, SendSmsStep, WebhookStep
 from workflows.messages._profile import ContactSnapshot
 
@@ -19,6 +21,9 @@ class StepContext(BaseModel):
     visit: int
     contact: ContactSnapshot
     enrollment_context: dict[str, Any] = Field(default_factory=dict)
+    # How the message budget treats an email or text of this automation (R20); absent in the
+    # sends of enrollments started before it: a normal send, deferred, in UTC.
+    sending: SendingRules | None = None
 
     @property
     def key(self) -> str:
@@ -55,3 +60,6 @@ class SmsRequest(BaseModel):
 class DeliveryResult(BaseModel):
     message_id: str
     skipped: str | None = None
+    # Not sent: the message budget says to ask again at `until` (R20).
+    wait: BudgetWait | None = None
+    until: datetime | None = None

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from workflows.budget import MessagingPolicy
 from workflows.definition import Automation, Trigger
 from workflows.draft_messages import DraftCatalog, DraftEntry
 from workflows.messages._names import AutomationLifecycle, TriggerRefusal
@@ -90,6 +91,8 @@ class TriggerSet(BaseModel):
 
     revision: int
     entries: list[CatalogEntry] | None = None
+    # The messaging policy (R20), which travels with the trigger set to every process.
+    messaging_policy: MessagingPolicy | None = None
 
 
 class TriggerLink(BaseModel):
@@ -103,6 +106,9 @@ class CatalogState(BaseModel):
     trigger_links: dict[str, TriggerLink] = Field(default_factory=dict)
     trigger_revision: int = 0
     drafts: DraftCatalog = Field(default_factory=DraftCatalog)
+    # PUT /v1/policies/messaging (R20); a change counts as a trigger-set change, so that every
+    # process's copy takes it with its next refresh.
+    messaging_policy: MessagingPolicy = Field(default_factory=MessagingPolicy)
 
 
 class CatalogView(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from workflows.budget import SendLedger
 from workflows.event_memory import EventMemory
 from workflows.messages._contact import ActiveEnrollment, EnrollReceipt
 from workflows.messages._profile import ContactSnapshot
@@ -31,3 +32,5 @@ class ContactState(BaseModel):
     pending: list[PendingWork] = Field(default_factory=list)
     # Whether a profile was ever saved (`PUT /v1/contacts`): the first save is `contact.created`.
     profile_saved: bool = False
+    # The contact's recent sends, for the message budget (R20, workflows/contact_budget.py).
+    sends: SendLedger = Field(default_factory=SendLedger)

@@ -59,7 +59,9 @@ class Waiting(BaseModel):
     # send_window: a send held until its window opens (R16 in docs/automations.md); retrying:
     # an action whose last attempt failed, tried again (`attempt`) at `next_at`, or being tried
     # again now (no `next_at`). The retry fields are left out of answers where they are unset.
-    kind: Literal["timer", "goal", "send_window", "retrying"]
+    # budget / quiet_hours: a send waiting for a slot of the contact's message budget, or for
+    # the end of the quiet hours (R20).
+    kind: Literal["timer", "goal", "send_window", "retrying", "budget", "quiet_hours"]
     until: datetime | None = None
     goal: str | None = None
     attempt: int | None = Field(None, exclude_if=_unset)
