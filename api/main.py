@@ -21,6 +21,7 @@ from api.routes import (
     enrollments,
     events,
     experiments,
+    explain,
     health,
     hooks,
     jobs,
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         stats,
         experiments,
         preview,
+        explain,
     ):
         app.include_router(module.router, prefix="/v1", dependencies=v1)
     if settings.dev_mode:
