@@ -59,6 +59,13 @@ async def test_explain_says_why_each_event_did_or_did_not_enroll_and_meet(stack:
     ]
     # Explaining changed nothing.
     assert len((await explained())["entries"]) == 3
+    # The dashboard's enrollment page shows the same, as "Why?".
+    page = await http.get(f"/ui/enrollments/{enrollment['enrollment_id']}")
+    assert page.status_code == 200
+    why = page.text.split('id="why-title"', 1)[1]
+    assert "status &#34;cancelled&#34; is not one of [&#34;confirmed&#34;]" in why
+    assert "already_active" in why
+    assert "before the enrollment, and the criterion has no lookback" in why
 
 
 async def test_explain_of_an_unknown_contact_is_404(stack: Stack) -> None:

@@ -35,6 +35,7 @@ from api.dashboard_auth import (
 )
 from api.dashboard_pages import UI_DIR, PageNotFound, percent, render, user, visitor
 from api.deps import GoalflowDep, SettingsDep
+from api.explain import explain
 from api.routes import builder
 from api.schemas import CONTACT_ID_PATTERN
 from api.service import Goalflow, NotFound
@@ -279,8 +280,22 @@ async def enrollment_page(
             "context_data": view.context,
             "temporal_url": temporal_link(settings, enrollment_id),
             "step_names": await _step_names(goalflow, view.automation_id, view.version),
+            "why": await _why(goalflow, view.contact_id, view.automation_id, enrollment_id),
         },
     )
+
+
+async def _why(
+    goalflow: Goalflow, contact_id: str, automation_id: str, enrollment_id: str
+) -> dict[str, Any] | None:
+    """The "Why?" section: explain's entries and this enrollment's goals with their near
+    misses (None when the contact cannot be read)."""
+    try:
+        found = await explain(goalflow, contact_id, automation_id)
+    except NotFound:
+        return None
+    goals = [g for g in found.goals if g.enrollment_id == enrollment_id]
+    return {"entries": found.entries, "goals": goals}
 
 
 async def _step_names(goalflow: Goalflow, automation_id: str, version: int) -> dict[str, str]:
