@@ -18,6 +18,7 @@ from api.routes import (
     automations,
     contacts,
     drafts,
+    dry_runs,
     enrollments,
     events,
     experiments,
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         experiments,
         preview,
         explain,
+        dry_runs,
     ):
         app.include_router(module.router, prefix="/v1", dependencies=v1)
     if settings.dev_mode:
