@@ -55,6 +55,11 @@ async def test_a_dry_run_of_the_active_version_predicts_the_real_counts(stack: S
         lambda: real_steps(stack, automation), lambda s: s == expected, within=30
     )
 
+    async def enrollments() -> int:
+        query = f"GoalflowAutomationId = '{automation}'"
+        return (await stack.env.client.count_workflows(query)).count
+
+    await assert_eventually(enrollments, lambda n: n == 3)
     started = await http.post(f"/v1/automations/{automation}/dry-runs", json={"since": "PT1H"})
     assert started.status_code == 202, started.text
     dry_run_id = started.json()["dry_run_id"]
@@ -72,7 +77,8 @@ async def test_a_dry_run_of_the_active_version_predicts_the_real_counts(stack: S
     assert done["outcomes"] == {"completed": 1}
     # No email address: the sends are skipped, as they were for real.
     assert done["sends"] == {"email": 0, "sms": 0, "webhook": 0}
-    # No side effect: the real counts are as they were.
+    # No side effect: no enrollment started, the real counts are as they were.
+    assert await enrollments() == 3
     assert await real_steps(stack, automation) == expected
 
 
