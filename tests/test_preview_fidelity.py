@@ -172,6 +172,71 @@ SCENARIOS = [
         ),
     ),
     Scenario(
+        "one event meets two goals: the furthest down wins (R8)",
+        lambda _: automation(
+            wait("w", "P2D"), goal("g1"), tag("between", "x"), goal("g2"), email("after")
+        ),
+        [("PT3H", "custom", {"name": "buy"})],
+    ),
+    Scenario(
+        "a passed goal with jump_from anywhere moves back (R4)",
+        lambda _: automation(
+            goal("g", jump_from="anywhere", on_met={"action": "goto", "step": "done"}),
+            wait("w", "P2D"),
+            tag("skipped", "x"),
+            tag("done", "y"),
+        ),
+        [("P1D", "custom", {"name": "buy"})],
+    ),
+    Scenario(
+        "on_met end completes with goal_met (R6)",
+        lambda _: automation(
+            wait("w", "P1D"), goal("g", on_met={"action": "end"}), tag("never", "x")
+        ),
+        [("PT30M", "custom", {"name": "buy"}), ("PT40M", "custom", {"name": "buy"})],
+    ),
+    Scenario(
+        "if_else on a field the automation sets",
+        lambda _: automation(
+            {"id": "set", "type": "update_contact", "fields": {"plan": "pro"}},
+            wait("w", "PT1H"),
+            {
+                "id": "b",
+                "type": "if_else",
+                "if": {"field": "plan", "equals": "pro"},
+                "then": "yes",
+                "else": "no",
+            },
+            email("yes"),
+            {"id": "stop", "type": "end"},
+            tag("no", "x"),
+        ),
+    ),
+    Scenario(
+        "a wait until a time of day in the contact's own time zone",
+        lambda _: automation(
+            {"id": "w", "type": "wait", "until_time": "09:00"}, email("morning"), timezone="UTC"
+        ),
+        [],
+        {"email": "ana@example.com", "fields": {"timezone": "Asia/Tokyo"}},
+    ),
+    Scenario(
+        "a split sends the contact down its path",
+        lambda _: automation(
+            {
+                "id": "s",
+                "type": "split",
+                "paths": [
+                    {"id": "a", "weight": 50, "next": "pa"},
+                    {"id": "b", "weight": 50, "next": "pb"},
+                ],
+            },
+            email("pa"),
+            {"id": "stop", "type": "end"},
+            tag("pb", "b"),
+        ),
+    ),
+    Scenario(
         "an unsubscribed contact's email is skipped",
         lambda _: automation(wait("w", "PT1H"), email("hello"), tag("t", "x")),
         [("PT10M", "email.unsubscribed", {})],
