@@ -26,6 +26,7 @@ from temporalio.runtime import (
 from temporalio.worker import Worker
 
 from activities.contacts import ContactActivities
+from activities.dry_run import DryRunActivities
 from activities.email import EmailActivities, SmtpConfig
 from activities.sms import SmsActivities, sms_provider
 from activities.webhook import WebhookActivities
@@ -41,6 +42,7 @@ from workflows.bulk import BulkChunkWorkflow, BulkEnrollWorkflow
 from workflows.contact import ContactWorkflowV2
 from workflows.directory import ProfileKeyWorkflow
 from workflows.drafts import DraftWorkflow
+from workflows.dry_run import DryRunWorkflow
 from workflows.enrollment import EnrollmentWorkflowV2
 from workflows.phone_numbers import PhoneWorkflow
 from workflows.sessions import DashboardLogoutWorkflow
@@ -69,6 +71,7 @@ WORKFLOWS: Sequence[type] = (
     DashboardLogoutWorkflow,
     ProfileKeyWorkflow,
     DraftWorkflow,
+    DryRunWorkflow,
 )
 
 
@@ -102,6 +105,7 @@ def client_activities(client: Client, task_queue: str, secret: str | None = None
     return [
         ContactActivities(client, secret=secret).enroll_batch,
         TriggerActivities(client, task_queue).match_triggers,
+        DryRunActivities(client).dry_run_page,
     ]
 
 

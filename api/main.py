@@ -18,13 +18,16 @@ from api.routes import (
     automations,
     contacts,
     drafts,
+    dry_runs,
     enrollments,
     events,
     experiments,
+    explain,
     health,
     hooks,
     jobs,
     policies,
+    preview,
     stats,
     tracking,
     trigger_links,
@@ -92,6 +95,9 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         stats,
         experiments,
         policies,
+        preview,
+        explain,
+        dry_runs,
     ):
         app.include_router(module.router, prefix="/v1", dependencies=v1)
     if settings.dev_mode:

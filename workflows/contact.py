@@ -247,6 +247,11 @@ class ContactWorkflowV2:
             events_seen=self.state.events_seen,
         )
 
+    @workflow.query
+    def kept_events(self) -> list[ContactEvent]:
+        """The events the contact keeps (R15), oldest first: what explain reads."""
+        return list(self.state.memory.events)
+
     def _accept(self, event: ContactEvent) -> EventReceipt:
         duplicate = not self.seen.remember(event.id)
         if not duplicate:

@@ -45,10 +45,11 @@ from api.dashboard_pages import (
     when,
 )
 from api.deps import GoalflowDep, SettingsDep
+from api.explain import explain
 from api.i18n import translator
 from api.routes import builder, ui_contacts
 from api.schemas import CONTACT_ID_PATTERN
-from api.service import NotFound
+from api.service import Goalflow, NotFound
 from api.timeline_words import TimelineWords
 from api.visibility import BadPageToken, enrollment_query, list_enrollments
 from goalflow.settings import Settings
@@ -293,8 +294,22 @@ async def enrollment_page(
             "temporal_url": temporal_link(settings, enrollment_id),
             "step_names": {step.id: step.name for step in steps.values() if step.name},
             "timeline": [(entry, words.sentence(entry)) for entry in view.timeline],
+            "why": await _why(goalflow, view.contact_id, view.automation_id, enrollment_id),
         },
     )
+
+
+async def _why(
+    goalflow: Goalflow, contact_id: str, automation_id: str, enrollment_id: str
+) -> dict[str, Any] | None:
+    """The "Why?" section: explain's entries and this enrollment's goals with their near
+    misses (None when the contact cannot be read)."""
+    try:
+        found = await explain(goalflow, contact_id, automation_id)
+    except NotFound:
+        return None
+    goals = [g for g in found.goals if g.enrollment_id == enrollment_id]
+    return {"entries": found.entries, "goals": goals}
 
 
 @router.post("/enrollments/{enrollment_id}/cancel")
