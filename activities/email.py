@@ -30,7 +30,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.addresses import SmtpAddress, header_address, smtp_address
-from goalflow.tracking import (
+from goalflow.core.tracking import (
     ATTRIBUTION_KEY,
     TrackedTarget,
     Tracker,

@@ -21,10 +21,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.email import TEMPLATE_FAILED
-from goalflow.phones import PhoneDirectory
-from goalflow.settings import Settings
-from goalflow.smtp_sink import append_message
-from goalflow.tracking import TrackedTarget, Tracker, TrackingKind
+from goalflow.core.settings import Settings
+from goalflow.core.sms_recipients import PhoneDirectory
+from goalflow.core.smtp_sink import append_message
+from goalflow.core.tracking import TrackedTarget, Tracker, TrackingKind
 from workflows.messages import SEND_SMS, SMS_REJECTED, DeliveryResult, SmsRequest
 from workflows.templates import render, within_budget
 

@@ -2,10 +2,10 @@
 booking by its invitee's email address (docs/integrations.md, "Attribution").
 
 In order of priority: the signed token the event carries (the provider module reads it), then
-for a text the contact goalflow last texted at that number (`goalflow.phones`), then the
-contact whose profile holds the number or address (`goalflow.profiles`). A profile entry is
-taken only if the contact's profile still holds that address or number (it may have been
-changed since). An event that names no contact is `Ignored` with the reason.
+for a text the contact goalflow last texted at that number (`goalflow.core.sms_recipients`),
+then the contact whose profile holds the number or address (`goalflow.core.profiles`). A
+profile entry is taken only if the contact's profile still holds that address or number (it may
+have been changed since). An event that names no contact is `Ignored` with the reason.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 from api.errors import NotFound
 from api.providers import HookEvent, Ignored
 from api.service import Goalflow
-from goalflow.phones import PhoneDirectory
-from goalflow.profiles import Kind, ProfileDirectory, same_address
+from goalflow.core.profiles import Kind, ProfileDirectory, same_address
+from goalflow.core.sms_recipients import PhoneDirectory
 
 
 async def attribute(goalflow: Goalflow, secret: str, events: list[HookEvent]) -> list[Ignored]:

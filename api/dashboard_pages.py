@@ -24,7 +24,7 @@ from api.dashboard_auth import (
     set_cookie,
 )
 from api.deps import SettingsDep
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
 
 UI_DIR = Path(__file__).resolve().parent / "ui"
 

@@ -15,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.errors import NotFound
 from api.schemas import CONTACT_ID_PATTERN, JOB_ID_PATTERN
 from api.service import Goalflow
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
 from workflows.definition import STEP_ID_PATTERN
 from workflows.messages import ENROLLMENT_PREFIX
 

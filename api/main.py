@@ -30,9 +30,9 @@ from api.routes import (
 from api.routes import dev as dev_routes
 from api.service import Goalflow
 from goalflow import __version__
-from goalflow.production import require_production_ready
-from goalflow.settings import Settings, get_settings
-from goalflow.temporal import lazy_client
+from goalflow.core.production import require_production_ready
+from goalflow.core.settings import Settings, get_settings
+from goalflow.core.temporal import lazy_client
 
 
 def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:

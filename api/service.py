@@ -24,7 +24,7 @@ from api import metrics
 from api.errors import Conflict, NotFound, TooLarge
 from api.schemas import StepCounts
 from api.visibility import step_counts
-from goalflow.triggers import TriggerCache
+from goalflow.core.trigger_cache import TriggerCache
 from workflows.automation import AutomationWorkflow, CatalogWorkflow
 from workflows.contact import ContactWorkflowV2, contact_start
 from workflows.definition import Automation

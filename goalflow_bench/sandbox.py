@@ -34,7 +34,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from goalflow.binaries import temporal_cli
+from goalflow.cli.binaries import temporal_cli
 from goalflow_bench.report import rss_mb
 from worker import WORKFLOWS
 from workflows.contact import ContactWorkflowV2, contact_start

@@ -25,8 +25,8 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from api.service import Goalflow
-from goalflow.dev import stop_process
-from goalflow.smtp_sink import append_message, email_record
+from goalflow.cli.dev import stop_process
+from goalflow.core.smtp_sink import append_message, email_record
 from tests.conftest import free_port
 from tests.helpers import assert_eventually, new_id
 from workflows.messages import ContactProfile, EnrollmentView

@@ -14,8 +14,8 @@ from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
-from goalflow.binaries import find_binary
-from goalflow.settings import Settings
+from goalflow.cli.binaries import find_binary
+from goalflow.core.settings import Settings
 from worker import build_worker
 from workflows.contact import ContactWorkflowV2, contact_start
 from workflows.events import ContactEvent

@@ -22,7 +22,7 @@ from api.bulk import DUPLICATE_REASON, BulkJobs
 from api.main import create_app
 from api.service import Goalflow
 from api.visibility import ENROLLMENT_TYPES
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
 from tests.conftest import Stack, free_port
 from tests.helpers import assert_eventually, new_id
 from workflows.bulk import job_workflow_id

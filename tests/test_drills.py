@@ -27,9 +27,9 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 
 from api.service import Goalflow
-from goalflow.dev import DevOptions, start_temporal, stop_process, wait_for_temporal
-from goalflow.settings import Settings
-from goalflow.smtp_sink import read_messages
+from goalflow.cli.dev import DevOptions, start_temporal, stop_process, wait_for_temporal
+from goalflow.core.settings import Settings
+from goalflow.core.smtp_sink import read_messages
 from tests.conftest import free_port
 from tests.drills_harness import (
     EVERY_EVENT,

@@ -10,7 +10,7 @@ import pytest
 from temporalio.client import Client
 
 from api.service import Conflict, Goalflow, NotFound
-from goalflow.triggers import TriggerCache
+from goalflow.core.trigger_cache import TriggerCache
 from goalflow_bench.stack import QueryCounter
 from tests.conftest import Stack
 from tests.helpers import assert_eventually, new_id

@@ -31,9 +31,9 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from api.main import create_app
 from api.service import Goalflow
-from goalflow.dev import DevOptions, start_temporal, stop_process
-from goalflow.settings import Settings
-from goalflow.tracking import TrackedTarget, Tracker, TrackingKind
+from goalflow.cli.dev import DevOptions, start_temporal, stop_process
+from goalflow.core.settings import Settings
+from goalflow.core.tracking import TrackedTarget, Tracker, TrackingKind
 from tests.conftest import Stack, free_port
 from tests.drills_harness import Processes
 from tests.helpers import assert_eventually, new_id

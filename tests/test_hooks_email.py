@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from api.service import Goalflow
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
 from tests.conftest import Stack
 from tests.hooks import (
     SECRETS,

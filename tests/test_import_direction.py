@@ -23,8 +23,8 @@ OURS = {"api", "activities", "workflows", "goalflow", "goalflow_bench", "worker"
 # goalflow.client sits with them: the public client for integrations reuses the API's send path.
 LAUNCHERS = (
     "goalflow.cli",
-    "goalflow.dev",
-    "goalflow.enroll_file",
+    "goalflow.cli.dev",
+    "goalflow.cli.enroll_file",
     "goalflow.client",
 )
 
@@ -103,12 +103,12 @@ def test_the_check_sees_a_wrong_way_import() -> None:
     assert violations("workflows.enrollment", lazy) == [
         "workflows.enrollment (workflows) imports api.service (api)"
     ]
-    assert violations("goalflow.settings", "import goalflow.dev\n") == [
-        "goalflow.settings (foundation) imports goalflow.dev (launcher)"
+    assert violations("goalflow.core.settings", "import goalflow.cli.dev\n") == [
+        "goalflow.core.settings (foundation) imports goalflow.cli.dev (launcher)"
     ]
     assert violations("api.main", "from activities.email import EmailActivities\n") != []
-    assert violations("goalflow.dev", "from api.main import create_app\n") == []
-    assert violations("api.main", "from goalflow.settings import Settings\n") == []
+    assert violations("goalflow.cli.dev", "from api.main import create_app\n") == []
+    assert violations("api.main", "from goalflow.core.settings import Settings\n") == []
 
 
 def test_every_production_file_has_a_layer() -> None:
@@ -136,7 +136,7 @@ def bench_imports(module: str, source: str) -> list[str]:
         for name in names:
             if name.split(".")[0] != BENCH:
                 continue
-            if module != "goalflow.cli" or id(node) in top_level:
+            if module != "goalflow.cli.commands" or id(node) in top_level:
                 found.append(f"{module} imports {name}")
     return found
 
@@ -148,8 +148,8 @@ def test_the_benchmarks_stay_out_of_the_runtime() -> None:
         for problem in bench_imports(module_name(path), path.read_text())
     ]
     assert found == []
-    cli = (ROOT / "goalflow" / "cli.py").read_text()
-    assert bench_imports("goalflow.cli", cli) == []
+    cli = (ROOT / "goalflow" / "cli" / "commands.py").read_text()
+    assert bench_imports("goalflow.cli.commands", cli) == []
     assert any(name.startswith(BENCH) for name in imported(cli)), "goalflow bench runs them"
     assert bench_imports("api.main", "from goalflow_bench.main import run_benchmark\n") != []
-    assert bench_imports("goalflow.cli", "import goalflow_bench.main\n") != []
+    assert bench_imports("goalflow.cli.commands", "import goalflow_bench.main\n") != []

@@ -17,8 +17,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.main import create_app
-from goalflow.logging import configure_logging
-from goalflow.settings import Settings
+from goalflow.core.logging import configure_logging
+from goalflow.core.settings import Settings
 from tests.conftest import Stack, free_port
 from tests.helpers import Engine, assert_eventually, new_id
 from worker import build_worker, worker_runtime

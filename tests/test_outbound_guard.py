@@ -24,14 +24,14 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from activities.webhook import WebhookActivities
 from api.main import create_app
 from api.service import Goalflow
-from goalflow.outbound import (
+from goalflow.core.outbound import (
     LOOPBACK_NETWORKS,
     GuardedTransport,
     OutboundPolicy,
     OutboundRefused,
     literal_address,
 )
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
 from tests.conftest import Stack
 from tests.helpers import new_id, running_engine
 from workflows.messages import OUTBOUND_REFUSED, StepContext, WebhookRequest

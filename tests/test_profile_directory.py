@@ -1,4 +1,4 @@
-"""The profiles' directory (goalflow.profiles): keyed hashes only, addresses compared without
+"""The profiles' directory (goalflow.core.profiles): keyed hashes only, addresses compared without
 regard to case, kept up to date by every way a profile is saved (here a bulk job's rows)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import uuid
 
 from temporalio.client import WorkflowExecutionStatus
 
-from goalflow.profiles import normalize_email, profile_key_workflow_id
+from goalflow.core.profiles import normalize_email, profile_key_workflow_id
 from tests.conftest import Stack
 from tests.hooks import calendly_headers, dumps, goal_met, hook_stack, listening
 from tests.messaging import until

@@ -11,8 +11,8 @@ import pytest
 
 from api.main import create_app
 from api.service import Goalflow
-from goalflow.settings import Settings
-from goalflow.tracking import TrackedTarget, Tracker, TrackingKind, secret_list, signer
+from goalflow.core.settings import Settings
+from goalflow.core.tracking import TrackedTarget, Tracker, TrackingKind, secret_list, signer
 from tests.conftest import Stack
 from tests.helpers import assert_eventually, new_id
 from tests.messaging import enroll, goal_events, messages_for, publish, until

@@ -33,8 +33,8 @@ from temporalio.worker import Worker
 
 from api.main import create_app
 from api.service import Goalflow
-from goalflow.binaries import temporal_cli
-from goalflow.settings import Settings
+from goalflow.cli.binaries import temporal_cli
+from goalflow.core.settings import Settings
 from tests.conftest import Stack, free_port
 from tests.helpers import assert_eventually, new_id
 from workflows.search_attributes import SEARCH_ATTRIBUTES

@@ -11,7 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from api.repeats import RecentLinks
 from api.service import Goalflow
-from goalflow.tracking import TrackedTarget, Tracker, TrackingKind
+from goalflow.core.tracking import TrackedTarget, Tracker, TrackingKind
 from tests.conftest import Stack
 from tests.helpers import new_id
 from tests.messaging import enroll, goal_events, messages_for, publish, until

@@ -28,7 +28,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from goalflow.cli import BENCH_MISSING
+from goalflow.cli.commands import BENCH_MISSING
 from tests.conftest import free_port
 from tests.deploy.helpers import ROOT, dockerfile_copies, dockerignore_patterns, dockerignored
 from tests.helpers import assert_eventually

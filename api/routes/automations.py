@@ -18,7 +18,7 @@ from api.schemas import (
     StepCounts,
     fits,
 )
-from goalflow.outbound import OutboundPolicy, literal_address_refusal
+from goalflow.core.outbound import OutboundPolicy, literal_address_refusal
 from workflows.definition import STEP_ID_PATTERN, Automation, WebhookStep
 from workflows.messages import AutomationLifecycle, ContactProfile
 from workflows.validation import parse_automation
@@ -36,7 +36,7 @@ def _validation_error(err: ValidationError, body: Any, *prefix: str) -> RequestV
 
 def _refused_destinations(automation: Automation, policy: OutboundPolicy) -> list[dict[str, Any]]:
     """A webhook URL naming a non-public address outright is refused now rather than at every
-    call (hostnames are checked when the call connects: goalflow/outbound.py)."""
+    call (hostnames are checked when the call connects: goalflow/core/outbound.py)."""
     errors: list[dict[str, Any]] = []
     for i, step in enumerate(automation.steps):
         if isinstance(step, WebhookStep):

@@ -10,7 +10,7 @@ from api.deps import GoalflowDep, KnownEnrollmentId, SettingsDep
 from api.schemas import CONTACT_ID_PATTERN, EnrollmentCancelled, EnrollmentList, EnrollmentOut
 from api.visibility import BadPageToken, enrollment_query
 from api.visibility import list_enrollments as list_visible_enrollments
-from goalflow.tracking import signer as secret_signer
+from goalflow.core.tracking import signer as secret_signer
 from workflows.definition import STEP_ID_PATTERN
 
 router = APIRouter(tags=["enrollments"])

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import GoalflowDep
 from api.schemas import Status
-from goalflow.namespace import NamespaceProbe
+from goalflow.core.namespace import NamespaceProbe
 
 router = APIRouter(tags=["health"])
 

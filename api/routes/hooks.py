@@ -30,7 +30,7 @@ from api.providers.twilio import Twilio
 from api.routes.tracking import TrackerDep
 from api.schemas import HookAccepted, IgnoredEvent
 from api.service import Goalflow, contact_event
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
 
 router = APIRouter(prefix="/v1/hooks", tags=["hooks"])
 log = structlog.get_logger("goalflow.hooks")

@@ -23,7 +23,7 @@ from api import metrics
 from api.deps import GoalflowDep, SettingsDep
 from api.repeats import PENDING, RecentLinks
 from api.service import Goalflow
-from goalflow.tracking import TrackedTarget, Tracker, TrackingKind
+from goalflow.core.tracking import TrackedTarget, Tracker, TrackingKind
 
 router = APIRouter(prefix="/t", tags=["tracking"])
 

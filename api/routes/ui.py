@@ -36,9 +36,9 @@ from api.deps import GoalflowDep, SettingsDep
 from api.schemas import CONTACT_ID_PATTERN
 from api.service import Goalflow, NotFound
 from api.visibility import BadPageToken, enrollment_query, list_enrollments
-from goalflow.settings import Settings
-from goalflow.smtp_sink import read_messages
-from goalflow.tracking import signer as secret_signer
+from goalflow.core.settings import Settings
+from goalflow.core.smtp_sink import read_messages
+from goalflow.core.tracking import signer as secret_signer
 from workflows.definition import STEP_ID_PATTERN
 from workflows.messages import ENROLLMENT_PREFIX, AutomationLifecycle, EnrollmentStatus
 

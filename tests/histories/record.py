@@ -23,9 +23,9 @@ from typing import Any
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from goalflow.phones import phone_workflow_id
-from goalflow.settings import Settings
-from goalflow.smtp_sink import SmtpSink
+from goalflow.core.settings import Settings
+from goalflow.core.sms_recipients import phone_workflow_id
+from goalflow.core.smtp_sink import SmtpSink
 from tests.conftest import free_port
 from tests.helpers import Engine, running_engine, temporal_test_server
 from workflows.contact import ContactWorkflowV2

@@ -20,8 +20,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.bulk import BulkJobs
 from api.service import Goalflow
-from goalflow.binaries import temporal_cli
-from goalflow.settings import Settings
+from goalflow.cli.binaries import temporal_cli
+from goalflow.core.settings import Settings
 from tests.helpers import assert_eventually
 from worker import build_worker
 from workflows.bulk import BulkEnrollWorkflow, BulkJobView, job_workflow_id

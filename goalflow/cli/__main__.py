@@ -1,0 +1,5 @@
+"""`python -m goalflow.cli`: the `goalflow` command."""
+
+from goalflow.cli.commands import main
+
+main()
