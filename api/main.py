@@ -28,11 +28,11 @@ from api.routes import (
     ui,
 )
 from api.routes import dev as dev_routes
-from api.service import Goalflow
 from goalflow import __version__
 from goalflow.core.production import require_production_ready
 from goalflow.core.settings import Settings, get_settings
 from goalflow.core.temporal import lazy_client
+from goalflow.service.contacts import GoalflowService
 
 
 def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         # One client per process; lazy, so the API starts (and /readyz says 503) while
         # Temporal is still coming up.
         temporal = client or await lazy_client(settings)
-        goalflow = Goalflow(temporal, settings.task_queue)
+        goalflow = GoalflowService(temporal, settings.task_queue)
         app.state.goalflow = goalflow
         # The trigger set is refreshed in the background, so no request waits for it.
         refreshing = asyncio.create_task(goalflow.triggers.run())

@@ -10,9 +10,9 @@ import pytest
 
 from api.dashboard import flow
 from api.routes.ui import UI_DIR, _safe_next, temporal_link
-from api.visibility import can_rest
 from goalflow.cli.dev import DevOptions, _print_urls
 from goalflow.core.settings import Settings
+from goalflow.service.visibility import can_rest
 from workflows.validation import parse_automation
 
 ROOT = Path(__file__).resolve().parent.parent

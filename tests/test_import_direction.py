@@ -99,7 +99,7 @@ def test_imports_run_one_way() -> None:
 
 
 def test_the_check_sees_a_wrong_way_import() -> None:
-    lazy = "def f():\n    from api.service import Goalflow\n"
+    lazy = "def f():\n    from api.service import GoalflowService\n"
     assert violations("workflows.enrollment", lazy) == [
         "workflows.enrollment (workflows) imports api.service (api)"
     ]

@@ -20,10 +20,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api import metrics
-from api.deps import GoalflowDep, SettingsDep
+from api.deps import ServiceDep, SettingsDep
 from api.repeats import PENDING, RecentLinks
-from api.service import Goalflow
 from goalflow.core.tracking import TrackedTarget, Tracker, TrackingKind
+from goalflow.service.contacts import GoalflowService
 
 router = APIRouter(prefix="/t", tags=["tracking"])
 
@@ -133,13 +133,13 @@ def _email_data(target: TrackedTarget, **extra: Any) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None}
 
 
-async def _record(goalflow: Goalflow, target: TrackedTarget, type: str, data: Any) -> None:
+async def _record(goalflow: GoalflowService, target: TrackedTarget, type: str, data: Any) -> None:
     await goalflow.send_event(target.contact_id, type, data, event_id=f"t-{uuid.uuid4().hex}")
 
 
 @router.get("/c/{token}", response_class=RedirectResponse, status_code=302, responses=UNKNOWN_LINK)
 async def click(
-    token: str, goalflow: GoalflowDep, tracker: TrackerDep, recent: RecentDep
+    token: str, goalflow: ServiceDep, tracker: TrackerDep, recent: RecentDep
 ) -> Response:
     """A tracked link: the click becomes `email.clicked` (a link in an email) or
     `trigger_link.clicked` (a trigger link, also `email.clicked` when it was in an email), then
@@ -168,14 +168,16 @@ async def click(
     return RedirectResponse(url, status_code=302, headers=NO_STORE)
 
 
-async def _trigger_link_url(goalflow: Goalflow, link_id: str) -> str | None:
+async def _trigger_link_url(goalflow: GoalflowService, link_id: str) -> str | None:
     # Looked up at click time: a trigger link's URL may change after the email went out.
     catalog = await goalflow.catalog()
     link = next((t for t in catalog.trigger_links if t.link_id == link_id), None)
     return link.url if link is not None else None
 
 
-async def _record_trigger_click(goalflow: Goalflow, target: TrackedTarget, url: str | None) -> None:
+async def _record_trigger_click(
+    goalflow: GoalflowService, target: TrackedTarget, url: str | None
+) -> None:
     if target.channel == "email":
         await _record(
             goalflow,
@@ -199,7 +201,7 @@ async def _record_trigger_click(goalflow: Goalflow, target: TrackedTarget, url: 
 
 
 async def _record_first(
-    goalflow: Goalflow,
+    goalflow: GoalflowService,
     recent: RecentLinks,
     kind: TrackingKind,
     token: str,
@@ -219,7 +221,7 @@ async def _record_first(
 
 @router.get("/o/{token}", response_class=Response, responses=UNKNOWN_LINK)
 async def open_pixel(
-    token: str, goalflow: GoalflowDep, tracker: TrackerDep, recent: RecentDep
+    token: str, goalflow: ServiceDep, tracker: TrackerDep, recent: RecentDep
 ) -> Response:
     """The open pixel: `email.opened` (once a minute at most), answered with a 1×1 GIF."""
     target = _verified(tracker, TrackingKind.OPEN, token)
@@ -239,7 +241,7 @@ async def confirm_unsubscribe(token: str, tracker: TrackerDep) -> HTMLResponse:
 
 @router.post("/u/{token}", response_class=HTMLResponse, responses=UNKNOWN_LINK)
 async def unsubscribe(
-    token: str, goalflow: GoalflowDep, tracker: TrackerDep, recent: RecentDep
+    token: str, goalflow: ServiceDep, tracker: TrackerDep, recent: RecentDep
 ) -> HTMLResponse:
     """Unsubscribe: `email.unsubscribed`; no further email reaches the contact from any
     automation. Posted by the page's form, or by a mail client with RFC 8058's one-click body

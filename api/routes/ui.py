@@ -32,13 +32,14 @@ from api.dashboard_auth import (
     set_cookie,
 )
 from api.dashboard_pages import UI_DIR, PageNotFound, percent, render, user, visitor
-from api.deps import GoalflowDep, SettingsDep
+from api.deps import ServiceDep, SettingsDep
 from api.schemas import CONTACT_ID_PATTERN
-from api.service import Goalflow, NotFound
-from api.visibility import BadPageToken, enrollment_query, list_enrollments
 from goalflow.core.settings import Settings
 from goalflow.core.smtp_sink import read_messages
 from goalflow.core.tracking import signer as secret_signer
+from goalflow.service.contacts import GoalflowService
+from goalflow.service.errors import NotFound
+from goalflow.service.visibility import BadPageToken, enrollment_query, list_enrollments
 from workflows.definition import STEP_ID_PATTERN
 from workflows.messages import ENROLLMENT_PREFIX, AutomationLifecycle, EnrollmentStatus
 
@@ -77,14 +78,14 @@ def _shown(name: str, value: int | float | None) -> str:
 @router.get("")
 @router.get("/")
 async def automations_page(
-    request: Request, goalflow: GoalflowDep, session: Session = Depends(user)
+    request: Request, goalflow: ServiceDep, session: Session = Depends(user)
 ) -> Response:
     rows = await dashboard.automation_rows(goalflow)
     return render(request, "automations.html", session, {"rows": rows})
 
 
 @router.get("/automations.json")
-async def automations_counts(goalflow: GoalflowDep, _: Session = Depends(user)) -> JSONResponse:
+async def automations_counts(goalflow: ServiceDep, _: Session = Depends(user)) -> JSONResponse:
     rows = await dashboard.automation_rows(goalflow)
     return JSONResponse({"counts": _row_counts(rows)})
 
@@ -113,7 +114,7 @@ def _step_counts_json(
 async def automation_page(
     request: Request,
     automation_id: str,
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     version: str | None = None,
     session: Session = Depends(user),
 ) -> Response:
@@ -140,7 +141,7 @@ async def automation_page(
 @router.get("/automations/{automation_id}/counts.json")
 async def automation_counts(
     automation_id: str,
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     version: str | None = None,
     _: Session = Depends(user),
 ) -> JSONResponse:
@@ -158,7 +159,7 @@ async def change_state(
     request: Request,
     automation_id: str,
     action: str,
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     session: Session = Depends(user),
 ) -> Response:
     """Pause or resume (R17 in docs/automations.md), from the automation's page."""
@@ -179,7 +180,7 @@ async def change_state(
 @router.get("/enrollments")
 async def enrollments_page(
     request: Request,
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     settings: SettingsDep,
     automation_id: str = "",
     contact_id: str = "",
@@ -231,7 +232,7 @@ async def enrollments_page(
     )
 
 
-async def _enrollment(goalflow: GoalflowDep, enrollment_id: str) -> Any:
+async def _enrollment(goalflow: ServiceDep, enrollment_id: str) -> Any:
     if not enrollment_id.startswith(ENROLLMENT_PREFIX):
         raise PageNotFound(f"enrollment {enrollment_id!r} not found")
     try:
@@ -252,7 +253,7 @@ def temporal_link(settings: Settings, workflow_id: str) -> str | None:
 async def enrollment_page(
     request: Request,
     enrollment_id: str,
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     settings: SettingsDep,
     session: Session = Depends(user),
 ) -> Response:
@@ -270,7 +271,9 @@ async def enrollment_page(
     )
 
 
-async def _step_names(goalflow: Goalflow, automation_id: str, version: int) -> dict[str, str]:
+async def _step_names(
+    goalflow: GoalflowService, automation_id: str, version: int
+) -> dict[str, str]:
     """The names the enrollment's version gives its steps (none when it cannot be read: the
     page then shows step ids)."""
     try:
@@ -284,7 +287,7 @@ async def _step_names(goalflow: Goalflow, automation_id: str, version: int) -> d
 async def cancel_enrollment(
     request: Request,
     enrollment_id: str,
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     session: Session = Depends(user),
 ) -> Response:
     check_csrf(session, await read_form(request))
@@ -354,7 +357,7 @@ async def login(
 
 @router.post("/logout")
 async def logout(
-    request: Request, goalflow: GoalflowDep, session: Session = Depends(visitor)
+    request: Request, goalflow: ServiceDep, session: Session = Depends(visitor)
 ) -> Response:
     check_csrf(session, await read_form(request))
     # Revoked for every API process, not only forgotten by this browser (a copy of the cookie

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from goalflow.core.outbound import OutboundPolicy, parse_networks
+from workflows.messages import DEFAULT_TASK_QUEUE
 
 
 class Settings(BaseSettings):
@@ -23,7 +24,7 @@ class Settings(BaseSettings):
     temporal_tls_cert: str | None = Field(None, alias="TEMPORAL_TLS_CERT")
     temporal_tls_key: str | None = Field(None, alias="TEMPORAL_TLS_KEY")
     temporal_tls_ca: str | None = Field(None, alias="TEMPORAL_TLS_CA")
-    task_queue: str = Field("goalflow", alias="GOALFLOW_TASK_QUEUE")
+    task_queue: str = Field(DEFAULT_TASK_QUEUE, alias="GOALFLOW_TASK_QUEUE")
     # The worker checks at start that the namespace has the search attributes the workflows
     # write (goalflow/core/namespace.py) and stops if not; with this, it creates the missing ones.
     # `goalflow dev` turns it on unless told otherwise.
