@@ -4,6 +4,8 @@ the session dependencies every page uses, and `render`, which also sets a new se
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from api.dashboard_auth import (
 )
 from api.deps import SettingsDep
 from goalflow.core.settings import Settings
+from goalflow.service.errors import NotFound
 
 UI_DIR = Path(__file__).resolve().parent / "ui"
 
@@ -69,6 +72,15 @@ templates = Jinja2Templates(env=_env)
 
 class PageNotFound(Exception):
     """Rendered as the dashboard's 404 page."""
+
+
+@contextmanager
+def as_page_not_found() -> Iterator[None]:
+    """The service's `NotFound` as the dashboard's 404 page (not the API's JSON answer)."""
+    try:
+        yield
+    except NotFound as err:
+        raise PageNotFound(str(err)) from err
 
 
 async def visitor(request: Request, settings: SettingsDep) -> Session:

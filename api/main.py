@@ -1,4 +1,5 @@
-"""The FastAPI app: wiring only. Routes live in `api/routes/`, Temporal calls in `api/service`."""
+"""The FastAPI app: wiring only. Routes are in `api/routes/`; what they do, in
+`goalflow/service/`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from temporalio.client import Client
 from api import docs, errors, metrics, request_errors
 from api.deps import require_api_key
 from api.middleware import BodyGuard, PageHeaders
-from api.repeats import RecentLinks
+from api.recent_links import RecentLinks
 from api.routes import (
     automations,
     contacts,

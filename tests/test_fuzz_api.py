@@ -37,7 +37,7 @@ from goalflow.service.contacts import GoalflowService
 from tests.conftest import Stack, free_port
 from tests.drills_harness import Processes
 from tests.helpers import assert_eventually, new_id
-from tests.hooks import SECRETS
+from tests.provider_signing import SECRETS
 from workflows.messages import contact_workflow_id
 
 API_KEY = "fuzz-key"

@@ -16,7 +16,8 @@ from api.main import create_app
 from goalflow.core.settings import Settings
 from goalflow.service.contacts import GoalflowService
 from tests.conftest import Stack
-from tests.hooks import (
+from tests.messaging import until
+from tests.provider_signing import (
     SECRETS,
     dumps,
     emailed,
@@ -28,7 +29,6 @@ from tests.hooks import (
     sendgrid_headers,
     sentinel_then_goals,
 )
-from tests.messaging import until
 
 __all__ = ["hook_stack"]
 

@@ -9,8 +9,8 @@ from temporalio.client import WorkflowExecutionStatus
 
 from goalflow.core.profiles import normalize_email, profile_key_workflow_id
 from tests.conftest import Stack
-from tests.hooks import calendly_headers, dumps, goal_met, hook_stack, listening
 from tests.messaging import until
+from tests.provider_signing import calendly_headers, dumps, goal_met, hook_stack, listening
 from tests.test_bulk import finished
 from tests.test_hooks_bookings import CONFIRMED, calendly_invitee
 from tests.test_triggers import publish

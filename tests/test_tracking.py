@@ -9,7 +9,7 @@ from itsdangerous import URLSafeSerializer
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from api.repeats import RecentLinks
+from api.recent_links import RecentLinks
 from goalflow.core.tracking import TrackedTarget, Tracker, TrackingKind
 from goalflow.service.contacts import GoalflowService
 from tests.conftest import Stack

@@ -12,7 +12,7 @@ import httpx
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.main import create_app
-from api.repeats import RecentLinks
+from api.recent_links import RecentLinks
 from goalflow.core.tracking import TrackedTarget, Tracker, TrackingKind
 from goalflow.service.contacts import GoalflowService
 from tests.conftest import Stack

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
 from itsdangerous import BadSignature
@@ -12,10 +10,9 @@ from goalflow.core.tracking import signer as secret_signer
 from goalflow.service.visibility import BadPageToken, enrollment_query
 from goalflow.service.visibility import list_enrollments as list_visible_enrollments
 from workflows.definition import STEP_ID_PATTERN
+from workflows.messages import EnrollmentStatus
 
 router = APIRouter(tags=["enrollments"])
-
-StatusFilter = Literal["active", "completed", "exited", "cancelled", "failed"]
 
 
 @router.get(
@@ -49,7 +46,7 @@ async def list_enrollments(
     settings: SettingsDep,
     automation_id: str | None = Query(None, pattern=STEP_ID_PATTERN),
     contact_id: str | None = Query(None, pattern=CONTACT_ID_PATTERN),
-    status: StatusFilter | None = None,
+    status: EnrollmentStatus | None = None,
     page_size: int = Query(100, ge=1, le=1000),
     next_page_token: str | None = Query(None, max_length=4096),
 ) -> EnrollmentList:

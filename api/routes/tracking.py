@@ -3,7 +3,7 @@
 Open (no API key, not under /v1): the HMAC-signed token is the credential. A token that does not
 verify is a 404 and no event. The first request of a link (per kind) in a minute is recorded as
 an event, durably, before the answer goes out, with a fresh event id; repeats within the minute
-get the same answer and record nothing (api/repeats.py), so a bot replaying a click costs no
+get the same answer and record nothing (api/recent_links.py), so a bot replaying a click costs no
 Temporal work.
 """
 
@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api import metrics
 from api.deps import ServiceDep, SettingsDep
-from api.repeats import PENDING, RecentLinks
+from api.recent_links import PENDING, RecentLinks
 from goalflow.core.tracking import TrackedTarget, Tracker, TrackingKind
 from goalflow.service.contacts import GoalflowService
 

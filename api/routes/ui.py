@@ -31,7 +31,15 @@ from api.dashboard_auth import (
     record_logout,
     set_cookie,
 )
-from api.dashboard_pages import UI_DIR, PageNotFound, percent, render, user, visitor
+from api.dashboard_pages import (
+    UI_DIR,
+    PageNotFound,
+    as_page_not_found,
+    percent,
+    render,
+    user,
+    visitor,
+)
 from api.deps import ServiceDep, SettingsDep
 from api.schemas import CONTACT_ID_PATTERN
 from goalflow.core.settings import Settings
@@ -118,12 +126,10 @@ async def automation_page(
     version: str | None = None,
     session: Session = Depends(user),
 ) -> Response:
-    try:
+    with as_page_not_found():
         shown = await dashboard.automation_page(
             goalflow, _known_automation(automation_id), _version(version)
         )
-    except NotFound as err:
-        raise PageNotFound(str(err)) from err
     return render(
         request,
         "automation.html",
@@ -145,12 +151,10 @@ async def automation_counts(
     version: str | None = None,
     _: Session = Depends(user),
 ) -> JSONResponse:
-    try:
+    with as_page_not_found():
         _found, funnel, counts = await dashboard.automation_counts(
             goalflow, _known_automation(automation_id), _version(version)
         )
-    except NotFound as err:
-        raise PageNotFound(str(err)) from err
     return JSONResponse({"counts": _step_counts_json(funnel, counts)})
 
 
@@ -167,10 +171,8 @@ async def change_state(
     states: dict[str, AutomationLifecycle] = {"pause": "paused", "resume": "active"}
     if action not in states:
         raise PageNotFound(f"no action {action!r}")
-    try:
+    with as_page_not_found():
         await goalflow.set_state(_known_automation(automation_id), states[action])
-    except NotFound as err:
-        raise PageNotFound(str(err)) from err
     return RedirectResponse(f"/ui/automations/{urlquote(automation_id, safe='')}", 303)
 
 
@@ -235,10 +237,8 @@ async def enrollments_page(
 async def _enrollment(goalflow: ServiceDep, enrollment_id: str) -> Any:
     if not enrollment_id.startswith(ENROLLMENT_PREFIX):
         raise PageNotFound(f"enrollment {enrollment_id!r} not found")
-    try:
+    with as_page_not_found():
         return await goalflow.enrollment(enrollment_id)
-    except NotFound as err:
-        raise PageNotFound(str(err)) from err
 
 
 def temporal_link(settings: Settings, workflow_id: str) -> str | None:

@@ -2,4 +2,6 @@
 
 from goalflow.cli.commands import main
 
-main()
+# Guarded: tests/test_wheel.py imports every module of the wheel.
+if __name__ == "__main__":
+    main()
