@@ -45,7 +45,6 @@ from api.schemas import CONTACT_ID_PATTERN
 from goalflow.core.settings import Settings
 from goalflow.core.smtp_sink import read_messages
 from goalflow.core.tracking import signer as secret_signer
-from goalflow.service.contacts import GoalflowService
 from goalflow.service.errors import NotFound
 from goalflow.service.visibility import BadPageToken, enrollment_query, list_enrollments
 from workflows.definition import STEP_ID_PATTERN
@@ -271,9 +270,7 @@ async def enrollment_page(
     )
 
 
-async def _step_names(
-    goalflow: GoalflowService, automation_id: str, version: int
-) -> dict[str, str]:
+async def _step_names(goalflow: ServiceDep, automation_id: str, version: int) -> dict[str, str]:
     """The names the enrollment's version gives its steps (none when it cannot be read: the
     page then shows step ids)."""
     try:
