@@ -29,14 +29,14 @@ from activities.contacts import ContactActivities
 from activities.dry_run import DryRunActivities
 from activities.email import EmailActivities, SmtpConfig
 from activities.sms import SmsActivities, sms_provider
+from activities.triggers import TriggerActivities
 from activities.webhook import WebhookActivities
-from goalflow.namespace import NamespaceNotReady, prepare_namespace
-from goalflow.phones import PhoneDirectory
-from goalflow.production import UnsafeProductionSettings, require_production_ready
-from goalflow.send_budget import MessageBudget
-from goalflow.settings import Settings, get_settings
-from goalflow.tracking import Tracker
-from goalflow.triggers import TriggerActivities
+from goalflow.core.namespace import NamespaceNotReady, prepare_namespace
+from goalflow.core.production import UnsafeProductionSettings, require_production_ready
+from goalflow.core.send_budget import MessageBudget
+from goalflow.core.settings import Settings, get_settings
+from goalflow.core.sms_recipients import PhoneDirectory
+from goalflow.core.tracking import Tracker
 from workflows.automation import AutomationWorkflow, CatalogWorkflow
 from workflows.bulk import BulkChunkWorkflow, BulkEnrollWorkflow
 from workflows.contact import ContactWorkflowV2
@@ -144,7 +144,7 @@ def build_worker(
 async def run_worker(settings: Settings | None = None, client: Client | None = None) -> None:
     """Run until SIGINT/SIGTERM, then let activities in flight finish (graceful shutdown).
     Raises NamespaceNotReady, before polling, when the namespace lacks search attributes."""
-    from goalflow.temporal import connect_patiently
+    from goalflow.core.temporal import connect_patiently
 
     settings = settings or get_settings()
     require_production_ready(settings, "worker")
@@ -205,7 +205,7 @@ def worker_runtime(settings: Settings) -> Runtime:
 
 
 if __name__ == "__main__":
-    from goalflow.logging import configure_logging
+    from goalflow.core.logging import configure_logging
 
     configure_logging(get_settings().log_format)
     try:

@@ -18,7 +18,7 @@ from temporalio.client import (
 )
 from temporalio.exceptions import ApplicationError
 
-from goalflow.profiles import ProfileDirectory
+from goalflow.core.profiles import ProfileDirectory
 from workflows.automation import AutomationWorkflow
 from workflows.bulk import (
     ENROLL_BATCH,
@@ -60,7 +60,7 @@ class ContactActivities:
         self.client = client
         self.search_attributes = search_attributes
         # With the secret, each row's email and phone go into the profiles' directory, as for an
-        # enrollment through the API (goalflow.profiles).
+        # enrollment through the API (goalflow.core.profiles).
         self.secret = secret
         # Published versions never change, so a definition fetched once serves every batch.
         self.definitions: dict[tuple[str, int], Automation] = {}

@@ -30,9 +30,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.addresses import SmtpAddress, header_address, smtp_address
+from goalflow.core.send_budget import MessageBudget
 from goalflow.core.templates import render, within_budget
-from goalflow.send_budget import MessageBudget
-from goalflow.tracking import (
+from goalflow.core.tracking import (
     ATTRIBUTION_KEY,
     TrackedTarget,
     Tracker,

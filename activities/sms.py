@@ -21,12 +21,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.email import TEMPLATE_FAILED
+from goalflow.core.send_budget import MessageBudget
+from goalflow.core.settings import Settings
+from goalflow.core.sms_recipients import PhoneDirectory
+from goalflow.core.smtp_sink import append_message
 from goalflow.core.templates import render, within_budget
-from goalflow.phones import PhoneDirectory
-from goalflow.send_budget import MessageBudget
-from goalflow.settings import Settings
-from goalflow.smtp_sink import append_message
-from goalflow.tracking import TrackedTarget, Tracker, TrackingKind
+from goalflow.core.tracking import TrackedTarget, Tracker, TrackingKind
 from workflows.messages import SEND_SMS, SMS_REJECTED, DeliveryResult, SmsRequest
 
 # Client errors that a retry can fix: timeouts and rate limiting.

@@ -4,8 +4,8 @@
 call that was retried after a crash mid-send.
 
 The URL is the automation author's: every call goes through the outbound guard
-(goalflow/outbound.py), redirects are not followed, and nothing of the receiver's answer but its
-status line reaches the timeline (a response body could carry anything, secrets included).
+(goalflow/core/outbound.py), redirects are not followed, and nothing of the receiver's answer
+but its status line reaches the timeline (a response body could carry anything, secrets included).
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.email import TEMPLATE_FAILED
-from goalflow.core.templates import render, render_json, within_budget
-from goalflow.outbound import (
+from goalflow.core.outbound import (
     GuardedTransport,
     OutboundPolicy,
     OutboundRefused,
     Resolver,
     system_resolver,
 )
+from goalflow.core.templates import render, render_json, within_budget
 from workflows.definition import WebhookStep
 from workflows.messages import (
     OUTBOUND_REFUSED,

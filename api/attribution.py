@@ -2,22 +2,24 @@
 booking by its invitee's email address (docs/integrations.md, "Attribution").
 
 In order of priority: the signed token the event carries (the provider module reads it), then
-for a text the contact goalflow last texted at that number (`goalflow.phones`), then the
-contact whose profile holds the number or address (`goalflow.profiles`). A profile entry is
-taken only if the contact's profile still holds that address or number (it may have been
-changed since). An event that names no contact is `Ignored` with the reason.
+for a text the contact goalflow last texted at that number (`goalflow.core.sms_recipients`),
+then the contact whose profile holds the number or address (`goalflow.core.profiles`). A
+profile entry is taken only if the contact's profile still holds that address or number (it may
+have been changed since). An event that names no contact is `Ignored` with the reason.
 """
 
 from __future__ import annotations
 
-from api.errors import NotFound
 from api.providers import HookEvent, Ignored
-from api.service import Goalflow
-from goalflow.phones import PhoneDirectory
-from goalflow.profiles import Kind, ProfileDirectory, same_address
+from goalflow.core.profiles import Kind, ProfileDirectory, same_address
+from goalflow.core.sms_recipients import PhoneDirectory
+from goalflow.service.contacts import GoalflowService
+from goalflow.service.errors import NotFound
 
 
-async def attribute(goalflow: Goalflow, secret: str, events: list[HookEvent]) -> list[Ignored]:
+async def attribute(
+    goalflow: GoalflowService, secret: str, events: list[HookEvent]
+) -> list[Ignored]:
     """Set `contact_id` on the events that name a contact by number or address; those that
     still name none, with why."""
     phones = PhoneDirectory(goalflow.client, goalflow.task_queue, secret)
@@ -48,7 +50,7 @@ async def attribute(goalflow: Goalflow, secret: str, events: list[HookEvent]) ->
 
 
 async def remember_profile(
-    goalflow: Goalflow, secret: str, contact_id: str, email: str | None, phone: str | None
+    goalflow: GoalflowService, secret: str, contact_id: str, email: str | None, phone: str | None
 ) -> None:
     """After a profile is saved with an address or number (`PUT /v1/contacts/{id}`, an
     enrollment with a contact profile): record it in the profiles' directory."""
@@ -67,7 +69,7 @@ def _no_phone(event: HookEvent) -> str:
 
 
 async def _profile_contact(
-    goalflow: Goalflow, profiles: ProfileDirectory, kind: Kind, value: str
+    goalflow: GoalflowService, profiles: ProfileDirectory, kind: Kind, value: str
 ) -> str | None:
     contact_id = await profiles.contact_for(kind, value)
     if contact_id is None:

@@ -19,7 +19,8 @@ from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from api.i18n import Language, contact_language, from_accept_language, translator
-from api.service import Goalflow, NotFound
+from goalflow.service.contacts import GoalflowService
+from goalflow.service.errors import NotFound
 
 # Every answer depends on the request being seen: never served from a cache.
 NO_STORE = {"Cache-Control": "no-store, max-age=0", "Referrer-Policy": "no-referrer"}
@@ -38,7 +39,7 @@ PROFILE_WAIT_SECONDS = 2.0
 PageKind = Literal["confirm", "done", "gone", "bad"]
 
 
-async def language_for(goalflow: Goalflow, contact_id: str, request: Request) -> Language:
+async def language_for(goalflow: GoalflowService, contact_id: str, request: Request) -> Language:
     """The contact's page language: its `locale`, else Accept-Language, else English."""
     locale: object = None
     try:

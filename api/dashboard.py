@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from api.experiments import ExperimentsReport, experiments_report
-from api.service import Goalflow, NotFound
-from api.visibility import enrollment_query
-from api.visibility import step_counts as visibility_step_counts
+from goalflow.service.contacts import GoalflowService
+from goalflow.service.errors import NotFound
+from goalflow.service.visibility import enrollment_query
+from goalflow.service.visibility import step_counts as visibility_step_counts
 from workflows.definition import Automation, GoalStep, IfElseStep, SplitStep, Step
 from workflows.messages import AutomationVersion, CatalogEntry, ContactView, EnrollmentView
 from workflows.search_attributes import GOALS_MET
@@ -107,11 +108,11 @@ class FlowStep:
     notes: list[Note] = field(default_factory=list)
 
 
-async def _count(goalflow: Goalflow, query: str) -> int:
+async def _count(goalflow: GoalflowService, query: str) -> int:
     return (await goalflow.client.count_workflows(query)).count
 
 
-async def funnel(goalflow: Goalflow, automation_id: str) -> Funnel:
+async def funnel(goalflow: GoalflowService, automation_id: str) -> Funnel:
     base = enrollment_query(automation_id)
     by_status, converted = await asyncio.gather(
         goalflow.client.count_workflows(f"{base} GROUP BY ExecutionStatus"),
@@ -127,7 +128,7 @@ async def funnel(goalflow: Goalflow, automation_id: str) -> Funnel:
     )
 
 
-async def automation_rows(goalflow: Goalflow) -> list[AutomationRow]:
+async def automation_rows(goalflow: GoalflowService) -> list[AutomationRow]:
     catalog = await goalflow.catalog()
     entries = sorted(catalog.automations, key=lambda e: e.automation_id)
     funnels = await asyncio.gather(*(funnel(goalflow, e.automation_id) for e in entries))
@@ -135,7 +136,7 @@ async def automation_rows(goalflow: Goalflow) -> list[AutomationRow]:
 
 
 async def automation_counts(
-    goalflow: Goalflow, automation_id: str, version: int | None
+    goalflow: GoalflowService, automation_id: str, version: int | None
 ) -> tuple[AutomationVersion, Funnel, dict[str, StepCount]]:
     """The version asked for (NotFound when there is none), its totals and per-step counts."""
     found = await goalflow.automation(automation_id, version)
@@ -146,7 +147,7 @@ async def automation_counts(
 
 
 async def automation_page(
-    goalflow: Goalflow, automation_id: str, version: int | None
+    goalflow: GoalflowService, automation_id: str, version: int | None
 ) -> AutomationPage:
     found = await goalflow.automation(automation_id, version)
 
@@ -176,7 +177,9 @@ async def automation_page(
     return AutomationPage(found, newest.version, totals, counts, triggers, tested)
 
 
-async def experiments(goalflow: Goalflow, shown: AutomationVersion) -> ExperimentsReport | None:
+async def experiments(
+    goalflow: GoalflowService, shown: AutomationVersion
+) -> ExperimentsReport | None:
     """The version's experiments report; None (and no query) when it has no split and no
     holdout."""
     definition = shown.definition
@@ -213,7 +216,7 @@ def _value(value: object) -> str:
     return str(value)
 
 
-async def step_counts(goalflow: Goalflow, shown: AutomationVersion) -> dict[str, StepCount]:
+async def step_counts(goalflow: GoalflowService, shown: AutomationVersion) -> dict[str, StepCount]:
     """Per step of the version shown: `here`, `reached` and, for goals, `met` (what
     `GET /v1/automations/{id}/steps` answers)."""
     counted = await visibility_step_counts(
@@ -265,7 +268,7 @@ def flow(definition: Automation) -> list[FlowStep]:
 
 
 async def enrollment_details(
-    goalflow: Goalflow, view: EnrollmentView
+    goalflow: GoalflowService, view: EnrollmentView
 ) -> tuple[dict[str, Step], ContactView | None]:
     """What an enrollment's page says its timeline with: the steps of its version by id (none
     when the version cannot be read: the page then shows step ids) and its contact's profile,

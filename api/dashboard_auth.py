@@ -34,8 +34,8 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from goalflow.settings import Settings
-from goalflow.tracking import secret_list
+from goalflow.core.settings import Settings
+from goalflow.core.tracking import secret_list
 from workflows.sessions import LOGOUT_PREFIX, DashboardLogoutWorkflow
 
 COOKIE = "goalflow_session"
@@ -70,8 +70,8 @@ class Session:
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
-    # Timed (the session expires), so not goalflow.tracking.serializer; it rotates the same way:
-    # the first secret signs, all verify (itsdangerous signs with the last of its list).
+    # Timed (the session expires), so not goalflow.core.tracking.serializer; it rotates the
+    # same way: the first secret signs, all verify (itsdangerous signs with the last of its list).
     keys = list(reversed(secret_list(settings.secret)))
     return URLSafeTimedSerializer(
         keys, salt="goalflow-dashboard-session", signer_kwargs={"digest_method": hashlib.sha256}

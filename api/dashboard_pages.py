@@ -5,6 +5,8 @@ also sets a new session's cookie and remembers a language chosen with `?lang=`."
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,8 @@ from api.dashboard_auth import (
 )
 from api.deps import SettingsDep
 from api.i18n import DEFAULT, NAMES, Language, from_accept_language, language_of, translator
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
+from goalflow.service.errors import NotFound
 
 UI_DIR = Path(__file__).resolve().parent / "ui"
 
@@ -72,6 +75,15 @@ templates = Jinja2Templates(env=_env)
 
 class PageNotFound(Exception):
     """Rendered as the dashboard's 404 page."""
+
+
+@contextmanager
+def as_page_not_found() -> Iterator[None]:
+    """The service's `NotFound` as the dashboard's 404 page (not the API's JSON answer)."""
+    try:
+        yield
+    except NotFound as err:
+        raise PageNotFound(str(err)) from err
 
 
 async def visitor(request: Request, settings: SettingsDep) -> Session:

@@ -12,10 +12,10 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.errors import NotFound
 from api.schemas import CONTACT_ID_PATTERN, JOB_ID_PATTERN
-from api.service import Goalflow
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
+from goalflow.service.contacts import GoalflowService
+from goalflow.service.errors import NotFound
 from workflows.definition import STEP_ID_PATTERN
 from workflows.messages import ENROLLMENT_PREFIX
 
@@ -25,8 +25,8 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-async def get_goalflow(request: Request) -> Goalflow:
-    goalflow: Goalflow = request.app.state.goalflow
+async def get_goalflow(request: Request) -> GoalflowService:
+    goalflow: GoalflowService = request.app.state.goalflow
     return goalflow
 
 
@@ -54,7 +54,7 @@ async def require_api_key(
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-GoalflowDep = Annotated[Goalflow, Depends(get_goalflow)]
+ServiceDep = Annotated[GoalflowService, Depends(get_goalflow)]
 
 
 # Reading or acting on a thing by id: an id that no such thing can have is unknown (404), like any

@@ -12,8 +12,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import NotFound, TooLarge
-from api.service import Goalflow
-from api.visibility import enrollment_query
+from goalflow.service.contacts import GoalflowService
+from goalflow.service.visibility import enrollment_query
 from workflows.automation import AutomationWorkflow, CatalogWorkflow
 from workflows.draft_messages import (
     DRAFT_TOO_LARGE,
@@ -32,7 +32,7 @@ def _is_not_found(err: BaseException) -> bool:
     return isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND
 
 
-async def latest_version(goalflow: Goalflow, automation_id: str) -> int | None:
+async def latest_version(goalflow: GoalflowService, automation_id: str) -> int | None:
     """The latest published version (None: never published)."""
     try:
         return (await goalflow.automation(automation_id)).version
@@ -40,7 +40,7 @@ async def latest_version(goalflow: Goalflow, automation_id: str) -> int | None:
         return None
 
 
-async def versions(goalflow: Goalflow, automation_id: str) -> list[AutomationVersion]:
+async def versions(goalflow: GoalflowService, automation_id: str) -> list[AutomationVersion]:
     """Every published version, oldest first; NotFound when there is none."""
     handle = goalflow.client.get_workflow_handle(automation_workflow_id(automation_id))
     try:
@@ -55,7 +55,7 @@ async def versions(goalflow: Goalflow, automation_id: str) -> list[AutomationVer
 
 
 async def running_per_version(
-    goalflow: Goalflow, automation_id: str, numbers: list[int]
+    goalflow: GoalflowService, automation_id: str, numbers: list[int]
 ) -> dict[int, int]:
     """Running enrollments of each version (visibility: may lag by a second)."""
     base = enrollment_query(automation_id, status="active")
@@ -68,7 +68,7 @@ async def running_per_version(
     return dict(zip(numbers, counts, strict=True))
 
 
-async def current(goalflow: Goalflow, automation_id: str) -> DraftChange:
+async def current(goalflow: GoalflowService, automation_id: str) -> DraftChange:
     """The automation's draft (its `draft` None when there is none)."""
     handle = goalflow.client.get_workflow_handle(draft_workflow_id(automation_id))
     try:
@@ -81,7 +81,11 @@ async def current(goalflow: Goalflow, automation_id: str) -> DraftChange:
 
 
 async def save(
-    goalflow: Goalflow, automation_id: str, definition: dict[str, Any], *, replace: bool = False
+    goalflow: GoalflowService,
+    automation_id: str,
+    definition: dict[str, Any],
+    *,
+    replace: bool = False,
 ) -> DraftChange:
     """Save the draft (a new one, based on the latest version now, with `replace`)."""
     request = DraftSave(
@@ -112,7 +116,7 @@ async def save(
 
 
 async def discard(
-    goalflow: Goalflow, automation_id: str, if_revision: int | None = None
+    goalflow: GoalflowService, automation_id: str, if_revision: int | None = None
 ) -> DraftChange:
     """Delete the draft (only while it is the one of `if_revision`, when given)."""
     handle = goalflow.client.get_workflow_handle(draft_workflow_id(automation_id))
@@ -129,7 +133,7 @@ async def discard(
     return change
 
 
-async def _register(goalflow: Goalflow, change: DraftChange) -> None:
+async def _register(goalflow: GoalflowService, change: DraftChange) -> None:
     await goalflow.client.execute_update_with_start_workflow(
         CatalogWorkflow.register_draft,
         draft_entry(change),

@@ -1,7 +1,9 @@
-"""Domain errors the service raises, and the one place they become HTTP answers.
+"""The one place where the service layer's domain errors (`goalflow/service/errors.py`) become
+HTTP answers.
 
-Routes never catch them: `install` maps `NotFound` to 404 and `Conflict` to 409 for the whole app,
-and every Temporal error a route lets through to a clear 503/409/404 (never a 500).
+Routes never catch them: `install` maps `NotFound` to 404, `Conflict` to 409, `TooLarge` to 422
+and `Unavailable` to 503 for the whole app, and every Temporal error a route lets through to a
+clear 503/409/404 (never a 500).
 """
 
 from __future__ import annotations
@@ -18,21 +20,7 @@ from temporalio.client import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-
-class NotFound(Exception):
-    """The thing asked for does not exist (404)."""
-
-
-class Conflict(Exception):
-    """The request contradicts the state (409)."""
-
-
-class TooLarge(Exception):
-    """What the request would make is past a limit (422, at `loc`, as a validation error)."""
-
-    def __init__(self, loc: list[str], message: str) -> None:
-        super().__init__(message)
-        self.loc = loc
+from goalflow.service.errors import Conflict, NotFound, TooLarge, Unavailable
 
 
 async def not_found(request: Request, err: Exception) -> JSONResponse:
@@ -49,10 +37,16 @@ async def too_large(request: Request, err: Exception) -> JSONResponse:
     return JSONResponse({"detail": [error]}, status_code=422)
 
 
+async def unavailable(request: Request, err: Exception) -> JSONResponse:
+    assert isinstance(err, Unavailable)
+    return _answer(503, str(err), err.retry_after)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(NotFound, not_found)
     app.add_exception_handler(Conflict, conflict)
     app.add_exception_handler(TooLarge, too_large)
+    app.add_exception_handler(Unavailable, unavailable)
     install_temporal(app)
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from temporalio.client import Client
 
 from api.experiment_stats import difference_interval, wilson_interval
-from api.visibility import enrollment_query, quote
+from goalflow.service.visibility import enrollment_query, quote
 from workflows.definition import Automation, GoalStep, SplitStep
 from workflows.experiments import HOLDOUT_MARK, path_mark
 from workflows.search_attributes import GOALS_MET, REACHED, VERSION

@@ -17,7 +17,7 @@ from temporalio.client import WorkflowQueryFailedError
 
 from api import drafts
 from api.errors import NotFound
-from api.service import Goalflow
+from goalflow.service.contacts import GoalflowService
 from workflows.contact import ContactWorkflowV2
 from workflows.definition import Automation, GoalStep
 from workflows.events import MAX_TRIGGER_DEPTH, ContactEvent
@@ -217,7 +217,7 @@ def goals(events: list[ContactEvent], runs: list[Run], automation_id: str) -> li
     return found
 
 
-async def explain(goalflow: Goalflow, contact_id: str, automation_id: str) -> Explained:
+async def explain(goalflow: GoalflowService, contact_id: str, automation_id: str) -> Explained:
     """Gather what the contact keeps and its enrollments in the automation, and explain."""
     try:
         versions = await drafts.versions(goalflow, automation_id)

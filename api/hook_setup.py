@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from api.providers import Provider
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
 
 
 def enabling_settings(handler: Provider, settings: Settings) -> list[str]:

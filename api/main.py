@@ -1,4 +1,5 @@
-"""The FastAPI app: wiring only. Routes live in `api/routes/`, Temporal calls in `api/service`."""
+"""The FastAPI app: wiring only. Routes are in `api/routes/`; what they do, in
+`goalflow/service/`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from temporalio.client import Client
 from api import docs, errors, metrics, request_errors
 from api.deps import require_api_key
 from api.middleware import BodyGuard, PageHeaders
-from api.repeats import RecentLinks
+from api.recent_links import RecentLinks
 from api.routes import (
     automations,
     contacts,
@@ -34,11 +35,11 @@ from api.routes import (
     ui,
 )
 from api.routes import dev as dev_routes
-from api.service import Goalflow
 from goalflow import __version__
-from goalflow.production import require_production_ready
-from goalflow.settings import Settings, get_settings
-from goalflow.temporal import lazy_client
+from goalflow.core.production import require_production_ready
+from goalflow.core.settings import Settings, get_settings
+from goalflow.core.temporal import lazy_client
+from goalflow.service.contacts import GoalflowService
 
 
 def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
@@ -50,7 +51,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         # One client per process; lazy, so the API starts (and /readyz says 503) while
         # Temporal is still coming up.
         temporal = client or await lazy_client(settings)
-        goalflow = Goalflow(temporal, settings.task_queue)
+        goalflow = GoalflowService(temporal, settings.task_queue)
         app.state.goalflow = goalflow
         # The trigger set is refreshed in the background, so no request waits for it.
         refreshing = asyncio.create_task(goalflow.triggers.run())

@@ -30,17 +30,6 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
-ENROLLMENTS = Counter(
-    "goalflow_enrollments",
-    "single enrollment requests (POST /v1/automations/{id}/enrollments), by result",
-    ["result"],
-)
-EVENTS = Counter("goalflow_events", "events accepted by the API, by result", ["result"])
-BULK_JOBS = Counter("goalflow_bulk_jobs", "bulk enrollment jobs started")
-BULK_ROWS = Counter(
-    "goalflow_bulk_rows", "rows submitted to bulk jobs, by validation result", ["result"]
-)
-
 TRACKING = Counter(
     "goalflow_tracking_requests",
     "genuine tracking link requests (/t/...), by kind; result: recorded (an event) or repeat "

@@ -30,9 +30,9 @@ from api.schemas import (
     appointment_status,
     fits,
 )
-from api.service import Goalflow
+from goalflow.core.settings import Settings
 from goalflow.core.templates import render
-from goalflow.settings import Settings
+from goalflow.service.contacts import GoalflowService
 from workflows.definition import Automation, EventType, SendEmailStep
 from workflows.durations import parse_duration
 from workflows.events import ContactEvent
@@ -134,7 +134,7 @@ def _invalid(loc: tuple[Any, ...], message: str, value: Any = None) -> RequestVa
 
 
 async def definition_to_preview(
-    goalflow: Goalflow,
+    goalflow: GoalflowService,
     settings: Settings,
     automation_id: str,
     version: int | None,
@@ -202,7 +202,7 @@ def _start(given: datetime | None) -> datetime:
 
 
 async def preview(
-    goalflow: Goalflow, settings: Settings, automation_id: str, body: PreviewIn
+    goalflow: GoalflowService, settings: Settings, automation_id: str, body: PreviewIn
 ) -> PreviewOut:
     automation, version = await definition_to_preview(
         goalflow, settings, automation_id, body.version, body.definition, body.use_draft

@@ -8,13 +8,13 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from api.error_words import worded
 from api.schemas import MAX_DEFINITION_BYTES, PublishOut, fits
-from api.service import Goalflow
 from goalflow.core.checks import Problem, check_automation
+from goalflow.core.outbound import OutboundPolicy, literal_address_refusal
+from goalflow.core.settings import Settings
 from goalflow.core.validation import parse_automation
-from goalflow.outbound import OutboundPolicy, literal_address_refusal
-from goalflow.settings import Settings
+from goalflow.service.contacts import GoalflowService
+from goalflow.service.error_words import worded
 from workflows.definition import Automation, WebhookStep
 
 Error = dict[str, Any]
@@ -65,12 +65,12 @@ def problems(definition: Any, errors: list[Error], warnings: list[Problem]) -> l
     return found + warnings
 
 
-async def trigger_links(goalflow: Goalflow) -> set[str]:
+async def trigger_links(goalflow: GoalflowService) -> set[str]:
     return {link.link_id for link in (await goalflow.catalog()).trigger_links}
 
 
 async def publish_definition(
-    goalflow: Goalflow,
+    goalflow: GoalflowService,
     settings: Settings,
     automation_id: str,
     definition: Any,

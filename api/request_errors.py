@@ -7,7 +7,8 @@ large it was.
 
 A body sent without `Content-Type: application/json` (curl's `-d` sends a form content type) is
 not parsed as JSON at all, and FastAPI would only say "Input should be a valid dictionary": the
-answer says what the request lacked instead. Messages are put in words (api/error_words.py).
+answer says what the request lacked instead. Messages are put in words
+(goalflow/service/error_words.py).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic_core import to_json
 
-from api.error_words import worded
 from api.middleware import is_json
+from goalflow.service.error_words import worded
 
 MAX_INPUT_ECHO = 1024
 MAX_ECHO_TOTAL = 4096

@@ -1,4 +1,8 @@
-"""Public request and response models of the HTTP API (docs/api.md)."""
+"""Public request and response models of the HTTP API (docs/api.md).
+
+The models the service layer validates or answers with (an event, a contact, enrollment
+summaries, step counts) are defined beside it and re-exported here, so this stays the one list.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +11,32 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
-    EmailStr,
     Field,
-    SerializerFunctionWrapHandler,
     StringConstraints,
-    ValidationError,
-    ValidationInfo,
     field_validator,
-    model_serializer,
 )
-from pydantic_core import to_json
 
-from api.error_words import worded
 from api.i18n import MAX_TAG_LENGTH, is_language_tag
 from goalflow.core.checks import Problem
-from workflows.definition import APPOINTMENT_STATUSES, STEP_ID_PATTERN, EventType
-from workflows.globs import MAX_MATCHED_TEXT
-from workflows.limits import MAX_PROFILE_BYTES
+from goalflow.service.inputs import CONTACT_ID_PATTERN as CONTACT_ID_PATTERN
+from goalflow.service.inputs import MAX_CONTACT_BYTES as MAX_CONTACT_BYTES
+from goalflow.service.inputs import MAX_EVENT_DATA_BYTES as MAX_EVENT_DATA_BYTES
+from goalflow.service.inputs import ContactId as ContactId
+from goalflow.service.inputs import ContactIdIn as ContactIdIn
+from goalflow.service.inputs import ContactIn as ContactIn
+from goalflow.service.inputs import EmailAddress as EmailAddress
+from goalflow.service.inputs import EventId as EventId
+from goalflow.service.inputs import EventIn as EventIn
+from goalflow.service.inputs import ProfileAttributesIn as ProfileAttributesIn
+from goalflow.service.inputs import Strict as Strict
+from goalflow.service.inputs import Tag as Tag
+from goalflow.service.inputs import appointment_status as appointment_status
+from goalflow.service.inputs import fits as fits
+from goalflow.service.inputs import validation_reason as validation_reason
+from goalflow.service.visibility import EnrollmentSummary as EnrollmentSummary
+from goalflow.service.visibility import StepCount as StepCount
+from goalflow.service.visibility import StepCounts as StepCounts
+from workflows.definition import STEP_ID_PATTERN
 from workflows.messages import (
     AutomationLifecycle,
     ContactKeyed,
@@ -35,61 +47,19 @@ from workflows.messages import (
     Waiting,
 )
 
-# Any printable text without whitespace or "/" (ids from a CRM: emails, UUIDs, numbers...).
-CONTACT_ID_PATTERN = r"^[^\s/\x00-\x1f\x7f]{1,200}$"
-ContactId = Annotated[str, StringConstraints(pattern=CONTACT_ID_PATTERN)]
 AutomationId = Annotated[str, StringConstraints(pattern=STEP_ID_PATTERN)]
 JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
-EventId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 # Events, contacts and definitions travel whole in Temporal payloads (updates, signals to every
 # enrollment, child workflow inputs), which Temporal refuses past 2 MB: an enrollment carries a
 # definition, a contact, its context and looked-back events together, so these stay well below
 # (the worst case is computed in tests/test_limits.py; docs/security.md, "Limits").
-MAX_EVENT_DATA_BYTES = 1024 * 1024
-MAX_CONTACT_BYTES = MAX_PROFILE_BYTES
 MAX_DEFINITION_BYTES = 512 * 1024
 # An enrollment's `context` travels in every step's activity input.
 MAX_CONTEXT_BYTES = 16 * 1024
 
 
-def fits(value: Any, limit: int, what: str) -> None:
-    size = len(to_json(value))
-    if size > limit:
-        raise ValueError(f"{what} is {size} bytes as JSON; at most {limit} are accepted")
-
-
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-# Checked by email-validator (syntax only, no DNS look-up); the domain comes back normalised
-# (lower case, IDNA), the local part as given.
-EmailAddress = EmailStr
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 class Status(BaseModel):
     status: str
-
-
-class ProfileAttributesIn(Strict):
-    """The contact's own attributes (`workflows.messages.ProfileAttributes`), checked."""
-
-    email: EmailAddress | None = None
-    phone: Annotated[str, StringConstraints(max_length=40)] | None = None
-    first_name: Annotated[str, StringConstraints(max_length=200)] | None = None
-    last_name: Annotated[str, StringConstraints(max_length=200)] | None = None
-
-
-class ContactIdIn(Strict):
-    """`id` first in a model listing it after its other bases (see `workflows.messages.Keyed`)."""
-
-    id: ContactId
-
-
-class ContactIn(ProfileAttributesIn, ContactIdIn):
-    tags: list[Tag] = Field(default_factory=list, max_length=500)
-    fields: dict[str, Any] = Field(default_factory=dict)
 
 
 class EnrollmentIn(Strict):
@@ -136,42 +106,6 @@ class AutomationStateOut(BaseModel):
     state: AutomationLifecycle
 
 
-class EventIn(Strict):
-    id: EventId | None = None
-    contact_id: ContactId
-    type: EventType
-    occurred_at: datetime | None = None
-    data: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("data")
-    @classmethod
-    def _data_fits(cls, data: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        fits(data, MAX_EVENT_DATA_BYTES, "data")
-        # The text a `url` or `body_matches` filter reads: refused past what it would read.
-        event_type = info.data.get("type")
-        key = "url" if str(event_type).startswith("email.") else None
-        key = "body" if event_type == "sms.received" else key
-        text = data.get(key) if key else None
-        if isinstance(text, str) and len(text) > MAX_MATCHED_TEXT:
-            raise ValueError(
-                f"data.{key} is {len(text)} characters; at most {MAX_MATCHED_TEXT} are accepted"
-            )
-        if info.data.get("type") == "appointment.status_changed" and "status" in data:
-            data = {**data, "status": appointment_status(data["status"])}
-        return data
-
-
-def appointment_status(value: Any) -> str:
-    """An event's `data.status`, in lower case (statuses are case-insensitive); ValueError
-    naming the statuses there are when it is none of them."""
-    if isinstance(value, str) and value.lower() in APPOINTMENT_STATUSES:
-        return value.lower()
-    raise ValueError(
-        f"status {value!r} is not an appointment status; use one of "
-        f"{', '.join(APPOINTMENT_STATUSES)} (any case)"
-    )
-
-
 class EventAccepted(BaseModel):
     event_id: str
     contact_id: str
@@ -186,15 +120,6 @@ class EventBatchIn(Strict):
 class Rejected(BaseModel):
     index: int
     reason: str
-
-
-def validation_reason(err: ValidationError) -> str:
-    """A pydantic error as one line for `rejected` entries: `path.to.field: message; ...`, the
-    messages in words (api/error_words.py)."""
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"]
-        for e in worded(err.errors(include_url=False), None)
-    )
 
 
 class EventBatchOut(BaseModel):
@@ -328,38 +253,6 @@ class EnrollmentCancelled(BaseModel):
     status: EnrollmentStatus
 
 
-class EnrollmentSummary(BaseModel):
-    enrollment_id: str
-    automation_id: str | None
-    contact_id: str | None
-    version: int | None
-    status: str
-    current_step: str | None
-    started_at: datetime | None
-
-
 class EnrollmentList(BaseModel):
     enrollments: list[EnrollmentSummary]
     next_page_token: str | None
-
-
-class StepCount(BaseModel):
-    step_id: str
-    type: str
-    name: str | None
-    here: int
-    reached: int
-    met: int | None = Field(None, description="goal steps only")
-
-    @model_serializer(mode="wrap")
-    def _met_for_goals_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        if self.met is None:
-            data.pop("met", None)
-        return data
-
-
-class StepCounts(BaseModel):
-    automation_id: str
-    version: int
-    steps: list[StepCount]

@@ -226,7 +226,7 @@ async def cost(stack: Stack, options: BenchOptions) -> Report:
     queries.subtract(queries_before)
     queries = +queries
     # The API's trigger-set refresh queries the catalog every second whatever the traffic
-    # (goalflow/triggers.py): a cost per API process and second, not per enrollment.
+    # (goalflow/core/trigger_cache.py): a cost per API process and second, not per enrollment.
     periodic = {k: v for k, v in queries.items() if k.endswith(f" on {CATALOG_WORKFLOW_ID}")}
     for key in periodic:
         del queries[key]

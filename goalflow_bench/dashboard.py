@@ -25,7 +25,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from api.visibility import ENROLLMENT_TYPES, enrollment_query
+from goalflow.service.visibility import ENROLLMENT_TYPES, enrollment_query
 from goalflow_bench.report import note
 from goalflow_bench.stack import StackOptions, open_stack
 from workflows.search_attributes import (

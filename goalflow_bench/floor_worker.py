@@ -9,8 +9,8 @@ import sys
 
 from temporalio.worker import Worker
 
-from goalflow.settings import Settings
-from goalflow.temporal import connect
+from goalflow.core.settings import Settings
+from goalflow.core.temporal import connect
 from goalflow_bench.floor import FloorWorkflow
 
 

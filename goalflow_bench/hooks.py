@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from goalflow.tracking import TrackedTarget, Tracker
+from goalflow.core.tracking import TrackedTarget, Tracker
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from goalflow.smtp_sink import outbox_path
+from goalflow.core.smtp_sink import outbox_path
 
 AUTOMATION_ID = "bench-reference"
 LINK_ID = "bench-link"

@@ -144,7 +144,7 @@ def versions(temporal_server: str | None = None) -> dict[str, Any]:
         "temporalio": version("temporalio"),
     }
     try:
-        from goalflow.binaries import temporal_cli
+        from goalflow.cli.binaries import temporal_cli
 
         out = subprocess.run(
             [temporal_cli(), "--version"], capture_output=True, text=True, timeout=10

@@ -35,7 +35,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from goalflow.binaries import temporal_cli
+from goalflow.cli.binaries import temporal_cli
 from goalflow.core.validation import parse_automation
 from goalflow_bench.report import rss_mb
 from worker import WORKFLOWS

@@ -26,7 +26,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, Interceptor, OutboundInterceptor, QueryWorkflowInput
 from temporalio.worker import Worker
 
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
 from goalflow_bench.floor import FloorWorkflow
 
 HOST = "127.0.0.1"
@@ -121,15 +121,15 @@ def _spawn(args: Sequence[str], env: dict[str, str], log: Path) -> subprocess.Po
 
 @asynccontextmanager
 async def open_stack(options: StackOptions) -> AsyncIterator[Stack]:
-    from goalflow.dev import (
+    from goalflow.cli.dev import (
         DevOptions,
         serving,
         start_temporal,
         stop_process,
         wait_for_temporal,
     )
-    from goalflow.namespace import prepare_namespace
-    from goalflow.smtp_sink import SmtpSink
+    from goalflow.core.namespace import prepare_namespace
+    from goalflow.core.smtp_sink import SmtpSink
 
     data_dir = Path(tempfile.mkdtemp(prefix="goalflow-bench-"))
     # The API's socket is bound now and handed to uvicorn: no other process can take the port

@@ -16,11 +16,11 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from goalflow.binaries import temporal_cli
-from goalflow.dev import serving
-from goalflow.outbound import LOOPBACK_NETWORKS
-from goalflow.settings import Settings
-from goalflow.smtp_sink import SmtpSink
+from goalflow.cli.binaries import temporal_cli
+from goalflow.cli.dev import serving
+from goalflow.core.outbound import LOOPBACK_NETWORKS
+from goalflow.core.settings import Settings
+from goalflow.core.smtp_sink import SmtpSink
 from tests.helpers import temporal_test_server
 from workflows.search_attributes import SEARCH_ATTRIBUTES
 

@@ -24,10 +24,10 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from api.service import Goalflow
+from goalflow.cli.dev import stop_process
+from goalflow.core.smtp_sink import append_message, email_record
 from goalflow.core.validation import parse_automation
-from goalflow.dev import stop_process
-from goalflow.smtp_sink import append_message, email_record
+from goalflow.service.contacts import GoalflowService
 from tests.conftest import free_port
 from tests.helpers import assert_eventually, new_id
 from workflows.messages import ContactProfile, EnrollmentView
@@ -215,14 +215,16 @@ class HoldingSink:
 # --- shared drill pieces -----------------------------------------------------------------------
 
 
-async def publish(goalflow: Goalflow, definition: dict[str, Any]) -> str:
+async def publish(goalflow: GoalflowService, definition: dict[str, Any]) -> str:
     automation_id = new_id("drill")
     automation, _ = parse_automation(definition)
     await goalflow.publish(automation_id, automation)
     return automation_id
 
 
-async def enroll_all(goalflow: Goalflow, automation_id: str, contacts: list[str]) -> list[str]:
+async def enroll_all(
+    goalflow: GoalflowService, automation_id: str, contacts: list[str]
+) -> list[str]:
     results = await asyncio.gather(
         *(
             goalflow.enroll(
@@ -235,7 +237,7 @@ async def enroll_all(goalflow: Goalflow, automation_id: str, contacts: list[str]
     return [r.enrollment_id for r in results]
 
 
-async def views(goalflow: Goalflow, enrollment_ids: list[str]) -> list[EnrollmentView]:
+async def views(goalflow: GoalflowService, enrollment_ids: list[str]) -> list[EnrollmentView]:
     return list(await asyncio.gather(*(goalflow.enrollment(e) for e in enrollment_ids)))
 
 

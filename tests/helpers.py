@@ -14,9 +14,9 @@ from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
-from goalflow.binaries import find_binary
+from goalflow.cli.binaries import find_binary
+from goalflow.core.settings import Settings
 from goalflow.core.validation import parse_automation
-from goalflow.settings import Settings
 from worker import build_worker
 from workflows.contact import ContactWorkflowV2, contact_start
 from workflows.events import ContactEvent
@@ -59,7 +59,7 @@ async def assert_eventually(
         await asyncio.sleep(interval)
 
 
-class Engine:
+class WorkflowDriver:
     """Drives the contact workflows directly, as the API does."""
 
     def __init__(
@@ -179,8 +179,8 @@ async def running_engine(
     *,
     activities: list[Any] | None = None,
     settings: Settings | None = None,
-) -> AsyncIterator[Engine]:
-    """A worker with every workflow on a fresh task queue, and an Engine to drive it."""
+) -> AsyncIterator[WorkflowDriver]:
+    """A worker with every workflow on a fresh task queue, and an WorkflowDriver to drive it."""
     task_queue = f"test-{uuid.uuid4()}"
     search_attributes = env.supports_time_skipping is False
     async with httpx.AsyncClient(timeout=10) as http:
@@ -188,7 +188,7 @@ async def running_engine(
             env.client, settings or Settings(), http, task_queue=task_queue, activities=activities
         )
         async with worker:
-            yield Engine(env, task_queue, search_attributes=search_attributes)
+            yield WorkflowDriver(env, task_queue, search_attributes=search_attributes)
 
 
 def kinds(view: EnrollmentView) -> list[tuple[str, str | None]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from api.service import chunked, contact_event, event_chunks
+from goalflow.service.events import chunked, contact_event, event_chunks
 from tests.api_helpers import (
     TIMER_THEN_GOAL,
     contact,

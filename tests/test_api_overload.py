@@ -9,7 +9,7 @@ from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 
 from api.deps import get_goalflow
 from api.main import create_app
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
 from workflows.events import ContactEvent
 from workflows.messages import EventReceipt
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from temporalio.service import RPCError
 
-from goalflow.smtp_sink import read_messages
+from goalflow.core.smtp_sink import read_messages
 from tests.api_helpers import kinds, locs, publish
 from tests.conftest import Stack
 from tests.helpers import new_id

@@ -9,10 +9,10 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from goalflow.send_budget import MessageBudget
-from goalflow.settings import Settings
+from goalflow.core.send_budget import MessageBudget
+from goalflow.core.settings import Settings
 from tests.conftest import free_port
-from tests.helpers import Engine, assert_eventually, new_id
+from tests.helpers import WorkflowDriver, assert_eventually, new_id
 from tests.test_message_budget import Outbox, automation, set_policy, waiting_for
 from tests.test_metrics import scrape, value
 from worker import build_worker, worker_runtime
@@ -44,7 +44,7 @@ async def test_deferred_and_skipped_sends_are_counted_per_channel(
             activities=[outbox.send_email, outbox.send_sms],
         ),
     ):
-        engine = Engine(dev_env, task_queue, search_attributes=True)
+        engine = WorkflowDriver(dev_env, task_queue, search_attributes=True)
         await set_policy(engine, outbox, {"sms": {"max": 1, "per": "P1D"}})
         contact = new_id()
         first = await engine.enroll(automation(text), contact, automation_id="m1", contact=phone)

@@ -18,11 +18,11 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from api.bulk import DUPLICATE_REASON, BulkJobs
 from api.main import create_app
-from api.service import Goalflow
-from api.visibility import ENROLLMENT_TYPES
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
+from goalflow.service.bulk import DUPLICATE_REASON, BulkJobs
+from goalflow.service.contacts import GoalflowService
+from goalflow.service.visibility import ENROLLMENT_TYPES
 from tests.conftest import Stack, free_port
 from tests.helpers import assert_eventually, new_id
 from workflows.bulk import job_workflow_id
@@ -127,7 +127,7 @@ async def test_unknown_automation_and_job(stack: Stack) -> None:
 
 async def test_continues_as_new_and_keeps_counting(stack: Stack) -> None:
     automation = await publish(stack, WAITING)
-    jobs = BulkJobs(Goalflow(stack.env.client, stack.settings.task_queue))
+    jobs = BulkJobs(GoalflowService(stack.env.client, stack.settings.task_queue))
     contacts = [{"id": new_id()} for _ in range(150)] + [{"id": ""}]
     job_id = await jobs.submit(automation, contacts, batch_size=20, continue_as_new_after_batches=3)
     job = await finished(stack.http, job_id)

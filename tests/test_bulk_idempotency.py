@@ -8,8 +8,8 @@ import asyncio
 import uuid
 from typing import Any
 
-from api.bulk import BulkJobs
-from api.service import Goalflow
+from goalflow.service.bulk import BulkJobs
+from goalflow.service.contacts import GoalflowService
 from tests.conftest import Stack
 from tests.helpers import assert_eventually, new_id
 
@@ -120,7 +120,7 @@ async def test_the_same_key_with_another_request_is_422(stack: Stack) -> None:
 
 async def test_cancel_stops_between_batches_and_reports_what_was_done(stack: Stack) -> None:
     automation = await publish(stack, WAITING)
-    jobs = BulkJobs(Goalflow(stack.env.client, stack.settings.task_queue), concurrency=1)
+    jobs = BulkJobs(GoalflowService(stack.env.client, stack.settings.task_queue), concurrency=1)
     rows = contacts(400)
     # One batch of 5 at a time: 80 batches, far more than run before the cancel lands.
     job_id = await jobs.submit(automation, [*rows, {"id": ""}], batch_size=5, parallel_batches=1)

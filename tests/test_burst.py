@@ -10,7 +10,7 @@ import time
 import uuid
 from collections import Counter
 
-from api.service import Goalflow
+from goalflow.service.contacts import GoalflowService
 from tests.conftest import Stack
 from tests.drills_harness import EVERY_EVENT, goal_met_ids
 from tests.helpers import assert_eventually, new_id
@@ -98,7 +98,7 @@ async def test_burst_of_2000_events_with_duplicates(stack: Stack) -> None:
     duplicates = sum(bool(body["duplicate"]) for _, _, body in answers)
     assert duplicates == CONTACTS * DUPLICATES_PER_CONTACT
 
-    goalflow = Goalflow(stack.env.client, stack.settings.task_queue)
+    goalflow = GoalflowService(stack.env.client, stack.settings.task_queue)
     expected = {c: list(dict.fromkeys(plans[c])) for c in contacts}
 
     async def heard() -> list[EnrollmentView]:

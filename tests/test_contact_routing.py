@@ -8,7 +8,7 @@ from typing import Any
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from tests.helpers import Engine, assert_eventually, new_id, running_engine
+from tests.helpers import WorkflowDriver, assert_eventually, new_id, running_engine
 from workflows.messages import ContactView, contact_workflow_id
 
 WAIT_FOR_BUY = {
@@ -89,7 +89,7 @@ async def test_contact_keeps_its_state_across_continue_as_new(
         assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
 
 
-async def _run_id(engine: Engine, contact: str) -> str | None:
+async def _run_id(engine: WorkflowDriver, contact: str) -> str | None:
     handle = engine.client.get_workflow_handle(contact_workflow_id(contact))
     return (await handle.describe()).run_id
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from goalflow.tracking import TrackedTarget, Tracker, TrackingKind
+from goalflow.core.tracking import TrackedTarget, Tracker, TrackingKind
 from tests.conftest import Stack
 from tests.dashboard_browser import csp_violations, screenshot
 from tests.helpers import assert_eventually, new_id

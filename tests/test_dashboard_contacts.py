@@ -7,7 +7,7 @@ from typing import Any
 
 from playwright.async_api import Browser, Page, expect
 
-from api.service import Goalflow
+from goalflow.service.contacts import GoalflowService
 from tests.conftest import Stack
 from tests.dashboard_browser import csp_violations, screenshot
 from tests.helpers import assert_eventually, new_id
@@ -181,7 +181,7 @@ async def test_the_outbox_shows_an_email_in_a_sandboxed_frame(
     finally:
         await context.close()
     # Viewing the email recorded no open.
-    goalflow = Goalflow(stack.env.client, stack.settings.task_queue)
+    goalflow = GoalflowService(stack.env.client, stack.settings.task_queue)
     view = await goalflow.contact(contact)
     assert view.events_seen == 1, view  # contact.created only
 

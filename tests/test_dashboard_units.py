@@ -11,10 +11,10 @@ import pytest
 from api.dashboard import FlowStep, flow
 from api.i18n import translator
 from api.routes.ui import UI_DIR, _safe_next, temporal_link
-from api.visibility import can_rest
+from goalflow.cli.dev import DevOptions, _print_urls
+from goalflow.core.settings import Settings
 from goalflow.core.validation import parse_automation
-from goalflow.dev import DevOptions, _print_urls
-from goalflow.settings import Settings
+from goalflow.service.visibility import can_rest
 
 ROOT = Path(__file__).resolve().parent.parent
 

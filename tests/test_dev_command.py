@@ -108,7 +108,7 @@ def test_dev_prints_urls_and_keeps_state_across_restarts(
 
     database = data_dir / "temporal.db"
     assert database.exists()
-    # Write-ahead log, every commit synced (goalflow.dev.SQLITE_PRAGMAS): journal_mode is
+    # Write-ahead log, every commit synced (goalflow.cli.dev.SQLITE_PRAGMAS): journal_mode is
     # kept in the file itself.
     with closing(sqlite3.connect(database)) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import get_args
 
 from api.main import create_app
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
 from workflows.definition import EventType
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

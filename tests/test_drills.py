@@ -26,10 +26,10 @@ import httpx
 import pytest
 from temporalio.api.enums.v1 import EventType
 
-from api.service import Goalflow
-from goalflow.dev import DevOptions, start_temporal, stop_process, wait_for_temporal
-from goalflow.settings import Settings
-from goalflow.smtp_sink import read_messages
+from goalflow.cli.dev import DevOptions, start_temporal, stop_process, wait_for_temporal
+from goalflow.core.settings import Settings
+from goalflow.core.smtp_sink import read_messages
+from goalflow.service.contacts import GoalflowService
 from tests.conftest import free_port
 from tests.drills_harness import (
     EVERY_EVENT,
@@ -115,7 +115,7 @@ async def test_worker_sigkill_mid_wait_and_mid_send(
     drill_server: DrillServer, processes: Processes, tmp_path: Path
 ) -> None:
     client, queue = drill_server.client, drill_server.queue
-    goalflow = Goalflow(client, queue)
+    goalflow = GoalflowService(client, queue)
     with HoldingSink(tmp_path / "outbox", hold=1.5) as sink:
         env = {
             "TEMPORAL_ADDRESS": drill_server.address,
@@ -242,7 +242,7 @@ async def test_two_workers_one_killed_the_other_carries_on(
     drill_server: DrillServer, processes: Processes, tmp_path: Path
 ) -> None:
     client, queue = drill_server.client, drill_server.queue
-    goalflow = Goalflow(client, queue)
+    goalflow = GoalflowService(client, queue)
     with HoldingSink(tmp_path / "outbox", hold=0) as sink:
         env = {
             "TEMPORAL_ADDRESS": drill_server.address,
@@ -321,7 +321,7 @@ async def test_temporal_restart_on_its_sqlite_file(processes: Processes, tmp_pat
     server = start_temporal(options)
     try:
         client = await wait_for_temporal(settings, server)
-        goalflow = Goalflow(client, queue)
+        goalflow = GoalflowService(client, queue)
         # The worker process stays up across the restart: it must find the server again.
         worker = processes.worker(
             {
@@ -343,7 +343,7 @@ async def test_temporal_restart_on_its_sqlite_file(processes: Processes, tmp_pat
         stop_process(server)
         server = start_temporal(options)
         client = await wait_for_temporal(settings, server)
-        goalflow = Goalflow(client, queue)
+        goalflow = GoalflowService(client, queue)
         late = [await goalflow.send_event(c, "custom", {"name": "buy"}) for c in contacts[10:]]
         finals = await assert_eventually(
             lambda: views(goalflow, enrollments), all_ended, within=120, interval=1
@@ -448,7 +448,7 @@ async def test_api_restart_mid_traffic(
         await asyncio.wait_for(traffic, timeout=120)
         assert api.popen.poll() is None, api.output()
 
-        goalflow = Goalflow(client, queue)
+        goalflow = GoalflowService(client, queue)
 
         async def applied() -> list[EnrollmentView]:
             return await views(goalflow, enrollments)

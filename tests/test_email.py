@@ -17,9 +17,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from temporalio.testing import WorkflowEnvironment
 
 from activities.email import EmailComposer, SmtpConfig, message_id_for, rewrite_links
-from goalflow.settings import Settings
-from goalflow.smtp_sink import SmtpSink, read_messages
-from goalflow.tracking import Tracker, TrackingKind
+from goalflow.core.settings import Settings
+from goalflow.core.smtp_sink import SmtpSink, read_messages
+from goalflow.core.tracking import Tracker, TrackingKind
 from tests.conftest import Stack, free_port
 from tests.helpers import assert_eventually, new_id, running_engine
 from tests.messaging import (

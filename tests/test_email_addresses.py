@@ -10,8 +10,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.addresses import smtp_address
 from activities.email import EmailComposer
-from goalflow.smtp_sink import SmtpSink, read_messages
-from goalflow.tracking import Tracker
+from goalflow.core.smtp_sink import SmtpSink, read_messages
+from goalflow.core.tracking import Tracker
 from tests.conftest import Stack, free_port
 from tests.helpers import new_id, running_engine
 from tests.messaging import messages_for

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from goalflow.enroll_file import Job, Progress, Row, Summary
+from goalflow.cli.enroll_file import Job, Progress, Row, Summary
 from tests.conftest import Stack
 from tests.helpers import new_id
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import pytest
 from temporalio.client import Client
 
-from api.service import Conflict, Goalflow, NotFound
+from goalflow.core.trigger_cache import TriggerCache
 from goalflow.core.validation import parse_automation
-from goalflow.triggers import TriggerCache
+from goalflow.service.contacts import GoalflowService
+from goalflow.service.errors import Conflict, NotFound
 from goalflow_bench.stack import QueryCounter
 from tests.conftest import Stack
 from tests.helpers import assert_eventually, new_id
@@ -29,8 +30,8 @@ async def test_enrollments_resolve_latest_without_a_query_each(stack: Stack) -> 
     client = Client(**config)
     queue = stack.settings.task_queue
     automation_id = new_id("noquery")
-    this = Goalflow(client, queue, triggers=TriggerCache(client, queue, interval=0.2))
-    other = Goalflow(client, queue, triggers=TriggerCache(client, queue, interval=0.2))
+    this = GoalflowService(client, queue, triggers=TriggerCache(client, queue, interval=0.2))
+    other = GoalflowService(client, queue, triggers=TriggerCache(client, queue, interval=0.2))
     first, _ = parse_automation(_definition("v1"))
     await this.publish(automation_id, first)
 

@@ -9,7 +9,7 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from tests.helpers import Engine, assert_eventually, new_id, running_engine
+from tests.helpers import WorkflowDriver, assert_eventually, new_id, running_engine
 from workflows.messages import contact_workflow_id
 
 HELD = {
@@ -25,12 +25,12 @@ HELD = {
 }
 
 
-async def _event_types(engine: Engine, workflow_id: str) -> list[Any]:
+async def _event_types(engine: WorkflowDriver, workflow_id: str) -> list[Any]:
     history = await engine.client.get_workflow_handle(workflow_id).fetch_history()
     return [event.event_type for event in history.events]
 
 
-async def _run_id(engine: Engine, contact: str) -> str | None:
+async def _run_id(engine: WorkflowDriver, contact: str) -> str | None:
     handle = engine.client.get_workflow_handle(contact_workflow_id(contact))
     return (await handle.describe()).run_id
 

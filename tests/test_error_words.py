@@ -10,11 +10,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from api.error_words import RULES_IN_WORDS, worded
 from api.main import create_app
 from api.routes.jobs import IDEMPOTENCY_KEY_PATTERN
 from api.schemas import CONTACT_ID_PATTERN, JOB_ID_PATTERN
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
+from goalflow.service.error_words import RULES_IN_WORDS, worded
 from tests.conftest import Stack
 from tests.helpers import new_id
 from workflows.definition import CLOCK_PATTERN, STEP_ID_PATTERN, Automation

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from goalflow_bench.actions import count_actions
 from goalflow_bench.cost import runs_of
-from tests.helpers import Engine, new_id, running_engine
+from tests.helpers import WorkflowDriver, new_id, running_engine
 from workflows.definition import Holdout, SplitStep
 from workflows.experiments import is_held_out, split_path
 
@@ -51,7 +51,7 @@ BARE_WAIT = {"name": "bare wait", "steps": [{"id": "w", "type": "wait", "duratio
 
 
 @pytest.fixture
-async def engine(dev_env: WorkflowEnvironment) -> AsyncIterator[Engine]:
+async def engine(dev_env: WorkflowEnvironment) -> AsyncIterator[WorkflowDriver]:
     async with running_engine(dev_env) as engine:
         assert engine.search_attributes
         yield engine
@@ -62,7 +62,7 @@ def contact_where(check: Callable[[str], bool]) -> str:
 
 
 async def actions(
-    engine: Engine, definition: dict[str, Any], contact_id: str, **kw: Any
+    engine: WorkflowDriver, definition: dict[str, Any], contact_id: str, **kw: Any
 ) -> Counter[str]:
     """The enrollment's actions, from its ended history."""
     automation_id = kw.pop("automation_id")
@@ -75,7 +75,7 @@ async def actions(
     return counted
 
 
-async def test_a_split_costs_what_the_branch_it_replaces_costs(engine: Engine) -> None:
+async def test_a_split_costs_what_the_branch_it_replaces_costs(engine: WorkflowDriver) -> None:
     automation = new_id("a")
     step = SplitStep.model_validate(SPLIT)
     on_a = contact_where(lambda c: split_path(automation, c, step).id == "a")
@@ -86,7 +86,7 @@ async def test_a_split_costs_what_the_branch_it_replaces_costs(engine: Engine) -
     assert split == branch and split["timers"] == 1
 
 
-async def test_a_held_out_enrollment_costs_what_a_bare_wait_costs(engine: Engine) -> None:
+async def test_a_held_out_enrollment_costs_what_a_bare_wait_costs(engine: WorkflowDriver) -> None:
     automation = new_id("a")
     held = contact_where(lambda c: is_held_out(automation, c, Holdout.model_validate(HOLDOUT)))
     held_out = await actions(engine, HELD_OUT, held, automation_id=automation)

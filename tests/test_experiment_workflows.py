@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.helpers import Engine, kinds, new_id, running_engine
+from tests.helpers import WorkflowDriver, kinds, new_id, running_engine
 from workflows.definition import Holdout, SplitStep
 from workflows.experiments import is_held_out, split_path
 
@@ -47,7 +47,7 @@ HOLDOUT_AUTOMATION = {
 
 
 @pytest.fixture
-async def engine(ts_env: WorkflowEnvironment) -> AsyncIterator[Engine]:
+async def engine(ts_env: WorkflowEnvironment) -> AsyncIterator[WorkflowDriver]:
     async with running_engine(ts_env) as engine:
         yield engine
 
@@ -59,7 +59,7 @@ def contact_where(check: Callable[[str], bool]) -> str:
 
 @pytest.mark.parametrize("path", ["a", "b"])
 async def test_a_contact_takes_its_path_and_the_same_one_on_re_entry(
-    engine: Engine, path: str
+    engine: WorkflowDriver, path: str
 ) -> None:
     step = SplitStep.model_validate(SPLIT)
     contact = contact_where(lambda c: split_path("auto", c, step).id == path)
@@ -78,7 +78,9 @@ async def test_a_contact_takes_its_path_and_the_same_one_on_re_entry(
     assert profile.tags == [f"got-{path}"]
 
 
-async def test_a_held_out_enrollment_runs_nothing_and_ends_as_holdout(engine: Engine) -> None:
+async def test_a_held_out_enrollment_runs_nothing_and_ends_as_holdout(
+    engine: WorkflowDriver,
+) -> None:
     contact = contact_where(lambda c: is_held_out("auto", c, Holdout.model_validate(HOLDOUT)))
     enrolled = await engine.enroll(HOLDOUT_AUTOMATION, contact)
     waiting = await engine.until(enrolled.enrollment_id, lambda v: v.waiting is not None)
@@ -101,7 +103,9 @@ async def test_a_held_out_enrollment_runs_nothing_and_ends_as_holdout(engine: En
     assert (await engine.contact(contact)).tags == []  # its add_tag step never ran
 
 
-async def test_a_treated_enrollment_of_the_same_automation_runs_its_steps(engine: Engine) -> None:
+async def test_a_treated_enrollment_of_the_same_automation_runs_its_steps(
+    engine: WorkflowDriver,
+) -> None:
     contact = contact_where(lambda c: not is_held_out("auto", c, Holdout.model_validate(HOLDOUT)))
     enrolled = await engine.enroll(HOLDOUT_AUTOMATION, contact)
     await engine.until(enrolled.enrollment_id, lambda v: v.current_step == "w")

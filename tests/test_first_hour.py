@@ -11,10 +11,10 @@ from urllib.parse import urljoin, urlsplit
 
 from activities.email import EmailComposer
 from api.main import create_app
+from goalflow.core.settings import Settings
 from goalflow.core.templates import render
+from goalflow.core.tracking import Tracker
 from goalflow.core.validation import parse_automation
-from goalflow.settings import Settings
-from goalflow.tracking import Tracker
 from tests.conftest import Stack
 from tests.helpers import assert_eventually, new_id
 from tests.messaging import enroll, messages_for, publish

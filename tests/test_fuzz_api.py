@@ -30,14 +30,14 @@ from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from api.main import create_app
-from api.service import Goalflow
-from goalflow.dev import DevOptions, start_temporal, stop_process
-from goalflow.settings import Settings
-from goalflow.tracking import TrackedTarget, Tracker, TrackingKind
+from goalflow.cli.dev import DevOptions, start_temporal, stop_process
+from goalflow.core.settings import Settings
+from goalflow.core.tracking import TrackedTarget, Tracker, TrackingKind
+from goalflow.service.contacts import GoalflowService
 from tests.conftest import Stack, free_port
 from tests.drills_harness import Processes
 from tests.helpers import assert_eventually, new_id
-from tests.hooks import SECRETS
+from tests.provider_signing import SECRETS
 from workflows.messages import contact_workflow_id
 
 API_KEY = "fuzz-key"
@@ -460,7 +460,7 @@ async def test_events_contacts_and_definitions_too_big_for_temporal_are_422(
 
 async def test_forged_tracking_tokens_are_404_and_no_event(stack: Stack) -> None:
     http = stack.http
-    goalflow = Goalflow(stack.env.client, stack.settings.task_queue)
+    goalflow = GoalflowService(stack.env.client, stack.settings.task_queue)
     contact = new_id("forged")
     assert (await http.post(f"/v1/contacts/{contact}/tags", json={"add": ["x"]})).status_code == 202
     await assert_eventually(lambda: goalflow.contact(contact), lambda v: v.events_seen == 1)

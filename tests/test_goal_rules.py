@@ -14,7 +14,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.helpers import Engine, kinds, new_id, running_engine
+from tests.helpers import WorkflowDriver, kinds, new_id, running_engine
 from workflows.messages import REENTRY_REFUSED, EnrollmentView
 
 BUY = {"event": "custom", "name": "buy"}
@@ -51,7 +51,7 @@ def completed_steps(view: Any) -> list[str]:
     return [e.step_id for e in view.timeline if e.kind == "step_completed"]
 
 
-async def test_r1_listening_events_before_enrollment_are_not_seen(engine: Engine) -> None:
+async def test_r1_listening_events_before_enrollment_are_not_seen(engine: WorkflowDriver) -> None:
     contact = new_id()
     await engine.send(contact, "custom", {"name": "buy"})
     enrolled = await engine.enroll(
@@ -63,7 +63,9 @@ async def test_r1_listening_events_before_enrollment_are_not_seen(engine: Engine
     assert final.goals[0].met is False
 
 
-async def test_r1_listening_events_after_enrollment_are_seen_in_order(engine: Engine) -> None:
+async def test_r1_listening_events_after_enrollment_are_seen_in_order(
+    engine: WorkflowDriver,
+) -> None:
     contact = new_id()
     enrolled = await engine.enroll(
         automation(wait("w", "P1D"), goal("g", {"event": "custom"}, if_unmet={"action": "end"})),
@@ -77,7 +79,9 @@ async def test_r1_listening_events_after_enrollment_are_seen_in_order(engine: En
     assert met == ["e-1"]  # the second event arrives after the enrollment completed at the goal
 
 
-async def test_r3_early_goal_cuts_wait_short(engine: Engine, ts_env: WorkflowEnvironment) -> None:
+async def test_r3_early_goal_cuts_wait_short(
+    engine: WorkflowDriver, ts_env: WorkflowEnvironment
+) -> None:
     contact = new_id()
     enrolled = await engine.enroll(
         automation(wait("w1", "P3D"), tag("skipped", "never"), goal("g"), tag("after", "done")),
@@ -97,7 +101,7 @@ async def test_r3_early_goal_cuts_wait_short(engine: Engine, ts_env: WorkflowEnv
     assert final.goals[0].met and final.goals[0].met_at is not None
 
 
-async def test_r4_passed_goal_jump_from_above_records_and_stays(engine: Engine) -> None:
+async def test_r4_passed_goal_jump_from_above_records_and_stays(engine: WorkflowDriver) -> None:
     contact = new_id()
     enrolled = await engine.enroll(
         automation(goal("g", jump_from="above"), wait("w", "P2D"), tag("t", "x")), contact
@@ -113,7 +117,7 @@ async def test_r4_passed_goal_jump_from_above_records_and_stays(engine: Engine) 
     assert completed_steps(final).count("w") == 1
 
 
-async def test_r4_passed_goal_jump_from_anywhere_moves_back(engine: Engine) -> None:
+async def test_r4_passed_goal_jump_from_anywhere_moves_back(engine: WorkflowDriver) -> None:
     contact = new_id()
     enrolled = await engine.enroll(
         automation(
@@ -132,7 +136,7 @@ async def test_r4_passed_goal_jump_from_anywhere_moves_back(engine: Engine) -> N
     assert final.outcome == "completed"
 
 
-async def test_r5_arrival_met_already_runs_on_met(engine: Engine) -> None:
+async def test_r5_arrival_met_already_runs_on_met(engine: WorkflowDriver) -> None:
     contact = new_id()
     enrolled = await engine.enroll(
         automation(
@@ -149,7 +153,7 @@ async def test_r5_arrival_met_already_runs_on_met(engine: Engine) -> None:
     assert final.outcome == "goal_met"
 
 
-async def test_r5_arrival_unmet_runs_if_unmet(engine: Engine) -> None:
+async def test_r5_arrival_unmet_runs_if_unmet(engine: WorkflowDriver) -> None:
     contact = new_id()
     enrolled = await engine.enroll(
         automation(goal("g", if_unmet={"action": "continue"}), tag("next", "n")), contact
@@ -159,7 +163,7 @@ async def test_r5_arrival_unmet_runs_if_unmet(engine: Engine) -> None:
     assert completed_steps(final) == ["next"]
 
 
-async def test_r5_arrival_in_order_after_goal_was_met_from_below(engine: Engine) -> None:
+async def test_r5_arrival_in_order_after_goal_was_met_from_below(engine: WorkflowDriver) -> None:
     """Met while passed (jump_from above), then reached again in order via a goto: on_met."""
     contact = new_id()
     enrolled = await engine.enroll(
@@ -183,7 +187,7 @@ async def test_r5_arrival_in_order_after_goal_was_met_from_below(engine: Engine)
     assert final.outcome == "goal_met"
 
 
-async def test_r6_on_met_continue(engine: Engine) -> None:
+async def test_r6_on_met_continue(engine: WorkflowDriver) -> None:
     contact = new_id()
     enrolled = await engine.enroll(
         automation(wait("w", "P1D"), goal("g", on_met={"action": "continue"}), tag("n", "n")),
@@ -195,7 +199,7 @@ async def test_r6_on_met_continue(engine: Engine) -> None:
     assert final.status == "completed"
 
 
-async def test_r6_on_met_continue_with_no_step_after_completes(engine: Engine) -> None:
+async def test_r6_on_met_continue_with_no_step_after_completes(engine: WorkflowDriver) -> None:
     contact = new_id()
     enrolled = await engine.enroll(automation(wait("w", "P1D"), goal("g")), contact)
     await engine.send(contact, "custom", {"name": "buy"})
@@ -203,7 +207,7 @@ async def test_r6_on_met_continue_with_no_step_after_completes(engine: Engine) -
     assert (final.status, final.outcome) == ("completed", "completed")
 
 
-async def test_r6_on_met_goto(engine: Engine) -> None:
+async def test_r6_on_met_goto(engine: WorkflowDriver) -> None:
     contact = new_id()
     enrolled = await engine.enroll(
         automation(
@@ -220,7 +224,7 @@ async def test_r6_on_met_goto(engine: Engine) -> None:
     assert completed_steps(final)[-1] == "target"
 
 
-async def test_r6_on_met_end(engine: Engine) -> None:
+async def test_r6_on_met_end(engine: WorkflowDriver) -> None:
     contact = new_id()
     enrolled = await engine.enroll(
         automation(wait("w", "P1D"), goal("g", on_met={"action": "end"}), tag("never", "n")),
@@ -232,7 +236,7 @@ async def test_r6_on_met_end(engine: Engine) -> None:
     assert "never" not in completed_steps(final)
 
 
-async def test_r7_if_unmet_end(engine: Engine) -> None:
+async def test_r7_if_unmet_end(engine: WorkflowDriver) -> None:
     contact = new_id()
     enrolled = await engine.enroll(
         automation(goal("g", if_unmet={"action": "end"}), tag("never", "n")), contact
@@ -242,7 +246,7 @@ async def test_r7_if_unmet_end(engine: Engine) -> None:
     assert ("goal_unmet", "g") in kinds(final)
 
 
-async def test_r7_if_unmet_continue(engine: Engine) -> None:
+async def test_r7_if_unmet_continue(engine: WorkflowDriver) -> None:
     contact = new_id()
     enrolled = await engine.enroll(
         automation(goal("g", if_unmet={"action": "continue"}), tag("next", "n")), contact
@@ -252,7 +256,7 @@ async def test_r7_if_unmet_continue(engine: Engine) -> None:
     assert completed_steps(final) == ["next"]
 
 
-async def test_r7_if_unmet_wait_until_met(engine: Engine) -> None:
+async def test_r7_if_unmet_wait_until_met(engine: WorkflowDriver) -> None:
     contact = new_id()
     enrolled = await engine.enroll(
         automation(goal("g", if_unmet={"action": "wait"}), tag("next", "n")), contact
@@ -266,7 +270,7 @@ async def test_r7_if_unmet_wait_until_met(engine: Engine) -> None:
     assert "moved" not in [k for k, _ in kinds(final)]
 
 
-async def test_r7_if_unmet_wait_times_out_after_14_days(engine: Engine) -> None:
+async def test_r7_if_unmet_wait_times_out_after_14_days(engine: WorkflowDriver) -> None:
     contact = new_id()
     enrolled = await engine.enroll(
         automation(
@@ -282,7 +286,7 @@ async def test_r7_if_unmet_wait_times_out_after_14_days(engine: Engine) -> None:
     assert timed_out.at - waiting.at >= timedelta(days=14)
 
 
-async def test_r7_if_unmet_wait_timeout_continue(engine: Engine) -> None:
+async def test_r7_if_unmet_wait_timeout_continue(engine: WorkflowDriver) -> None:
     contact = new_id()
     enrolled = await engine.enroll(
         automation(
@@ -297,7 +301,7 @@ async def test_r7_if_unmet_wait_timeout_continue(engine: Engine) -> None:
     assert final.status == "completed"
 
 
-async def test_r8_one_event_meets_several_goals_moves_to_furthest(engine: Engine) -> None:
+async def test_r8_one_event_meets_several_goals_moves_to_furthest(engine: WorkflowDriver) -> None:
     contact = new_id()
     enrolled = await engine.enroll(
         automation(
@@ -317,7 +321,7 @@ async def test_r8_one_event_meets_several_goals_moves_to_furthest(engine: Engine
     assert "between" not in completed_steps(final)
 
 
-async def test_r9_first_match_wins(engine: Engine) -> None:
+async def test_r9_first_match_wins(engine: WorkflowDriver) -> None:
     contact = new_id()
     enrolled = await engine.enroll(
         automation(
@@ -336,7 +340,7 @@ async def test_r9_first_match_wins(engine: Engine) -> None:
     assert status.met_at is not None
 
 
-async def test_r9_first_match_wins_when_met_twice(engine: Engine) -> None:
+async def test_r9_first_match_wins_when_met_twice(engine: WorkflowDriver) -> None:
     contact = new_id()
     enrolled = await engine.enroll(
         automation(goal("g", if_unmet={"action": "continue"}), wait("w", "P1D")), contact
@@ -352,7 +356,7 @@ async def test_r9_first_match_wins_when_met_twice(engine: Engine) -> None:
     assert view.goals[0].met_at == first.goals[0].met_at
 
 
-async def test_r10_duplicate_event_ids_are_applied_once(engine: Engine) -> None:
+async def test_r10_duplicate_event_ids_are_applied_once(engine: WorkflowDriver) -> None:
     contact = new_id()
     enrolled = await engine.enroll(
         automation(goal("g", if_unmet={"action": "continue"}), wait("w", "P1D")), contact
@@ -367,7 +371,7 @@ async def test_r10_duplicate_event_ids_are_applied_once(engine: Engine) -> None:
     assert contact_view.active_enrollments[0].enrollment_id == enrolled.enrollment_id
 
 
-async def test_r11_cancel_ends_at_once(engine: Engine) -> None:
+async def test_r11_cancel_ends_at_once(engine: WorkflowDriver) -> None:
     contact = new_id()
     enrolled = await engine.enroll(automation(wait("w", "P30D"), tag("never", "n")), contact)
     await engine.until(enrolled.enrollment_id, lambda v: v.waiting is not None)
@@ -380,7 +384,7 @@ async def test_r11_cancel_ends_at_once(engine: Engine) -> None:
     assert contact_view.active_enrollments == []
 
 
-async def test_r12_running_enrollment_keeps_its_version(engine: Engine) -> None:
+async def test_r12_running_enrollment_keeps_its_version(engine: WorkflowDriver) -> None:
     contact, other = new_id(), new_id()
     v1 = automation(wait("w", "P1D"), tag("v1-step", "v1"))
     v2 = automation(wait("w", "P1D"), tag("v2-step", "v2"))
@@ -392,7 +396,7 @@ async def test_r12_running_enrollment_keeps_its_version(engine: Engine) -> None:
     assert (await engine.contact(contact)).tags == ["v1"]
 
 
-async def test_r13_reentry_refused_and_allowed(engine: Engine) -> None:
+async def test_r13_reentry_refused_and_allowed(engine: WorkflowDriver) -> None:
     contact = new_id()
     once = automation(tag("t", "x"))
     first = await engine.enroll(once, contact)
@@ -408,7 +412,7 @@ async def test_r13_reentry_refused_and_allowed(engine: Engine) -> None:
     assert third.created and third.enrollment_id != second.enrollment_id
 
 
-async def test_r13_enrolling_while_active_returns_the_active_one(engine: Engine) -> None:
+async def test_r13_enrolling_while_active_returns_the_active_one(engine: WorkflowDriver) -> None:
     contact = new_id()
     first = await engine.enroll(automation(wait("w", "P1D")), contact)
     again = await engine.enroll(automation(wait("w", "P1D")), contact)
@@ -416,7 +420,7 @@ async def test_r13_enrolling_while_active_returns_the_active_one(engine: Engine)
     assert (first.created, again.created) == (True, False)
 
 
-async def test_tag_added_by_one_automation_meets_a_goal_in_another(engine: Engine) -> None:
+async def test_tag_added_by_one_automation_meets_a_goal_in_another(engine: WorkflowDriver) -> None:
     contact = new_id()
     waiting = await engine.enroll(
         automation(
@@ -439,7 +443,7 @@ async def test_tag_added_by_one_automation_meets_a_goal_in_another(engine: Engin
     assert set((await engine.contact(contact)).tags) == {"vip", "done"}
 
 
-async def test_if_else_branches_on_tags_and_fields(engine: Engine) -> None:
+async def test_if_else_branches_on_tags_and_fields(engine: WorkflowDriver) -> None:
     definition = automation(
         {
             "id": "check",
@@ -460,7 +464,7 @@ async def test_if_else_branches_on_tags_and_fields(engine: Engine) -> None:
     assert (await engine.result(a.enrollment_id)).outcome == "ended"
 
 
-async def test_long_wait_through_many_events_continues_as_new(engine: Engine) -> None:
+async def test_long_wait_through_many_events_continues_as_new(engine: WorkflowDriver) -> None:
     """A held enrollment continues as new while it waits and resumes the same wait."""
     contact = new_id()
     enrolled = await engine.enroll(

@@ -10,7 +10,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.conftest import Stack
-from tests.hooks import (
+from tests.messaging import enroll, messages_for, publish, until
+from tests.provider_signing import (
     calcom_headers,
     calendly_headers,
     dumps,
@@ -20,7 +21,6 @@ from tests.hooks import (
     met_event,
     sentinel_then_goals,
 )
-from tests.messaging import enroll, messages_for, publish, until
 
 __all__ = ["hook_stack"]
 

@@ -13,10 +13,11 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from api.service import Goalflow
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
+from goalflow.service.contacts import GoalflowService
 from tests.conftest import Stack
-from tests.hooks import (
+from tests.messaging import until
+from tests.provider_signing import (
     SECRETS,
     dumps,
     emailed,
@@ -28,7 +29,6 @@ from tests.hooks import (
     sendgrid_headers,
     sentinel_then_goals,
 )
-from tests.messaging import until
 
 __all__ = ["hook_stack"]
 
@@ -297,7 +297,7 @@ async def test_hooks_are_not_behind_api_keys(dev_env: WorkflowEnvironment) -> No
     """With GOALFLOW_API_KEYS set, a hook is judged by its provider's signature alone."""
     settings = Settings.model_validate({"GOALFLOW_API_KEYS": "k", **SECRETS})
     app = create_app(settings, dev_env.client)
-    app.state.goalflow = Goalflow(dev_env.client, f"unused-{uuid.uuid4()}")
+    app.state.goalflow = GoalflowService(dev_env.client, f"unused-{uuid.uuid4()}")
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         events = await http.post("/v1/events", json={"contact_id": "c", "type": "custom"})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from goalflow_bench.hooks import post_mailgun_events
 from tests.conftest import Stack
-from tests.hooks import MAILGUN_KEY, hook_stack
+from tests.provider_signing import MAILGUN_KEY, hook_stack
 
 __all__ = ["hook_stack"]
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from tests.conftest import Stack
 from tests.helpers import assert_eventually, new_id
-from tests.hooks import (
+from tests.messaging import enroll, messages_for, publish, until
+from tests.provider_signing import (
     goal_met,
     hook_stack,
     listening,
@@ -18,7 +19,6 @@ from tests.hooks import (
     sentinel_then_goals,
     twilio_request,
 )
-from tests.messaging import enroll, messages_for, publish, until
 
 __all__ = ["hook_stack"]
 

@@ -1,32 +1,57 @@
-"""Imports run one way: launchers -> api, activities, worker -> foundation -> workflows -> nothing
-of ours. Read with `ast` (nothing is imported), lazy imports inside functions included.
+"""Imports run one way, a rule per package. Read with `ast` (nothing is imported), lazy imports
+inside functions included.
 
-- `workflows/` is the deterministic core the worker sandboxes: it imports nothing of ours
-  outside `workflows/`.
-- The foundation (`goalflow/` but its launchers: settings, the Temporal connection, tracking,
-  logging, ...) imports only itself and `workflows/`.
-- `api/` and `activities/` import neither each other, nor `worker`, nor a launcher.
-- Launchers (`goalflow/cli.py`, `dev.py`, `enroll_file.py`, and `goalflow_bench/`, the
-  benchmarks) may import anything.
-- The benchmarks stay out of the runtime's import graph: nothing imports `goalflow_bench` but
-  `goalflow/cli.py`, and that only inside the `goalflow bench` command (the Docker image leaves
-  the package out).
+| package | may import, of ours |
+|---|---|
+| `workflows/` (the deterministic code the worker sandboxes) | nothing outside itself |
+| `goalflow/core/` (the foundation) | `workflows/` |
+| `activities/` (side effects, in the worker) | the foundation, `workflows/` |
+| `goalflow/service/` (what goalflow does, without HTTP) | the foundation, `workflows/` |
+| `api/` (HTTP) | the service layer, the foundation, `workflows/`; never `activities/` |
+| `worker.py` (what runs in the worker) | `activities/`, the foundation, `workflows/` |
+| `goalflow/client.py` (for integrations, via Temporal) | the service, foundation, `workflows/` |
+| launchers (`goalflow/cli/`) and the benchmarks (`goalflow_bench/`) | anything |
+
+The service layer stays out of `activities/`: an activity runs a side effect for a workflow,
+while the service asks workflows for things; neither needs the other. The benchmarks stay out
+of the runtime's import graph: nothing imports `goalflow_bench` but the `goalflow bench`
+command, inside its function (the Docker image leaves the package out).
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OURS = {"api", "activities", "workflows", "goalflow", "goalflow_bench", "worker", "tests"}
-# goalflow.client sits with them: the public client for integrations reuses the API's send path.
-LAUNCHERS = (
-    "goalflow.cli",
-    "goalflow.dev",
-    "goalflow.enroll_file",
-    "goalflow.client",
-)
+
+# The package (by module name prefix) each layer is; the longest prefix wins.
+LAYERS = {
+    "workflows": "workflows",
+    "goalflow": "core",  # goalflow/__init__.py: the version only
+    "goalflow.core": "core",
+    "activities": "activities",
+    "goalflow.service": "service",
+    "api": "api",
+    "worker": "worker",
+    "goalflow.client": "client",
+    "goalflow.cli": "launcher",
+    "goalflow_bench": "launcher",
+}
+
+# What each layer may import among our own layers (a launcher may import anything).
+ALLOWED = {
+    "workflows": {"workflows"},
+    "core": {"core", "workflows"},
+    "activities": {"activities", "core", "workflows"},
+    "service": {"service", "core", "workflows"},
+    "api": {"api", "service", "core", "workflows"},
+    "worker": {"activities", "core", "workflows"},
+    "client": {"service", "core", "workflows"},
+}
 
 
 def module_name(path: Path) -> str:
@@ -45,27 +70,10 @@ def imported(source: str) -> list[str]:
     return names
 
 
-def is_launcher(module: str) -> bool:
-    return any(module == name or module.startswith(name + ".") for name in LAUNCHERS)
-
-
-def layer(module: str) -> str:
-    top = module.split(".")[0]
-    if top == "goalflow_bench":
-        return "launcher"
-    if top == "goalflow":
-        return "launcher" if is_launcher(module) else "foundation"
-    return top
-
-
-# What each layer may import among our own top-level packages and layers.
-ALLOWED = {
-    "workflows": {"workflows"},
-    "foundation": {"foundation", "workflows"},
-    "api": {"api", "foundation", "workflows"},
-    "activities": {"activities", "foundation", "workflows"},
-    "worker": {"activities", "foundation", "workflows"},
-}
+def layer(module: str) -> str | None:
+    """The layer of one of our modules; None for a module of a package with no rule."""
+    found = [prefix for prefix in LAYERS if module == prefix or module.startswith(prefix + ".")]
+    return LAYERS[max(found, key=len)] if found else None
 
 
 def violations(module: str, source: str) -> list[str]:
@@ -99,25 +107,54 @@ def test_imports_run_one_way() -> None:
 
 
 def test_the_check_sees_a_wrong_way_import() -> None:
-    lazy = "def f():\n    from api.service import Goalflow\n"
+    lazy = "def f():\n    from goalflow.service.contacts import GoalflowService\n"
     assert violations("workflows.enrollment", lazy) == [
-        "workflows.enrollment (workflows) imports api.service (api)"
+        "workflows.enrollment (workflows) imports goalflow.service.contacts (service)"
     ]
-    assert violations("goalflow.settings", "import goalflow.dev\n") == [
-        "goalflow.settings (foundation) imports goalflow.dev (launcher)"
+    assert violations("goalflow.core.settings", "import goalflow.cli.dev\n") == [
+        "goalflow.core.settings (core) imports goalflow.cli.dev (launcher)"
     ]
+    assert violations("goalflow.core.settings", "import goalflow.service.errors\n") != []
     assert violations("api.main", "from activities.email import EmailActivities\n") != []
-    assert violations("goalflow.dev", "from api.main import create_app\n") == []
-    assert violations("api.main", "from goalflow.settings import Settings\n") == []
+    assert violations("api.main", "from worker import build_worker\n") != []
+    assert violations("activities.email", "from goalflow.service import metrics\n") != []
+    assert violations("activities.email", "from api.schemas import EventIn\n") != []
+    assert violations("goalflow.service.bulk", "from api.schemas import ContactIn\n") != []
+    assert violations("goalflow.service.bulk", "from activities.sms import sms_provider\n") != []
+    assert violations("goalflow.client", "from api.schemas import EventIn\n") != []
+    assert violations("worker", "from api.main import create_app\n") != []
+    assert violations("goalflow.cli.dev", "from api.main import create_app\n") == []
+    assert violations("api.main", "from goalflow.core.settings import Settings\n") == []
+    assert violations("api.main", "from goalflow.service.errors import NotFound\n") == []
+    assert violations("goalflow.client", "from goalflow.service.contacts import X\n") == []
 
 
 def test_every_production_file_has_a_layer() -> None:
     layers = {layer(module_name(path)) for path in production_files()}
     assert layers <= {*ALLOWED, "launcher"}
-    assert {"workflows", "foundation", "api", "activities", "worker", "launcher"} <= layers
+    assert {*ALLOWED, "launcher"} <= layers
+
+
+def test_the_client_imports_no_web_framework() -> None:
+    """Services that send events through Temporal do not load FastAPI (nor Starlette) with it."""
+    probe = (
+        "import sys, goalflow.client\n"
+        "print(sorted(m for m in ('fastapi', 'starlette', 'uvicorn', 'api') if m in sys.modules))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert found.stdout.strip() == "[]"
+    # The probe can fail: an API module does load FastAPI.
+    probe_api = "import sys, api.errors\nprint('fastapi' in sys.modules)"
+    control = subprocess.run(
+        [sys.executable, "-c", probe_api], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert control.stdout.strip() == "True"
 
 
 BENCH = "goalflow_bench"
+BENCH_COMMAND = "goalflow.cli.commands"
 
 
 def bench_imports(module: str, source: str) -> list[str]:
@@ -136,7 +173,7 @@ def bench_imports(module: str, source: str) -> list[str]:
         for name in names:
             if name.split(".")[0] != BENCH:
                 continue
-            if module != "goalflow.cli" or id(node) in top_level:
+            if module != BENCH_COMMAND or id(node) in top_level:
                 found.append(f"{module} imports {name}")
     return found
 
@@ -148,8 +185,9 @@ def test_the_benchmarks_stay_out_of_the_runtime() -> None:
         for problem in bench_imports(module_name(path), path.read_text())
     ]
     assert found == []
-    cli = (ROOT / "goalflow" / "cli.py").read_text()
-    assert bench_imports("goalflow.cli", cli) == []
+    cli = (ROOT / "goalflow" / "cli" / "commands.py").read_text()
+    assert bench_imports(BENCH_COMMAND, cli) == []
     assert any(name.startswith(BENCH) for name in imported(cli)), "goalflow bench runs them"
     assert bench_imports("api.main", "from goalflow_bench.main import run_benchmark\n") != []
-    assert bench_imports("goalflow.cli", "import goalflow_bench.main\n") != []
+    assert bench_imports("goalflow.cli.dev", "from goalflow_bench.main import x\n") != []
+    assert bench_imports(BENCH_COMMAND, "import goalflow_bench.main\n") != []

@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from goalflow.core.validation import parse_automation
 from tests.conftest import Stack
-from tests.helpers import Engine, assert_eventually, new_id, running_engine
+from tests.helpers import WorkflowDriver, assert_eventually, new_id, running_engine
 from workflows.events import ContactEvent
 from workflows.matching import context_matches, goals_met_by
 
@@ -107,12 +107,12 @@ def test_triggers_take_no_match_context() -> None:
 
 
 @pytest.fixture
-async def engine(ts_env: WorkflowEnvironment) -> AsyncIterator[Engine]:
+async def engine(ts_env: WorkflowEnvironment) -> AsyncIterator[WorkflowDriver]:
     async with running_engine(ts_env) as engine:
         yield engine
 
 
-async def test_two_appointments_each_goal_met_by_its_own(engine: Engine) -> None:
+async def test_two_appointments_each_goal_met_by_its_own(engine: WorkflowDriver) -> None:
     """One contact, two appointments, each in its own automation: a confirmation reaches both
     enrollments and meets only the one keyed to it."""
     contact = new_id()
@@ -148,7 +148,9 @@ async def test_two_appointments_each_goal_met_by_its_own(engine: Engine) -> None
     assert done.goals[0].event_id == "apt-1-confirmed"
 
 
-async def test_an_enrollment_without_the_key_never_meets_a_keyed_goal(engine: Engine) -> None:
+async def test_an_enrollment_without_the_key_never_meets_a_keyed_goal(
+    engine: WorkflowDriver,
+) -> None:
     contact = new_id()
     enrolled = await engine.enroll(confirmation_flow(), contact, context={"order_id": "o-1"})
     await engine.until(enrolled.enrollment_id, lambda v: v.waiting is not None)

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from api.service import Goalflow
-from goalflow.tracking import TrackedTarget, Tracker, TrackingKind
+from goalflow.core.tracking import TrackedTarget, Tracker, TrackingKind
+from goalflow.service.contacts import GoalflowService
 from tests.conftest import Stack
 from tests.helpers import assert_eventually, new_id
 
@@ -94,7 +94,7 @@ async def test_a_contact_with_a_spanish_locale_gets_spanish_pages(stack: Stack) 
     done = await stack.http.post(link, headers=english_browser)
     assert done.status_code == 200 and page_language(done) == "es"
     assert "Te has dado de baja" in done.text
-    goalflow = Goalflow(stack.env.client, stack.settings.task_queue)
+    goalflow = GoalflowService(stack.env.client, stack.settings.task_queue)
     await assert_eventually(lambda: goalflow.contact(contact), lambda view: view.unsubscribed)
 
 

@@ -20,7 +20,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from tests.helpers import Engine, assert_eventually, new_id, running_engine
+from tests.helpers import WorkflowDriver, assert_eventually, new_id, running_engine
 from workflows.messages import SIGNAL_EVENT, EnrollmentView, contact_workflow_id
 
 # Temporal's defaults (server 1.2x/1.3x): a run fails past 51,200 history events or 50 MB
@@ -82,7 +82,9 @@ async def runs(client: Client, workflow_id: str) -> list[Run]:
         run_id = first.continued_execution_run_id
 
 
-async def send_many(engine: Engine, contact: str, ids: list[str], in_flight: int = 8) -> int:
+async def send_many(
+    engine: WorkflowDriver, contact: str, ids: list[str], in_flight: int = 8
+) -> int:
     """Send custom "noise" events with these ids, `in_flight` at a time; the duplicates counted."""
     limit = asyncio.Semaphore(in_flight)
 

@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from goalflow.core.validation import parse_automation
 from tests.conftest import Stack
-from tests.helpers import Engine, assert_eventually, kinds, new_id, running_engine
+from tests.helpers import WorkflowDriver, assert_eventually, kinds, new_id, running_engine
 from workflows.contact import ContactWorkflowV2
 from workflows.event_memory import (
     MEMORY_BYTES,
@@ -132,13 +132,13 @@ def test_triggers_take_no_lookback() -> None:
 
 
 @pytest.fixture
-async def engine(ts_env: WorkflowEnvironment) -> AsyncIterator[Engine]:
+async def engine(ts_env: WorkflowEnvironment) -> AsyncIterator[WorkflowDriver]:
     async with running_engine(ts_env) as engine:
         yield engine
 
 
 async def test_an_event_inside_the_lookback_meets_the_goal_before_the_first_step(
-    engine: Engine,
+    engine: WorkflowDriver,
 ) -> None:
     contact = new_id()
     await engine.send(contact, "custom", {"name": "pricing"}, id="before")
@@ -158,7 +158,7 @@ async def test_an_event_inside_the_lookback_meets_the_goal_before_the_first_step
 
 
 async def test_an_event_outside_the_lookback_is_not_seen(
-    engine: Engine, ts_env: WorkflowEnvironment
+    engine: WorkflowDriver, ts_env: WorkflowEnvironment
 ) -> None:
     contact = new_id()
     await engine.send(contact, "custom", {"name": "pricing"}, id="too-early")
@@ -169,7 +169,9 @@ async def test_an_event_outside_the_lookback_is_not_seen(
     assert final.outcome == "goal_unmet"
 
 
-async def test_a_criterion_without_lookback_still_ignores_earlier_events(engine: Engine) -> None:
+async def test_a_criterion_without_lookback_still_ignores_earlier_events(
+    engine: WorkflowDriver,
+) -> None:
     contact = new_id()
     await engine.send(contact, "custom", {"name": "pricing"})
     definition = looking_back(None)
@@ -187,7 +189,9 @@ async def test_a_criterion_without_lookback_still_ignores_earlier_events(engine:
     assert [g.met for g in final.goals] == [False, False]
 
 
-async def test_looked_back_events_apply_oldest_first_before_later_ones(engine: Engine) -> None:
+async def test_looked_back_events_apply_oldest_first_before_later_ones(
+    engine: WorkflowDriver,
+) -> None:
     contact = new_id()
     for name in ("first", "second"):
         await engine.send(contact, "custom", {"name": name}, id=name)
@@ -207,7 +211,9 @@ async def test_looked_back_events_apply_oldest_first_before_later_ones(engine: E
     assert view.goals[0].event_id == "first"  # R9
 
 
-async def test_lookback_with_match_context_uses_the_enrollment_context(engine: Engine) -> None:
+async def test_lookback_with_match_context_uses_the_enrollment_context(
+    engine: WorkflowDriver,
+) -> None:
     contact = new_id()
     await engine.send(contact, "custom", {"name": "paid", "order_id": "o-1"}, id="paid-o-1")
     await engine.send(contact, "custom", {"name": "paid", "order_id": "o-2"}, id="paid-o-2")
@@ -218,7 +224,7 @@ async def test_lookback_with_match_context_uses_the_enrollment_context(engine: E
     assert final.goals[0].event_id == "paid-o-2"
 
 
-async def test_a_thousand_remembered_events_across_continue_as_new(engine: Engine) -> None:
+async def test_a_thousand_remembered_events_across_continue_as_new(engine: WorkflowDriver) -> None:
     """1,050 events through a contact that continues as new after its 1,000th: the next run
     starts with the newest 1,000 remembered, within the byte budget, and hands them to an
     enrollment that looks back."""

@@ -21,8 +21,8 @@ from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
-from goalflow.send_budget import MessageBudget
-from tests.helpers import Engine, assert_eventually, kinds, new_id, running_engine
+from goalflow.core.send_budget import MessageBudget
+from tests.helpers import WorkflowDriver, assert_eventually, kinds, new_id, running_engine
 from workflows.automation import CatalogWorkflow
 from workflows.budget import MessagingPolicy
 from workflows.messages import (
@@ -72,13 +72,13 @@ def outbox() -> Outbox:
 
 
 @pytest.fixture
-async def engine(ts_env: WorkflowEnvironment, outbox: Outbox) -> AsyncIterator[Engine]:
+async def engine(ts_env: WorkflowEnvironment, outbox: Outbox) -> AsyncIterator[WorkflowDriver]:
     async with running_engine(ts_env, activities=[outbox.send_sms, outbox.send_email]) as engine:
         outbox.budget = MessageBudget(engine.client, engine.task_queue)
         yield engine
 
 
-async def set_policy(engine: Engine, outbox: Outbox, policy: dict[str, Any]) -> None:
+async def set_policy(engine: WorkflowDriver, outbox: Outbox, policy: dict[str, Any]) -> None:
     """As PUT /v1/policies/messaging does: the catalog's update, then this process's copies."""
     await engine.client.execute_update_with_start_workflow(
         CatalogWorkflow.set_messaging_policy,
@@ -107,7 +107,7 @@ def waiting_for(kind: str) -> Any:
     return lambda view: view.waiting is not None and view.waiting.kind == kind
 
 
-async def ended(engine: Engine, enrollment_id: str) -> EnrollmentView:
+async def ended(engine: WorkflowDriver, enrollment_id: str) -> EnrollmentView:
     """Wait for an enrollment that needs no timer to end, without letting the time-skipping
     server skip time meanwhile (as `engine.result` does): no slot frees behind the test's back."""
     return await engine.until(enrollment_id, lambda view: view.status != "active")
@@ -118,7 +118,7 @@ def completed(view: EnrollmentView, step_id: str) -> Any:
 
 
 async def test_the_cap_holds_across_automations_and_the_last_waits_for_a_slot(
-    engine: Engine, outbox: Outbox, ts_env: WorkflowEnvironment
+    engine: WorkflowDriver, outbox: Outbox, ts_env: WorkflowEnvironment
 ) -> None:
     await set_policy(engine, outbox, {"email": {"max": 2, "per": "P1D"}})
     contact = new_id()
@@ -150,7 +150,7 @@ async def test_the_cap_holds_across_automations_and_the_last_waits_for_a_slot(
     assert "message_id" in completed(final, "mail").detail
 
 
-async def test_skip_when_capped_is_not_sent(engine: Engine, outbox: Outbox) -> None:
+async def test_skip_when_capped_is_not_sent(engine: WorkflowDriver, outbox: Outbox) -> None:
     await set_policy(engine, outbox, {"sms": {"max": 1, "per": "PT12H"}})
     contact = new_id()
     text = {"id": "text", "type": "send_sms", "body": "hi"}
@@ -166,7 +166,7 @@ async def test_skip_when_capped_is_not_sent(engine: Engine, outbox: Outbox) -> N
     assert final.status == "completed"
 
 
-async def test_twenty_automations_race_for_one_slot(engine: Engine, outbox: Outbox) -> None:
+async def test_twenty_automations_race_for_one_slot(engine: WorkflowDriver, outbox: Outbox) -> None:
     await set_policy(engine, outbox, {"email": {"max": 1, "per": "P1D"}})
     contact = new_id()
     enrolled = await asyncio.gather(
@@ -182,7 +182,7 @@ async def test_twenty_automations_race_for_one_slot(engine: Engine, outbox: Outb
 
 
 async def test_transactional_ignores_caps_and_quiet_hours_but_counts(
-    engine: Engine, outbox: Outbox, ts_env: WorkflowEnvironment
+    engine: WorkflowDriver, outbox: Outbox, ts_env: WorkflowEnvironment
 ) -> None:
     now = (await ts_env.get_current_time()).astimezone(UTC)
     quiet = {"start": (now - timedelta(hours=1)).strftime("%H:00"), "end": "23:59"}
@@ -207,7 +207,7 @@ async def test_transactional_ignores_caps_and_quiet_hours_but_counts(
 
 
 async def test_quiet_hours_overnight_in_the_contacts_time_zone(
-    engine: Engine, outbox: Outbox, ts_env: WorkflowEnvironment
+    engine: WorkflowDriver, outbox: Outbox, ts_env: WorkflowEnvironment
 ) -> None:
     kathmandu = ZoneInfo("Asia/Kathmandu")  # UTC+5:45 all year
     local = (await ts_env.get_current_time()).astimezone(kathmandu)
@@ -231,7 +231,7 @@ async def test_quiet_hours_overnight_in_the_contacts_time_zone(
 
 @pytest.mark.parametrize("wait", ["budget", "quiet_hours"])
 async def test_a_goal_met_during_the_wait_moves_the_contact_and_nothing_is_sent(
-    engine: Engine, outbox: Outbox, ts_env: WorkflowEnvironment, wait: str
+    engine: WorkflowDriver, outbox: Outbox, ts_env: WorkflowEnvironment, wait: str
 ) -> None:
     contact = new_id()
     if wait == "budget":
@@ -263,7 +263,7 @@ async def test_a_goal_met_during_the_wait_moves_the_contact_and_nothing_is_sent(
 
 
 async def test_the_ledger_survives_the_contacts_continue_as_new(
-    engine: Engine, outbox: Outbox
+    engine: WorkflowDriver, outbox: Outbox
 ) -> None:
     await set_policy(engine, outbox, {"email": {"max": 1, "per": "P1D"}})
     contact = new_id()
@@ -282,7 +282,7 @@ async def test_the_ledger_survives_the_contacts_continue_as_new(
 
 
 async def test_a_budget_wait_survives_the_enrollments_continue_as_new(
-    engine: Engine, outbox: Outbox
+    engine: WorkflowDriver, outbox: Outbox
 ) -> None:
     await set_policy(engine, outbox, {"email": {"max": 1, "per": "P1D"}})
     contact = new_id()

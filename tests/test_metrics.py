@@ -17,10 +17,10 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.main import create_app
-from goalflow.logging import configure_logging
-from goalflow.settings import Settings
+from goalflow.core.logging import configure_logging
+from goalflow.core.settings import Settings
 from tests.conftest import Stack, free_port
-from tests.helpers import Engine, assert_eventually, new_id
+from tests.helpers import WorkflowDriver, assert_eventually, new_id
 from worker import build_worker, worker_runtime
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -138,7 +138,7 @@ async def test_worker_port_counts_goals_met_and_enrollments_started(stack: Stack
         httpx.AsyncClient() as http,
         build_worker(client, settings, http, task_queue=task_queue, activities=[]),
     ):
-        engine = Engine(env, task_queue, search_attributes=True)
+        engine = WorkflowDriver(env, task_queue, search_attributes=True)
         enrolled = [
             await engine.enroll(GOAL, contact, automation_id=automation) for contact in contacts
         ]

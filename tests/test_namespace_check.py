@@ -26,14 +26,14 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from goalflow.binaries import temporal_cli
-from goalflow.namespace import (
+from goalflow.cli.binaries import temporal_cli
+from goalflow.core.namespace import (
     NamespaceNotReady,
     NamespaceProbe,
     inspect_namespace,
     prepare_namespace,
 )
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
 from tests.conftest import open_stack
 from tests.helpers import assert_eventually
 from workflows.search_attributes import REACHED, SEARCH_ATTRIBUTES

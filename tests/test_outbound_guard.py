@@ -23,16 +23,16 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.webhook import WebhookActivities
 from api.main import create_app
-from api.service import Goalflow
-from goalflow.core.validation import parse_automation
-from goalflow.outbound import (
+from goalflow.core.outbound import (
     LOOPBACK_NETWORKS,
     GuardedTransport,
     OutboundPolicy,
     OutboundRefused,
     literal_address,
 )
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
+from goalflow.core.validation import parse_automation
+from goalflow.service.contacts import GoalflowService
 from tests.conftest import Stack
 from tests.helpers import new_id, running_engine
 from workflows.messages import OUTBOUND_REFUSED, StepContext, WebhookRequest
@@ -108,7 +108,9 @@ async def api_allowing(stack: Stack, networks: str) -> AsyncIterator[httpx.Async
     """The stack's API, in process, with another GOALFLOW_OUTBOUND_ALLOWED_NETWORKS."""
     settings = stack.settings.model_copy(update={"outbound_allowed_networks": networks})
     app = create_app(settings, stack.env.client)
-    app.state.goalflow = Goalflow(stack.env.client, settings.task_queue)  # what lifespan does
+    app.state.goalflow = GoalflowService(
+        stack.env.client, settings.task_queue
+    )  # what lifespan does
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://app"
     ) as http:

@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.preview import offset
 from goalflow.core.validation import parse_automation
-from tests.helpers import Engine, kinds, new_id, running_engine
+from tests.helpers import WorkflowDriver, kinds, new_id, running_engine
 from workflows.events import ContactEvent
 from workflows.messages import (
     SEND_EMAIL,
@@ -60,7 +60,7 @@ def outbox() -> Outbox:
 
 
 @pytest.fixture
-async def engine(ts_env: WorkflowEnvironment, outbox: Outbox) -> AsyncIterator[Engine]:
+async def engine(ts_env: WorkflowEnvironment, outbox: Outbox) -> AsyncIterator[WorkflowDriver]:
     async with running_engine(ts_env, activities=[outbox.send_sms, outbox.send_email]) as engine:
         yield engine
 
@@ -245,7 +245,10 @@ SCENARIOS = [
 
 
 async def run_for_real(
-    engine: Engine, ts_env: WorkflowEnvironment, scenario: Scenario, definition: dict[str, Any]
+    engine: WorkflowDriver,
+    ts_env: WorkflowEnvironment,
+    scenario: Scenario,
+    definition: dict[str, Any],
 ) -> tuple[str, EnrollmentView, datetime]:
     contact_id = new_id()
     enrolled = await engine.enroll(definition, contact_id, contact=scenario.contact)
@@ -260,7 +263,7 @@ async def run_for_real(
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 async def test_r18_preview_goes_through_the_real_timeline(
-    engine: Engine, outbox: Outbox, ts_env: WorkflowEnvironment, scenario: Scenario
+    engine: WorkflowDriver, outbox: Outbox, ts_env: WorkflowEnvironment, scenario: Scenario
 ) -> None:
     definition = scenario.definition(await ts_env.get_current_time())
     contact_id, real, start = await run_for_real(engine, ts_env, scenario, definition)

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from goalflow.production import PLACEHOLDER_SECRETS, production_problems
-from goalflow.settings import Settings
+from goalflow.core.production import PLACEHOLDER_SECRETS, production_problems
+from goalflow.core.settings import Settings
 from tests.conftest import free_port
 from tests.deploy.helpers import ENV_EXAMPLE, parse_env_file
 from tests.drills_harness import Processes, goalflow_command, polling

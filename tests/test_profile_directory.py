@@ -1,4 +1,4 @@
-"""The profiles' directory (goalflow.profiles): keyed hashes only, addresses compared without
+"""The profiles' directory (goalflow.core.profiles): keyed hashes only, addresses compared without
 regard to case, kept up to date by every way a profile is saved (here a bulk job's rows)."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import uuid
 
 from temporalio.client import WorkflowExecutionStatus
 
-from goalflow.profiles import normalize_email, profile_key_workflow_id
+from goalflow.core.profiles import normalize_email, profile_key_workflow_id
 from tests.conftest import Stack
-from tests.hooks import calendly_headers, dumps, goal_met, hook_stack, listening
 from tests.messaging import until
+from tests.provider_signing import calendly_headers, dumps, goal_met, hook_stack, listening
 from tests.test_bulk import finished
 from tests.test_hooks_bookings import CONFIRMED, calendly_invitee
 from tests.test_triggers import publish

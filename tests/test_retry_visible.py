@@ -19,7 +19,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
 from tests.conftest import Stack, free_port
 from tests.helpers import new_id, running_engine
 from tests.messaging import enroll, publish, until

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from api.main import create_app
-from api.service import Goalflow
-from goalflow.settings import Settings
-from goalflow.tracking import TrackedTarget, Tracker, TrackingKind, secret_list, signer
+from goalflow.core.settings import Settings
+from goalflow.core.tracking import TrackedTarget, Tracker, TrackingKind, secret_list, signer
+from goalflow.service.contacts import GoalflowService
 from tests.conftest import Stack
 from tests.helpers import assert_eventually, new_id
 from tests.messaging import enroll, goal_events, messages_for, publish, until
@@ -50,7 +50,9 @@ async def app_with(stack: Stack, secret: str) -> AsyncIterator[httpx.AsyncClient
     """The API of the stack, in process, with another GOALFLOW_SECRET."""
     settings: Settings = stack.settings.model_copy(update={"secret": secret})
     app = create_app(settings, stack.env.client)
-    app.state.goalflow = Goalflow(stack.env.client, settings.task_queue)  # what lifespan does
+    app.state.goalflow = GoalflowService(
+        stack.env.client, settings.task_queue
+    )  # what lifespan does
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
         yield http

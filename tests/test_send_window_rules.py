@@ -13,7 +13,7 @@ import pytest
 from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 
-from tests.helpers import Engine, kinds, new_id, running_engine
+from tests.helpers import WorkflowDriver, kinds, new_id, running_engine
 from workflows.messages import (
     SEND_EMAIL,
     SEND_SMS,
@@ -50,7 +50,7 @@ def outbox() -> Outbox:
 
 
 @pytest.fixture
-async def engine(ts_env: WorkflowEnvironment, outbox: Outbox) -> AsyncIterator[Engine]:
+async def engine(ts_env: WorkflowEnvironment, outbox: Outbox) -> AsyncIterator[WorkflowDriver]:
     async with running_engine(ts_env, activities=[outbox.send_sms, outbox.send_email]) as engine:
         yield engine
 
@@ -85,7 +85,7 @@ def at(view: EnrollmentView, kind: str, step_id: str) -> datetime:
 
 
 async def test_send_outside_the_window_waits_for_the_opening(
-    engine: Engine, outbox: Outbox, ts_env: WorkflowEnvironment
+    engine: WorkflowDriver, outbox: Outbox, ts_env: WorkflowEnvironment
 ) -> None:
     now = (await ts_env.get_current_time()).astimezone(UTC)
     contact = new_id()
@@ -107,7 +107,7 @@ async def test_send_outside_the_window_waits_for_the_opening(
 
 
 async def test_send_inside_the_window_goes_at_once(
-    engine: Engine, outbox: Outbox, ts_env: WorkflowEnvironment
+    engine: WorkflowDriver, outbox: Outbox, ts_env: WorkflowEnvironment
 ) -> None:
     now = (await ts_env.get_current_time()).astimezone(UTC)
     window = {"days": EVERY_DAY, "start": hours_from(now, -1), "end": hours_from(now, 2)}
@@ -119,7 +119,7 @@ async def test_send_inside_the_window_goes_at_once(
 
 
 async def test_a_step_with_send_window_null_ignores_the_window(
-    engine: Engine, outbox: Outbox, ts_env: WorkflowEnvironment
+    engine: WorkflowDriver, outbox: Outbox, ts_env: WorkflowEnvironment
 ) -> None:
     now = (await ts_env.get_current_time()).astimezone(UTC)
     enrolled = await engine.enroll(
@@ -140,7 +140,7 @@ async def test_a_step_with_send_window_null_ignores_the_window(
 
 
 async def test_a_step_may_name_its_own_window(
-    engine: Engine, outbox: Outbox, ts_env: WorkflowEnvironment
+    engine: WorkflowDriver, outbox: Outbox, ts_env: WorkflowEnvironment
 ) -> None:
     now = (await ts_env.get_current_time()).astimezone(UTC)
     enrolled = await engine.enroll(automation(sms(send_window=closed_window(now))), new_id())
@@ -149,7 +149,7 @@ async def test_a_step_may_name_its_own_window(
 
 
 async def test_goal_met_during_the_hold_moves_the_contact_and_nothing_is_sent(
-    engine: Engine, outbox: Outbox, ts_env: WorkflowEnvironment
+    engine: WorkflowDriver, outbox: Outbox, ts_env: WorkflowEnvironment
 ) -> None:
     now = (await ts_env.get_current_time()).astimezone(UTC)
     contact = new_id()
@@ -175,7 +175,7 @@ async def test_goal_met_during_the_hold_moves_the_contact_and_nothing_is_sent(
 
 
 async def test_the_hold_survives_continue_as_new(
-    engine: Engine, outbox: Outbox, ts_env: WorkflowEnvironment
+    engine: WorkflowDriver, outbox: Outbox, ts_env: WorkflowEnvironment
 ) -> None:
     now = (await ts_env.get_current_time()).astimezone(UTC)
     contact = new_id()
@@ -199,7 +199,7 @@ async def test_the_hold_survives_continue_as_new(
 
 
 async def test_the_contacts_timezone_field_wins_when_valid(
-    engine: Engine, outbox: Outbox, ts_env: WorkflowEnvironment
+    engine: WorkflowDriver, outbox: Outbox, ts_env: WorkflowEnvironment
 ) -> None:
     tokyo = ZoneInfo("Asia/Tokyo")  # UTC+9 all year
     now = await ts_env.get_current_time()
@@ -224,7 +224,7 @@ async def test_the_contacts_timezone_field_wins_when_valid(
 
 
 async def test_dst_spring_forward_opens_when_the_clock_jumps(
-    engine: Engine, outbox: Outbox, ts_env: WorkflowEnvironment
+    engine: WorkflowDriver, outbox: Outbox, ts_env: WorkflowEnvironment
 ) -> None:
     """A window opening at 02:30 Madrid time on the night 02:00 becomes 03:00: the send goes
     at 03:00 summer time, the instant of the jump."""
@@ -246,7 +246,7 @@ async def test_dst_spring_forward_opens_when_the_clock_jumps(
 
 
 async def test_dst_fall_back_sends_in_the_first_occurrence_of_the_hour(
-    engine: Engine, outbox: Outbox, ts_env: WorkflowEnvironment
+    engine: WorkflowDriver, outbox: Outbox, ts_env: WorkflowEnvironment
 ) -> None:
     madrid = ZoneInfo("Europe/Madrid")
     now = (await ts_env.get_current_time()).astimezone(UTC)

@@ -18,7 +18,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.sms import SmsMessage, TwilioSmsProvider, sms_provider
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
 from tests.conftest import Stack
 from tests.helpers import new_id, running_engine
 from tests.messaging import enroll, goal_events, messages_for, publish, step_detail, until

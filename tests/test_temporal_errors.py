@@ -32,10 +32,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.main import create_app
-from api.service import Goalflow
-from goalflow.binaries import temporal_cli
+from goalflow.cli.binaries import temporal_cli
+from goalflow.core.settings import Settings
 from goalflow.core.validation import parse_automation
-from goalflow.settings import Settings
+from goalflow.service.contacts import GoalflowService
 from tests.conftest import Stack, free_port
 from tests.helpers import assert_eventually, new_id
 from workflows.search_attributes import SEARCH_ATTRIBUTES
@@ -44,7 +44,9 @@ GOALFLOW = Path(sys.executable).parent / "goalflow"
 
 
 @asynccontextmanager
-async def app_with(goalflow: Goalflow, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def app_with(
+    goalflow: GoalflowService, settings: Settings
+) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, goalflow.client)
     app.state.goalflow = goalflow  # what lifespan does
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -73,7 +75,7 @@ async def test_a_workflow_task_in_failed_state_is_503_with_retry_after(
         await dev_env.client.start_workflow(
             "ContactWorkflow", {}, id=f"contact:{contact}", task_queue=task_queue
         )
-        goalflow = Goalflow(dev_env.client, task_queue)
+        goalflow = GoalflowService(dev_env.client, task_queue)
         settings = stack.settings.model_copy(update={"task_queue": task_queue})
         async with app_with(goalflow, settings) as http:
             event = {"contact_id": contact, "type": "custom", "data": {"name": "x"}}
@@ -138,7 +140,7 @@ KNOWN: list[tuple[str, BaseException, int, str | None]] = [
 ]
 
 
-class FailingGoalflow(Goalflow):
+class FailingGoalflow(GoalflowService):
     """Every catalog read fails with the given error."""
 
     def __init__(self, error: BaseException, *args: Any) -> None:
@@ -261,7 +263,7 @@ async def test_a_worker_started_before_temporal_waits_and_then_connects(tmp_path
                 {"name": "w", "steps": [{"id": "t", "type": "add_tag", "tag": "x"}]}, set()
             )
             published = await asyncio.wait_for(
-                Goalflow(env.client, task_queue).publish("patient", automation), 30
+                GoalflowService(env.client, task_queue).publish("patient", automation), 30
             )
             assert published.version == 1
             process.send_signal(signal.SIGTERM)

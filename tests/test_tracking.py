@@ -9,9 +9,9 @@ from itsdangerous import URLSafeSerializer
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from api.repeats import RecentLinks
-from api.service import Goalflow
-from goalflow.tracking import TrackedTarget, Tracker, TrackingKind
+from api.recent_links import RecentLinks
+from goalflow.core.tracking import TrackedTarget, Tracker, TrackingKind
+from goalflow.service.contacts import GoalflowService
 from tests.conftest import Stack
 from tests.helpers import new_id
 from tests.messaging import enroll, goal_events, messages_for, publish, until
@@ -161,7 +161,7 @@ async def test_each_click_a_minute_apart_is_a_new_event(stack: Stack) -> None:
     await until(stack, enrollment_id, lambda v: (v["waiting"] or {}).get("kind") == "timer")
     clock = [0.0]
     app = create_app(stack.settings, stack.env.client)
-    app.state.goalflow = Goalflow(stack.env.client, stack.settings.task_queue)
+    app.state.goalflow = GoalflowService(stack.env.client, stack.settings.task_queue)
     app.state.recent_links = RecentLinks(clock=lambda: clock[0])
     path = "/t/c/" + hello["links"][0].rsplit("/", 1)[1]
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as h:
@@ -237,7 +237,7 @@ async def test_tracking_is_open_and_the_dev_outbox_absent_in_production(
     """/t/ needs no API key; /v1/dev/outbox does not exist outside dev mode."""
     settings = stack.settings.model_copy(update={"dev_mode": False, "api_keys": "k1"})
     app = create_app(settings, dev_env.client)
-    app.state.goalflow = Goalflow(dev_env.client, settings.task_queue)  # what lifespan does
+    app.state.goalflow = GoalflowService(dev_env.client, settings.task_queue)  # what lifespan does
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
         keyed = {"Authorization": "Bearer k1"}

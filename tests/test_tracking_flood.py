@@ -12,9 +12,9 @@ import httpx
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.main import create_app
-from api.repeats import RecentLinks
-from api.service import Goalflow
-from goalflow.tracking import TrackedTarget, Tracker, TrackingKind
+from api.recent_links import RecentLinks
+from goalflow.core.tracking import TrackedTarget, Tracker, TrackingKind
+from goalflow.service.contacts import GoalflowService
 from tests.conftest import Stack
 from tests.helpers import new_id
 from tests.messaging import enroll, goal_events, messages_for, publish, until
@@ -46,7 +46,7 @@ class Clock:
         return self.now
 
 
-class CountingGoalflow(Goalflow):
+class CountingGoalflow(GoalflowService):
     """The real service, counting what tracking asks of Temporal; `fail_next` events fail."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from temporalio.api.enums.v1 import EventType
 
-from goalflow.tracking import TrackedTarget, Tracker, TrackingKind
+from goalflow.core.tracking import TrackedTarget, Tracker, TrackingKind
 from tests.conftest import Stack
 from tests.helpers import assert_eventually, new_id
 from workflows.messages import automation_workflow_id

@@ -13,7 +13,7 @@ import pytest
 from standardwebhooks import Webhook
 from temporalio.testing import WorkflowEnvironment
 
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
 from tests.helpers import new_id, running_engine
 
 

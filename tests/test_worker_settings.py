@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 from temporalio.testing import WorkflowEnvironment
 
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
 from worker import build_worker
 
 

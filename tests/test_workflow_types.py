@@ -11,7 +11,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from api.visibility import enrollment_query, status_of
+from goalflow.service.visibility import enrollment_query, status_of
 from tests.helpers import assert_eventually, new_id, running_engine
 from workflows.definition import Automation
 from workflows.enrollment import first_stop

@@ -38,8 +38,8 @@ class Visibility:
             case Finish(status=status, outcome=outcome, shown=shown):
                 if status != "completed" or not self.all_built_in:
                     # A completed execution without a status in its memo reads as "completed"
-                    # (see api/visibility.py): the common ending needs no memo write, a history
-                    # event.
+                    # (see goalflow/service/visibility.py): the common ending needs no memo write,
+                    # a history event.
                     workflow.upsert_memo({"status": status, "outcome": outcome})
                 self._update_search_attributes(shown)
                 workflow.set_current_details(f"{self._automation()} · {status} ({outcome})")

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from goalflow.settings import Settings
-from goalflow.tracking import TrackedTarget, Tracker
+from goalflow.core.settings import Settings
+from goalflow.core.tracking import TrackedTarget, Tracker
 
 # Where the provider signs a timestamp, older (or further in the future) than this is refused:
 # a captured request cannot be replayed later.

@@ -29,8 +29,8 @@ from api.providers import (
     no_meaning,
     text,
 )
-from goalflow.settings import Settings
-from goalflow.tracking import Tracker
+from goalflow.core.settings import Settings
+from goalflow.core.tracking import Tracker
 
 SIGNATURE = "X-Cal-Signature-256"
 STATUSES = {

@@ -29,8 +29,8 @@ from api.providers import (
     no_meaning,
     text,
 )
-from goalflow.settings import Settings
-from goalflow.tracking import Tracker
+from goalflow.core.settings import Settings
+from goalflow.core.tracking import Tracker
 
 SIGNATURE = "Calendly-Webhook-Signature"
 # A booking made on Calendly is confirmed at once: it is both new and confirmed.

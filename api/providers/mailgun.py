@@ -27,8 +27,8 @@ from api.providers import (
     no_meaning,
     text,
 )
-from goalflow.settings import Settings
-from goalflow.tracking import ATTRIBUTION_KEY, Tracker, target_of_message_id
+from goalflow.core.settings import Settings
+from goalflow.core.tracking import ATTRIBUTION_KEY, Tracker, target_of_message_id
 
 EVENTS = {
     "delivered": "email.delivered",

@@ -26,8 +26,8 @@ from api.providers import (
     no_meaning,
     text,
 )
-from goalflow.settings import Settings
-from goalflow.tracking import ATTRIBUTION_KEY, Tracker
+from goalflow.core.settings import Settings
+from goalflow.core.tracking import ATTRIBUTION_KEY, Tracker
 
 # Bounce types that mean the address will not receive mail (soft bounces and transient
 # failures are retried by Postmark and ignored here).

@@ -34,8 +34,8 @@ from api.providers import (
     no_meaning,
     text,
 )
-from goalflow.settings import Settings
-from goalflow.tracking import ATTRIBUTION_KEY, Tracker, target_of_message_id
+from goalflow.core.settings import Settings
+from goalflow.core.tracking import ATTRIBUTION_KEY, Tracker, target_of_message_id
 
 SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"

@@ -26,8 +26,8 @@ from api.providers import (
     header,
     no_meaning,
 )
-from goalflow.settings import Settings
-from goalflow.tracking import Tracker
+from goalflow.core.settings import Settings
+from goalflow.core.tracking import Tracker
 
 SIGNATURE = "X-Twilio-Signature"
 # Twilio's default opt-out and opt-in keywords (matched on the whole message, any case).

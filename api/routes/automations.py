@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Path, Query, Response, status
 
 from api.attribution import remember_profile
-from api.deps import GoalflowDep, KnownAutomationId, SettingsDep
+from api.deps import KnownAutomationId, ServiceDep, SettingsDep
 from api.publishing import publish_definition
 from api.schemas import (
     AutomationId,
@@ -30,7 +30,7 @@ AutomationPath = Path(pattern=STEP_ID_PATTERN, description="automation id")
     responses={200: {"model": PublishOut, "description": "the body equals the latest version"}},
 )
 async def publish_automation(
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     settings: SettingsDep,
     response: Response,
     automation_id: AutomationId = AutomationPath,
@@ -55,7 +55,7 @@ async def publish_automation(
 
 
 @router.get("/automations")
-async def list_automations(goalflow: GoalflowDep) -> dict[str, Any]:
+async def list_automations(goalflow: ServiceDep) -> dict[str, Any]:
     """Every automation with its latest version and state, and whether it has a draft; an
     automation never published that has a draft is listed with `"state": "draft"` and
     `"latest_version": null`."""
@@ -93,7 +93,7 @@ LISTED = {"automation_id", "name", "latest_version", "updated_at", "state"}
     responses={404: {"description": "unknown automation"}},
 )
 async def pause_automation(
-    goalflow: GoalflowDep, automation_id: KnownAutomationId
+    goalflow: ServiceDep, automation_id: KnownAutomationId
 ) -> AutomationStateOut:
     """The automation enrolls nobody (409 to enroll requests, bulk rows rejected, triggers
     ignored) until resumed with `POST /v1/automations/{automation_id}/resume`; its running
@@ -107,14 +107,14 @@ async def pause_automation(
     responses={404: {"description": "unknown automation"}},
 )
 async def resume_automation(
-    goalflow: GoalflowDep, automation_id: KnownAutomationId
+    goalflow: ServiceDep, automation_id: KnownAutomationId
 ) -> AutomationStateOut:
     """Active again: enroll requests and triggers enroll."""
     return await _set_state(goalflow, automation_id, "active")
 
 
 async def _set_state(
-    goalflow: GoalflowDep, automation_id: str, state: AutomationLifecycle
+    goalflow: ServiceDep, automation_id: str, state: AutomationLifecycle
 ) -> AutomationStateOut:
     status = await goalflow.set_state(automation_id, state)
     return AutomationStateOut(automation_id=automation_id, state=status.state)
@@ -126,7 +126,7 @@ async def _set_state(
     responses={404: {"description": "unknown automation or version"}},
 )
 async def automation_steps(
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     automation_id: KnownAutomationId,
     version: int | None = Query(None, ge=1),
 ) -> StepCounts:
@@ -141,7 +141,7 @@ async def automation_steps(
     responses={404: {"description": "unknown automation or version"}},
 )
 async def get_automation(
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     automation_id: KnownAutomationId,
     version: int | None = Query(None, ge=1),
 ) -> dict[str, Any]:
@@ -167,7 +167,7 @@ async def get_automation(
     },
 )
 async def enroll(
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     settings: SettingsDep,
     body: EnrollmentIn,
     response: Response,

@@ -23,12 +23,12 @@ from api import drafts
 from api.builder_text import TEXT
 from api.dashboard_auth import Session, check_csrf, read_form
 from api.dashboard_pages import PageNotFound, render, user
-from api.deps import GoalflowDep, SettingsDep
+from api.deps import ServiceDep, SettingsDep
 from api.errors import NotFound
 from api.publishing import checked, problems, publish_definition, trigger_links
-from api.service import Goalflow
 from goalflow.core.checks import Problem
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
+from goalflow.service.contacts import GoalflowService
 from workflows.definition import APPOINTMENT_STATUSES, STEP_ID_PATTERN, WEEKDAYS, EventType
 from workflows.draft_messages import MAX_DRAFT_BYTES
 from workflows.limits import json_bytes
@@ -60,7 +60,9 @@ def _automation_id(raw: str) -> str:
     return raw
 
 
-async def _problems(goalflow: Goalflow, settings: Settings, definition: Any) -> list[Problem]:
+async def _problems(
+    goalflow: GoalflowService, settings: Settings, definition: Any
+) -> list[Problem]:
     _automation, _warnings, errors, checks = checked(
         definition, await trigger_links(goalflow), settings.outbound_policy
     )
@@ -94,7 +96,7 @@ def _page(
 
 @router.get("/automations/new")
 async def new_automation(
-    request: Request, goalflow: GoalflowDep, session: Session = Depends(user)
+    request: Request, goalflow: ServiceDep, session: Session = Depends(user)
 ) -> Response:
     links = await trigger_links(goalflow)
     return _page(request, session, None, NEW_DEFINITION, [], links)
@@ -104,7 +106,7 @@ async def new_automation(
 async def edit_automation(
     request: Request,
     automation_id: str,
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     settings: SettingsDep,
     session: Session = Depends(user),
 ) -> Response:
@@ -151,7 +153,7 @@ def _answer(answer: BuilderAnswer, status_code: int = 200) -> JSONResponse:
 async def builder_save(
     request: Request,
     automation_id: str,
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     settings: SettingsDep,
     session: Session = Depends(user),
 ) -> Response:
@@ -193,7 +195,7 @@ async def restore_version(
     request: Request,
     automation_id: str,
     version: str,
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     session: Session = Depends(user),
 ) -> Response:
     """Restore as draft, from the automation's page: then edit it."""
@@ -227,7 +229,9 @@ def _as_lines(found: AutomationVersion) -> list[str]:
     return json.dumps(dumped, indent=2, ensure_ascii=False).splitlines()
 
 
-async def version_rows(goalflow: Goalflow, automation_id: str) -> tuple[list[VersionRow], bool]:
+async def version_rows(
+    goalflow: GoalflowService, automation_id: str
+) -> tuple[list[VersionRow], bool]:
     """The versions, newest first, each with its diff against the one before; and whether the
     automation has a draft."""
     found = await drafts.versions(goalflow, automation_id)
@@ -258,7 +262,7 @@ async def version_rows(goalflow: Goalflow, automation_id: str) -> tuple[list[Ver
     return rows[::-1], has_draft
 
 
-async def drafts_only(goalflow: Goalflow) -> list[Any]:
+async def drafts_only(goalflow: GoalflowService) -> list[Any]:
     """Drafts of automations never published, for the list of automations."""
     catalog = await goalflow.catalog()
     published = {entry.automation_id for entry in catalog.automations}

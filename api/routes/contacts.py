@@ -5,7 +5,7 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from api.attribution import remember_profile
-from api.deps import GoalflowDep, KnownContactId, SettingsDep
+from api.deps import KnownContactId, ServiceDep, SettingsDep
 from api.schemas import ContactId, ContactOut, ContactProfileIn, ContactSaved, TagsIn, TagsOut
 from workflows.messages import ProfileSave
 
@@ -17,7 +17,7 @@ router = APIRouter(tags=["contacts"])
     response_model=ContactOut,
     responses={404: {"description": "a contact goalflow never saw"}},
 )
-async def get_contact(contact_id: KnownContactId, goalflow: GoalflowDep) -> ContactOut:
+async def get_contact(contact_id: KnownContactId, goalflow: ServiceDep) -> ContactOut:
     """Tags, custom fields and active enrollments."""
     view = await goalflow.contact(contact_id)
     return ContactOut(
@@ -37,7 +37,7 @@ async def get_contact(contact_id: KnownContactId, goalflow: GoalflowDep) -> Cont
 @router.post(
     "/contacts/{contact_id}/tags", status_code=status.HTTP_202_ACCEPTED, response_model=TagsOut
 )
-async def change_tags(contact_id: ContactId, body: TagsIn, goalflow: GoalflowDep) -> TagsOut:
+async def change_tags(contact_id: ContactId, body: TagsIn, goalflow: ServiceDep) -> TagsOut:
     """Add/remove tags; each real change becomes a `contact.tag_added`/`contact.tag_removed`
     event for the contact's enrollments."""
     result = await goalflow.change_tags(contact_id, body.add, body.remove, body.id)
@@ -54,7 +54,7 @@ async def save_contact(
     contact_id: ContactId,
     body: ContactProfileIn,
     response: Response,
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     settings: SettingsDep,
 ) -> ContactSaved:
     """Save the contact's profile. The first save of a contact answers 201 and makes the event

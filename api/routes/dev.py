@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.deps import SettingsDep
-from goalflow.smtp_sink import read_messages
+from goalflow.core.smtp_sink import read_messages
 
 router = APIRouter(tags=["dev"])
 

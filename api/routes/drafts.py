@@ -14,13 +14,13 @@ from fastapi import APIRouter, Body, Path, Query, Response, status
 from pydantic import BaseModel
 
 from api import drafts
-from api.deps import GoalflowDep, KnownAutomationId, SettingsDep
+from api.deps import KnownAutomationId, ServiceDep, SettingsDep
 from api.errors import Conflict, NotFound, TooLarge
 from api.publishing import checked, problems, publish_definition, trigger_links
 from api.schemas import PublishOut
-from api.service import Goalflow
 from goalflow.core.checks import Problem
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
+from goalflow.service.contacts import GoalflowService
 from workflows.draft_messages import MAX_DRAFT_BYTES, Draft
 from workflows.limits import json_bytes
 
@@ -57,7 +57,9 @@ class VersionsOut(BaseModel):
     versions: list[VersionOut]
 
 
-async def _problems(goalflow: Goalflow, settings: Settings, definition: Any) -> list[Problem]:
+async def _problems(
+    goalflow: GoalflowService, settings: Settings, definition: Any
+) -> list[Problem]:
     _automation, _warnings, errors, checks = checked(
         definition, await trigger_links(goalflow), settings.outbound_policy
     )
@@ -65,7 +67,7 @@ async def _problems(goalflow: Goalflow, settings: Settings, definition: Any) -> 
 
 
 async def _view(
-    goalflow: Goalflow, settings: Settings, automation_id: str, draft: Draft
+    goalflow: GoalflowService, settings: Settings, automation_id: str, draft: Draft
 ) -> DraftOut:
     return DraftOut(
         automation_id=automation_id,
@@ -76,7 +78,7 @@ async def _view(
     )
 
 
-async def _draft(goalflow: Goalflow, automation_id: str) -> tuple[Draft, int]:
+async def _draft(goalflow: GoalflowService, automation_id: str) -> tuple[Draft, int]:
     found = await drafts.current(goalflow, automation_id)
     if found.draft is None:
         raise NotFound(f"automation {automation_id!r} has no draft")
@@ -89,7 +91,7 @@ async def _draft(goalflow: Goalflow, automation_id: str) -> tuple[Draft, int]:
     responses={422: {"description": "not a JSON object, or over 1 MiB"}},
 )
 async def save_draft(
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     settings: SettingsDep,
     automation_id: KnownAutomationId,
     definition: dict[str, Any] = Body(
@@ -111,7 +113,7 @@ async def save_draft(
 
 @router.get("/automations/{automation_id}/draft", response_model=DraftOut, responses=NO_DRAFT)
 async def get_draft(
-    goalflow: GoalflowDep, settings: SettingsDep, automation_id: KnownAutomationId
+    goalflow: ServiceDep, settings: SettingsDep, automation_id: KnownAutomationId
 ) -> DraftOut:
     """The draft with its problems."""
     draft, _revision = await _draft(goalflow, automation_id)
@@ -121,7 +123,7 @@ async def get_draft(
 @router.delete(
     "/automations/{automation_id}/draft", response_model=DraftDeleted, responses=NO_DRAFT
 )
-async def delete_draft(goalflow: GoalflowDep, automation_id: KnownAutomationId) -> DraftDeleted:
+async def delete_draft(goalflow: ServiceDep, automation_id: KnownAutomationId) -> DraftDeleted:
     """Throw the draft away (published versions stay)."""
     change = await drafts.discard(goalflow, automation_id)
     if not change.changed:
@@ -141,7 +143,7 @@ async def delete_draft(goalflow: GoalflowDep, automation_id: KnownAutomationId) 
     },
 )
 async def publish_draft(
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     settings: SettingsDep,
     response: Response,
     automation_id: KnownAutomationId,
@@ -178,7 +180,7 @@ async def publish_draft(
     response_model=VersionsOut,
     responses={404: {"description": "unknown automation"}},
 )
-async def list_versions(goalflow: GoalflowDep, automation_id: KnownAutomationId) -> VersionsOut:
+async def list_versions(goalflow: ServiceDep, automation_id: KnownAutomationId) -> VersionsOut:
     """Every published version, newest first, with its number of steps and its running
     enrollments (`active`, from visibility: may lag by a second)."""
     found = (await drafts.versions(goalflow, automation_id))[::-1]
@@ -203,7 +205,7 @@ async def list_versions(goalflow: GoalflowDep, automation_id: KnownAutomationId)
     responses={404: {"description": "unknown automation or version"}},
 )
 async def restore_version(
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     settings: SettingsDep,
     automation_id: KnownAutomationId,
     n: int = Path(description="a published version number"),

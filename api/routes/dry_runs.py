@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, Field, field_validator
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import GoalflowDep, KnownAutomationId, SettingsDep
+from api.deps import KnownAutomationId, ServiceDep, SettingsDep
 from api.errors import NotFound
 from api.preview import definition_to_preview
 from api.schemas import Strict
@@ -80,7 +80,7 @@ def answer(view: DryRunView) -> dict[str, Any]:
     responses={404: {"description": "unknown automation"}},
 )
 async def start_dry_run(
-    goalflow: GoalflowDep, settings: SettingsDep, automation_id: KnownAutomationId, body: DryRunIn
+    goalflow: ServiceDep, settings: SettingsDep, automation_id: KnownAutomationId, body: DryRunIn
 ) -> DryRunStarted:
     """Replay the events contacts kept over `since` through the definition, as if it had been
     active then (triggers, R13, R14), each enrollment through the preview (R18). No side
@@ -110,7 +110,7 @@ async def start_dry_run(
 
 @router.get("/dry-runs/{dry_run_id}", responses={404: {"description": "unknown dry run"}})
 async def get_dry_run(
-    goalflow: GoalflowDep, dry_run_id: Annotated[str, Path(description="dry run id")]
+    goalflow: ServiceDep, dry_run_id: Annotated[str, Path(description="dry run id")]
 ) -> dict[str, Any]:
     """Its status, progress and counts so far."""
     if not re.fullmatch(DRY_RUN_ID, dry_run_id):

@@ -1,21 +1,18 @@
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
 from itsdangerous import BadSignature
 
-from api.deps import GoalflowDep, KnownEnrollmentId, SettingsDep
+from api.deps import KnownEnrollmentId, ServiceDep, SettingsDep
 from api.schemas import CONTACT_ID_PATTERN, EnrollmentCancelled, EnrollmentList, EnrollmentOut
-from api.visibility import BadPageToken, enrollment_query
-from api.visibility import list_enrollments as list_visible_enrollments
-from goalflow.tracking import signer as secret_signer
+from goalflow.core.tracking import signer as secret_signer
+from goalflow.service.visibility import BadPageToken, enrollment_query
+from goalflow.service.visibility import list_enrollments as list_visible_enrollments
 from workflows.definition import STEP_ID_PATTERN
+from workflows.messages import EnrollmentStatus
 
 router = APIRouter(tags=["enrollments"])
-
-StatusFilter = Literal["active", "completed", "exited", "cancelled", "failed"]
 
 
 @router.get(
@@ -23,7 +20,7 @@ StatusFilter = Literal["active", "completed", "exited", "cancelled", "failed"]
     response_model=EnrollmentOut,
     responses={404: {"description": "unknown enrollment"}},
 )
-async def get_enrollment(enrollment_id: KnownEnrollmentId, goalflow: GoalflowDep) -> EnrollmentOut:
+async def get_enrollment(enrollment_id: KnownEnrollmentId, goalflow: ServiceDep) -> EnrollmentOut:
     """Status, current step, what it waits for, goals, timeline and outcome."""
     view = await goalflow.enrollment(enrollment_id)
     return EnrollmentOut.model_validate(view.model_dump())
@@ -35,7 +32,7 @@ async def get_enrollment(enrollment_id: KnownEnrollmentId, goalflow: GoalflowDep
     responses={404: {"description": "unknown enrollment"}},
 )
 async def cancel_enrollment(
-    enrollment_id: KnownEnrollmentId, goalflow: GoalflowDep
+    enrollment_id: KnownEnrollmentId, goalflow: ServiceDep
 ) -> EnrollmentCancelled:
     """Ends the enrollment at once (`cancelled`), or answers its final status (R11 in
     docs/automations.md)."""
@@ -45,11 +42,11 @@ async def cancel_enrollment(
 
 @router.get("/enrollments", response_model=EnrollmentList)
 async def list_enrollments(
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     settings: SettingsDep,
     automation_id: str | None = Query(None, pattern=STEP_ID_PATTERN),
     contact_id: str | None = Query(None, pattern=CONTACT_ID_PATTERN),
-    status: StatusFilter | None = None,
+    status: EnrollmentStatus | None = None,
     page_size: int = Query(100, ge=1, le=1000),
     next_page_token: str | None = Query(None, max_length=4096),
 ) -> EnrollmentList:

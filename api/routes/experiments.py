@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from api.deps import GoalflowDep, KnownAutomationId
+from api.deps import KnownAutomationId, ServiceDep
 from api.experiments import ExperimentsReport, experiments_report
 
 router = APIRouter(tags=["automations"])
@@ -16,7 +16,7 @@ router = APIRouter(tags=["automations"])
     responses={404: {"description": "unknown automation or version"}},
 )
 async def automation_experiments(
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     automation_id: KnownAutomationId,
     version: int | None = Query(None, ge=1),
 ) -> ExperimentsReport:

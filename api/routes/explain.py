@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api import explain as explaining
-from api.deps import GoalflowDep, KnownContactId
+from api.deps import KnownContactId, ServiceDep
 from api.explain import Explained
 from api.schemas import AutomationId
 
@@ -20,7 +20,7 @@ router = APIRouter(tags=["contacts"])
     responses={404: {"description": "unknown contact"}},
 )
 async def explain_contact(
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     contact_id: KnownContactId,
     automation_id: Annotated[AutomationId, Query(description="the automation to explain")],
 ) -> Explained:

@@ -5,9 +5,9 @@ import asyncio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api.deps import GoalflowDep
+from api.deps import ServiceDep
 from api.schemas import Status
-from goalflow.namespace import NamespaceProbe
+from goalflow.core.namespace import NamespaceProbe
 
 router = APIRouter(tags=["health"])
 
@@ -23,7 +23,7 @@ def _unavailable(detail: str) -> JSONResponse:
 
 
 @router.get("/readyz", response_model=Status, responses={503: {"model": Status}})
-async def readyz(request: Request, goalflow: GoalflowDep) -> Status | JSONResponse:
+async def readyz(request: Request, goalflow: ServiceDep) -> Status | JSONResponse:
     """Temporal answers and its namespace has goalflow's search attributes; 503 otherwise."""
     client = goalflow.client
     try:

@@ -9,8 +9,6 @@ the provider's event id becoming the goalflow event id: a provider's retry is a 
 
 from __future__ import annotations
 
-import asyncio
-from collections import defaultdict
 from typing import Annotated, Any
 
 import structlog
@@ -18,7 +16,7 @@ from fastapi import APIRouter, HTTPException, Path, Request, status
 from fastapi.responses import Response
 
 from api.attribution import attribute
-from api.deps import GoalflowDep, SettingsDep
+from api.deps import ServiceDep, SettingsDep
 from api.hook_setup import provider_off
 from api.providers import HookEvent, HookRequest, Malformed, Provider, Unauthorized
 from api.providers.cal_com import CalCom
@@ -29,8 +27,9 @@ from api.providers.sendgrid import SendGrid
 from api.providers.twilio import Twilio
 from api.routes.tracking import TrackerDep
 from api.schemas import HookAccepted, IgnoredEvent
-from api.service import Goalflow, contact_event
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
+from goalflow.service.contacts import GoalflowService
+from goalflow.service.events import contact_event, receipts_or_raise, send_by_contact
 
 router = APIRouter(prefix="/v1/hooks", tags=["hooks"])
 log = structlog.get_logger("goalflow.hooks")
@@ -84,7 +83,7 @@ async def receive(
         ),
     ],
     request: Request,
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     settings: SettingsDep,
     tracker: TrackerDep,
 ) -> Any:
@@ -129,26 +128,17 @@ async def receive(
     return answer
 
 
-async def _accept(goalflow: Goalflow, events: list[HookEvent]) -> tuple[int, int]:
-    """(accepted, duplicates): each contact's events in one update, in the provider's order."""
-    by_contact: dict[str, list[HookEvent]] = defaultdict(list)
-    for event in events:
-        assert event.contact_id is not None
-        by_contact[event.contact_id].append(event)
-    in_flight = asyncio.Semaphore(CONTACTS_IN_FLIGHT)
-
-    async def send(contact_id: str, mine: list[HookEvent]) -> int:
-        batch = [
+async def _accept(goalflow: GoalflowService, events: list[HookEvent]) -> tuple[int, int]:
+    """(accepted, duplicates): each contact's events in one update, in the provider's order.
+    An error is the answer (a 503 the provider retries: the same ids make that safe)."""
+    batch = []
+    for e in events:
+        assert e.contact_id is not None  # the caller keeps only the events that name a contact
+        batch.append(
             contact_event(
-                contact_id, e.type, e.data, event_id=e.event_id, occurred_at=e.occurred_at
+                e.contact_id, e.type, e.data, event_id=e.event_id, occurred_at=e.occurred_at
             )
-            for e in mine
-        ]
-        async with in_flight:
-            receipts = await goalflow.send_events(contact_id, batch)
-        return sum(r.duplicate for r in receipts)
-
-    # An error is the answer (a 503 the provider retries: the same ids make that safe).
-    found = await asyncio.gather(*(send(c, mine) for c, mine in by_contact.items()))
-    duplicates = sum(found)
+        )
+    results = await send_by_contact(goalflow.send_events, batch, in_flight=CONTACTS_IN_FLIGHT)
+    duplicates = sum(r.duplicate for r in receipts_or_raise(results))
     return len(events) - duplicates, duplicates

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Response, status
+from fastapi import APIRouter, Header, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
-from api.bulk import MAX_ROWS, BulkJobs, JobUnavailable, KeyReused
-from api.deps import GoalflowDep, KnownAutomationId, KnownJobId, SettingsDep
+from api.deps import KnownAutomationId, KnownJobId, ServiceDep, SettingsDep
 from api.schemas import Rejected, Strict
+from goalflow.service.bulk import MAX_ROWS, BulkJobs, KeyReused
 from workflows.bulk import BulkJobView, JobStatus
 
 router = APIRouter(tags=["jobs"])
@@ -53,7 +53,7 @@ class JobOut(BaseModel):
 )
 async def bulk_enroll(
     body: BulkEnrollmentIn,
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     settings: SettingsDep,
     automation_id: KnownAutomationId,
     idempotency_key: Annotated[
@@ -89,12 +89,9 @@ async def bulk_enroll(
         503: {"description": "no worker answered for a running job (retry)"},
     },
 )
-async def get_job(job_id: KnownJobId, goalflow: GoalflowDep) -> JobOut:
+async def get_job(job_id: KnownJobId, goalflow: ServiceDep) -> JobOut:
     """Progress of a bulk job: `done` of `total` rows, and what became of them."""
-    try:
-        view = await BulkJobs(goalflow).view(job_id)
-    except JobUnavailable as err:
-        raise HTTPException(503, detail=str(err), headers={"Retry-After": "2"}) from err
+    view = await BulkJobs(goalflow).view(job_id)
     return _job_out(view)
 
 
@@ -107,15 +104,12 @@ async def get_job(job_id: KnownJobId, goalflow: GoalflowDep) -> JobOut:
         503: {"description": "no worker answered for a running job (retry)"},
     },
 )
-async def cancel_job(job_id: KnownJobId, goalflow: GoalflowDep, response: Response) -> JobOut:
+async def cancel_job(job_id: KnownJobId, goalflow: ServiceDep, response: Response) -> JobOut:
     """Stop a job between batches: no new batch starts, the batches in flight finish. Answers
     what was done: status `cancelled` with the counts (200), `cancelling` when batches were
     still finishing after 20 s (202; `GET` the job later), or the final status of a job that had
     already ended (200)."""
-    try:
-        view = await BulkJobs(goalflow).cancel(job_id)
-    except JobUnavailable as err:
-        raise HTTPException(503, detail=str(err), headers={"Retry-After": "2"}) from err
+    view = await BulkJobs(goalflow).cancel(job_id)
     if view.status == "cancelling":
         response.status_code = status.HTTP_202_ACCEPTED
     return _job_out(view)

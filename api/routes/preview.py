@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api import preview as previews
-from api.deps import GoalflowDep, KnownAutomationId, SettingsDep
+from api.deps import KnownAutomationId, ServiceDep, SettingsDep
 from api.preview import PreviewIn, PreviewOut
 
 router = APIRouter(tags=["preview"])
@@ -18,7 +18,7 @@ router = APIRouter(tags=["preview"])
     responses={404: {"description": "unknown automation"}},
 )
 async def preview_automation(
-    goalflow: GoalflowDep, settings: SettingsDep, automation_id: KnownAutomationId, body: PreviewIn
+    goalflow: ServiceDep, settings: SettingsDep, automation_id: KnownAutomationId, body: PreviewIn
 ) -> PreviewOut:
     """The enrollment the contact would go through if enrolled at `start` and the events were
     accepted at their offsets, simulated to its end or to `horizon` by the same interpreter as

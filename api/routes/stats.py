@@ -7,8 +7,8 @@ import asyncio
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from api.deps import GoalflowDep, KnownAutomationId
-from api.visibility import enrollment_stats
+from api.deps import KnownAutomationId, ServiceDep
+from goalflow.service.visibility import enrollment_stats
 from workflows.definition import GoalStep
 
 router = APIRouter(tags=["automations"])
@@ -44,7 +44,7 @@ class StatsOut(BaseModel):
     response_model=StatsOut,
     responses={404: {"description": "unknown automation"}},
 )
-async def automation_stats(goalflow: GoalflowDep, automation_id: KnownAutomationId) -> StatsOut:
+async def automation_stats(goalflow: ServiceDep, automation_id: KnownAutomationId) -> StatsOut:
     """Enrollments by status and, per goal step (of any version), how many met it. From
     visibility: may lag the enrollments themselves by a second; `enrolled` is the sum of the
     statuses."""

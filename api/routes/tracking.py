@@ -3,7 +3,7 @@
 Open (no API key, not under /v1): the HMAC-signed token is the credential. A token that does not
 verify is a 404 and no event. The first request of a link (per kind) in a minute is recorded as
 an event, durably, before the answer goes out, with a fresh event id; repeats within the minute
-get the same answer and record nothing (api/repeats.py), so a bot replaying a click costs no
+get the same answer and record nothing (api/recent_links.py), so a bot replaying a click costs no
 Temporal work.
 """
 
@@ -19,10 +19,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api import metrics
 from api.contact_pages import NO_STORE, browser_language, contact_page, language_for
-from api.deps import GoalflowDep, SettingsDep
-from api.repeats import PENDING, RecentLinks
-from api.service import Goalflow
-from goalflow.tracking import TrackedTarget, Tracker, TrackingKind
+from api.deps import ServiceDep, SettingsDep
+from api.recent_links import PENDING, RecentLinks
+from goalflow.core.tracking import TrackedTarget, Tracker, TrackingKind
+from goalflow.service.contacts import GoalflowService
 
 router = APIRouter(prefix="/t", tags=["tracking"])
 
@@ -86,13 +86,13 @@ def _email_data(target: TrackedTarget, **extra: Any) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None}
 
 
-async def _record(goalflow: Goalflow, target: TrackedTarget, type: str, data: Any) -> None:
+async def _record(goalflow: GoalflowService, target: TrackedTarget, type: str, data: Any) -> None:
     await goalflow.send_event(target.contact_id, type, data, event_id=f"t-{uuid.uuid4().hex}")
 
 
 @router.get("/c/{token}", response_class=RedirectResponse, status_code=302, responses=UNKNOWN_LINK)
 async def click(
-    token: str, request: Request, goalflow: GoalflowDep, tracker: TrackerDep, recent: RecentDep
+    token: str, request: Request, goalflow: ServiceDep, tracker: TrackerDep, recent: RecentDep
 ) -> Response:
     """A tracked link: the click becomes `email.clicked` (a link in an email) or
     `trigger_link.clicked` (a trigger link, also `email.clicked` when it was in an email), then
@@ -122,14 +122,16 @@ async def click(
     return RedirectResponse(url, status_code=302, headers=NO_STORE)
 
 
-async def _trigger_link_url(goalflow: Goalflow, link_id: str) -> str | None:
+async def _trigger_link_url(goalflow: GoalflowService, link_id: str) -> str | None:
     # Looked up at click time: a trigger link's URL may change after the email went out.
     catalog = await goalflow.catalog()
     link = next((t for t in catalog.trigger_links if t.link_id == link_id), None)
     return link.url if link is not None else None
 
 
-async def _record_trigger_click(goalflow: Goalflow, target: TrackedTarget, url: str | None) -> None:
+async def _record_trigger_click(
+    goalflow: GoalflowService, target: TrackedTarget, url: str | None
+) -> None:
     if target.channel == "email":
         await _record(
             goalflow,
@@ -153,7 +155,7 @@ async def _record_trigger_click(goalflow: Goalflow, target: TrackedTarget, url: 
 
 
 async def _record_first(
-    goalflow: Goalflow,
+    goalflow: GoalflowService,
     recent: RecentLinks,
     kind: TrackingKind,
     token: str,
@@ -173,7 +175,7 @@ async def _record_first(
 
 @router.get("/o/{token}", response_class=Response, responses=UNKNOWN_LINK)
 async def open_pixel(
-    token: str, goalflow: GoalflowDep, tracker: TrackerDep, recent: RecentDep
+    token: str, goalflow: ServiceDep, tracker: TrackerDep, recent: RecentDep
 ) -> Response:
     """The open pixel: `email.opened` (once a minute at most), answered with a 1×1 GIF."""
     target = _verified(tracker, TrackingKind.OPEN, token)
@@ -183,7 +185,7 @@ async def open_pixel(
 
 @router.get("/u/{token}", response_class=HTMLResponse, responses=UNKNOWN_LINK)
 async def confirm_unsubscribe(
-    token: str, request: Request, goalflow: GoalflowDep, tracker: TrackerDep
+    token: str, request: Request, goalflow: ServiceDep, tracker: TrackerDep
 ) -> HTMLResponse:
     """The unsubscribe link of an email: a page whose button unsubscribes (POST). Following the
     link records nothing, since link scanners follow every link of a message. In the contact's
@@ -196,7 +198,7 @@ async def confirm_unsubscribe(
 
 @router.post("/u/{token}", response_class=HTMLResponse, responses=UNKNOWN_LINK)
 async def unsubscribe(
-    token: str, request: Request, goalflow: GoalflowDep, tracker: TrackerDep, recent: RecentDep
+    token: str, request: Request, goalflow: ServiceDep, tracker: TrackerDep, recent: RecentDep
 ) -> HTMLResponse:
     """Unsubscribe: `email.unsubscribed`; no further email reaches the contact from any
     automation. Posted by the page's form, or by a mail client with RFC 8058's one-click body

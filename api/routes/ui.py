@@ -37,6 +37,7 @@ from api.dashboard_auth import (
 from api.dashboard_pages import (
     UI_DIR,
     PageNotFound,
+    as_page_not_found,
     dashboard_language,
     percent,
     render,
@@ -44,16 +45,17 @@ from api.dashboard_pages import (
     visitor,
     when,
 )
-from api.deps import GoalflowDep, SettingsDep
+from api.deps import ServiceDep, SettingsDep
 from api.explain import explain
 from api.i18n import translator
 from api.routes import builder, ui_contacts
 from api.schemas import CONTACT_ID_PATTERN
-from api.service import Goalflow, NotFound
 from api.timeline_words import TimelineWords
-from api.visibility import BadPageToken, enrollment_query, list_enrollments
-from goalflow.settings import Settings
-from goalflow.tracking import signer as secret_signer
+from goalflow.core.settings import Settings
+from goalflow.core.tracking import signer as secret_signer
+from goalflow.service.contacts import GoalflowService
+from goalflow.service.errors import NotFound
+from goalflow.service.visibility import BadPageToken, enrollment_query, list_enrollments
 from workflows.definition import STEP_ID_PATTERN
 from workflows.messages import ENROLLMENT_PREFIX, AutomationLifecycle, EnrollmentStatus
 
@@ -91,7 +93,7 @@ def _shown(name: str, value: int | float | None) -> str:
 @router.get("")
 @router.get("/")
 async def automations_page(
-    request: Request, goalflow: GoalflowDep, session: Session = Depends(user)
+    request: Request, goalflow: ServiceDep, session: Session = Depends(user)
 ) -> Response:
     rows, unpublished = await asyncio.gather(
         dashboard.automation_rows(goalflow), builder.drafts_only(goalflow)
@@ -101,7 +103,7 @@ async def automations_page(
 
 
 @router.get("/automations.json")
-async def automations_counts(goalflow: GoalflowDep, _: Session = Depends(user)) -> JSONResponse:
+async def automations_counts(goalflow: ServiceDep, _: Session = Depends(user)) -> JSONResponse:
     rows = await dashboard.automation_rows(goalflow)
     return JSONResponse({"counts": _row_counts(rows)})
 
@@ -130,16 +132,14 @@ def _step_counts_json(
 async def automation_page(
     request: Request,
     automation_id: str,
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     version: str | None = None,
     session: Session = Depends(user),
 ) -> Response:
-    try:
+    with as_page_not_found():
         shown = await dashboard.automation_page(
             goalflow, _known_automation(automation_id), _version(version)
         )
-    except NotFound as err:
-        raise PageNotFound(str(err)) from err
     history, has_draft = await builder.version_rows(goalflow, automation_id)
     return render(
         request,
@@ -162,17 +162,15 @@ async def automation_page(
 @router.get("/automations/{automation_id}/counts.json")
 async def automation_counts(
     automation_id: str,
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     version: str | None = None,
     _: Session = Depends(user),
 ) -> JSONResponse:
-    try:
+    with as_page_not_found():
         found, funnel, counts = await dashboard.automation_counts(
             goalflow, _known_automation(automation_id), _version(version)
         )
         paths = dashboard.path_counts(await dashboard.experiments(goalflow, found))
-    except NotFound as err:
-        raise PageNotFound(str(err)) from err
     shown = _step_counts_json(funnel, counts) | {key: str(n) for key, n in paths.items()}
     return JSONResponse({"counts": shown})
 
@@ -182,7 +180,7 @@ async def change_state(
     request: Request,
     automation_id: str,
     action: str,
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     session: Session = Depends(user),
 ) -> Response:
     """Pause or resume (R17 in docs/automations.md), from the automation's page."""
@@ -190,10 +188,8 @@ async def change_state(
     states: dict[str, AutomationLifecycle] = {"pause": "paused", "resume": "active"}
     if action not in states:
         raise PageNotFound(f"no action {action!r}")
-    try:
+    with as_page_not_found():
         await goalflow.set_state(_known_automation(automation_id), states[action])
-    except NotFound as err:
-        raise PageNotFound(str(err)) from err
     return RedirectResponse(f"/ui/automations/{urlquote(automation_id, safe='')}", 303)
 
 
@@ -203,7 +199,7 @@ async def change_state(
 @router.get("/enrollments")
 async def enrollments_page(
     request: Request,
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     settings: SettingsDep,
     automation_id: str = "",
     contact_id: str = "",
@@ -255,13 +251,11 @@ async def enrollments_page(
     )
 
 
-async def _enrollment(goalflow: GoalflowDep, enrollment_id: str) -> Any:
+async def _enrollment(goalflow: ServiceDep, enrollment_id: str) -> Any:
     if not enrollment_id.startswith(ENROLLMENT_PREFIX):
         raise PageNotFound(f"enrollment {enrollment_id!r} not found")
-    try:
+    with as_page_not_found():
         return await goalflow.enrollment(enrollment_id)
-    except NotFound as err:
-        raise PageNotFound(str(err)) from err
 
 
 def temporal_link(settings: Settings, workflow_id: str) -> str | None:
@@ -276,7 +270,7 @@ def temporal_link(settings: Settings, workflow_id: str) -> str | None:
 async def enrollment_page(
     request: Request,
     enrollment_id: str,
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     settings: SettingsDep,
     session: Session = Depends(user),
 ) -> Response:
@@ -300,7 +294,7 @@ async def enrollment_page(
 
 
 async def _why(
-    goalflow: Goalflow, contact_id: str, automation_id: str, enrollment_id: str
+    goalflow: GoalflowService, contact_id: str, automation_id: str, enrollment_id: str
 ) -> dict[str, Any] | None:
     """The "Why?" section: explain's entries and this enrollment's goals with their near
     misses (None when the contact cannot be read)."""
@@ -316,7 +310,7 @@ async def _why(
 async def cancel_enrollment(
     request: Request,
     enrollment_id: str,
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     session: Session = Depends(user),
 ) -> Response:
     check_csrf(session, await read_form(request))
@@ -367,7 +361,7 @@ async def login(
 
 @router.post("/logout")
 async def logout(
-    request: Request, goalflow: GoalflowDep, session: Session = Depends(visitor)
+    request: Request, goalflow: ServiceDep, session: Session = Depends(visitor)
 ) -> Response:
     check_csrf(session, await read_form(request))
     # Revoked for every API process, not only forgotten by this browser (a copy of the cookie

@@ -14,11 +14,11 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.dashboard_auth import Session
 from api.dashboard_pages import PageNotFound, render, user
-from api.deps import GoalflowDep, SettingsDep
+from api.deps import ServiceDep, SettingsDep
 from api.schemas import CONTACT_ID_PATTERN
-from api.service import NotFound
-from api.visibility import list_enrollments, quote
-from goalflow.smtp_sink import read_messages
+from goalflow.core.smtp_sink import read_messages
+from goalflow.service.errors import NotFound
+from goalflow.service.visibility import list_enrollments, quote
 from workflows.messages import CONTACT_PREFIX
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -52,7 +52,7 @@ OUTBOX_POLICY = (
 )
 
 
-async def find_contacts(goalflow: GoalflowDep, prefix: str) -> tuple[list[str], bool]:
+async def find_contacts(goalflow: ServiceDep, prefix: str) -> tuple[list[str], bool]:
     """Ids of contacts starting with `prefix`, sorted, and whether there are more."""
     cut = _UNSAFE_IN_LITERALS.search(prefix)
     sent = prefix if cut is None else prefix[: cut.start()]
@@ -73,7 +73,7 @@ async def find_contacts(goalflow: GoalflowDep, prefix: str) -> tuple[list[str], 
 @router.get("/contacts")
 async def contacts_page(
     request: Request,
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     prefix: str = "",
     session: Session = Depends(user),
 ) -> Response:
@@ -98,7 +98,7 @@ async def contacts_page(
 async def contact_page(
     request: Request,
     contact_id: str,
-    goalflow: GoalflowDep,
+    goalflow: ServiceDep,
     session: Session = Depends(user),
 ) -> Response:
     if not re.fullmatch(CONTACT_ID_PATTERN, contact_id):

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"

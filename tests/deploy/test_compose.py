@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
 from tests.deploy.helpers import (
     APP_SERVICES,
     CLOUD_OVERRIDE,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from goalflow.binaries import temporal_cli
+from goalflow.cli.binaries import temporal_cli
 from tests.deploy.helpers import ROOT, as_argv, service_environment, split_image
 
 # Temporal server roles that the `temporalio/server` image starts when SERVICES is not set.

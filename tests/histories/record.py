@@ -23,12 +23,12 @@ from typing import Any
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from goalflow.core.settings import Settings
+from goalflow.core.sms_recipients import phone_workflow_id
+from goalflow.core.smtp_sink import SmtpSink
 from goalflow.core.validation import parse_automation
-from goalflow.phones import phone_workflow_id
-from goalflow.settings import Settings
-from goalflow.smtp_sink import SmtpSink
 from tests.conftest import free_port
-from tests.helpers import Engine, running_engine, temporal_test_server
+from tests.helpers import WorkflowDriver, running_engine, temporal_test_server
 from workflows.contact import ContactWorkflowV2
 from workflows.definition import Holdout
 from workflows.events import ContactEvent, TriggerMatch
@@ -192,7 +192,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 SMS_TO = "+15550100"
 
 
-async def _record_triggered(engine: Engine, name: str, definition: dict[str, Any]) -> str:
+async def _record_triggered(engine: WorkflowDriver, name: str, definition: dict[str, Any]) -> str:
     """Drive the contact workflow as the API does for triggers; the enrollment's id."""
     contact = f"replay-{name}"
     automation, _ = parse_automation(definition)
@@ -225,7 +225,7 @@ async def _record_triggered(engine: Engine, name: str, definition: dict[str, Any
     return enrollment_id
 
 
-async def _record(engine: Engine, name: str, definition: dict[str, Any]) -> dict[str, str]:
+async def _record(engine: WorkflowDriver, name: str, definition: dict[str, Any]) -> dict[str, str]:
     contact = f"replay-{name}"
     if name == "holdout":
         holdout = Holdout.model_validate(definition["settings"]["holdout"])

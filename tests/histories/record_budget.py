@@ -21,10 +21,10 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from goalflow.settings import Settings
-from goalflow.smtp_sink import SmtpSink
+from goalflow.core.settings import Settings
+from goalflow.core.smtp_sink import SmtpSink
 from tests.conftest import free_port
-from tests.helpers import Engine, running_engine, temporal_test_server
+from tests.helpers import WorkflowDriver, running_engine, temporal_test_server
 from workflows.automation import CatalogWorkflow
 from workflows.budget import MessagingPolicy
 from workflows.messages import CatalogState, catalog_workflow_id, contact_workflow_id
@@ -38,15 +38,15 @@ def automation(name: str, *steps: dict[str, Any], **settings: Any) -> dict[str, 
     return {"name": name, "settings": settings, "steps": [HELLO, *steps]}
 
 
-async def _history(engine: Engine, workflow_id: str) -> str:
+async def _history(engine: WorkflowDriver, workflow_id: str) -> str:
     return (await engine.client.get_workflow_handle(workflow_id).fetch_history()).to_json()
 
 
-async def _waiting(engine: Engine, enrollment_id: str) -> None:
+async def _waiting(engine: WorkflowDriver, enrollment_id: str) -> None:
     await engine.until(enrollment_id, lambda v: v.waiting is not None)
 
 
-async def _record(engine: Engine) -> dict[str, str]:
+async def _record(engine: WorkflowDriver) -> dict[str, str]:
     await engine.client.execute_update_with_start_workflow(
         CatalogWorkflow.set_messaging_policy,
         MessagingPolicy.model_validate({"email": {"max": 1, "per": "P1D"}}),

@@ -18,11 +18,11 @@ import httpx
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from api.bulk import BulkJobs
-from api.service import Goalflow
-from goalflow.binaries import temporal_cli
+from goalflow.cli.binaries import temporal_cli
+from goalflow.core.settings import Settings
 from goalflow.core.validation import parse_automation
-from goalflow.settings import Settings
+from goalflow.service.bulk import BulkJobs
+from goalflow.service.contacts import GoalflowService
 from tests.helpers import assert_eventually
 from worker import build_worker
 from workflows.bulk import BulkEnrollWorkflow, BulkJobView, job_workflow_id
@@ -42,7 +42,7 @@ async def main() -> None:
     task_queue = f"record-{uuid.uuid4()}"
     settings = Settings.model_validate({"GOALFLOW_TASK_QUEUE": task_queue})
     async with env, httpx.AsyncClient() as http, build_worker(env.client, settings, http):
-        goalflow = Goalflow(env.client, task_queue)
+        goalflow = GoalflowService(env.client, task_queue)
         automation, _ = parse_automation(INSTANT, set())
         await goalflow.publish("bulk-instant", automation)
         jobs = BulkJobs(goalflow, concurrency=1)

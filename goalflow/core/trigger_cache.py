@@ -19,7 +19,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import structlog
-from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -29,11 +28,8 @@ from workflows.definition import Automation
 from workflows.events import ContactEvent, TriggerMatch
 from workflows.matching import triggers_met_by
 from workflows.messages import (
-    MATCH_TRIGGERS,
     AutomationVersion,
     CatalogEntry,
-    MatchTriggersRequest,
-    MatchTriggersResult,
     TriggerSet,
     TriggerSetRequest,
     VersionRequest,
@@ -200,16 +196,3 @@ class TriggerCache:
             paused=entry.state == "paused",
             search_attributes=self.search_attributes,
         )
-
-
-class TriggerActivities:
-    """The worker's side: the contact workflow asks which triggers the tag changes made by
-    automations match (a local activity, answered from this process's cached copy)."""
-
-    def __init__(self, client: Client, task_queue: str) -> None:
-        self.cache = TriggerCache(client, task_queue)
-
-    @activity.defn(name=MATCH_TRIGGERS)
-    async def match_triggers(self, request: MatchTriggersRequest) -> MatchTriggersResult:
-        cache = await self.cache.current()
-        return MatchTriggersResult(matches=[cache.match(event) for event in request.events])

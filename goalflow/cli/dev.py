@@ -19,11 +19,11 @@ import httpx
 import uvicorn
 from temporalio.client import Client
 
-from goalflow.binaries import temporal_cli
-from goalflow.namespace import cli_type, prepare_namespace
-from goalflow.outbound import LOOPBACK_NETWORKS
-from goalflow.settings import Settings
-from goalflow.temporal import connect
+from goalflow.cli.binaries import temporal_cli
+from goalflow.core.namespace import cli_type, prepare_namespace
+from goalflow.core.outbound import LOOPBACK_NETWORKS
+from goalflow.core.settings import Settings
+from goalflow.core.temporal import connect
 from workflows.search_attributes import SEARCH_ATTRIBUTES
 
 
@@ -165,7 +165,7 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
 
 
 async def run_dev(options: DevOptions) -> None:
-    from goalflow.smtp_sink import SmtpSink
+    from goalflow.core.smtp_sink import SmtpSink
 
     options.data_dir.mkdir(parents=True, exist_ok=True)
     external = os.environ.get("TEMPORAL_ADDRESS")

@@ -21,7 +21,7 @@ from typing import Any
 
 from cachetools import TTLCache
 
-from goalflow.tracking import TrackingKind
+from goalflow.core.tracking import TrackingKind
 
 WINDOW_SECONDS = 60.0
 # About 200 bytes each: 20 MB at most.

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from temporalio.testing import WorkflowEnvironment
 
 from api.providers.twilio import signature_of
-from goalflow.smtp_sink import read_messages
+from goalflow.core.smtp_sink import read_messages
 from tests.conftest import Stack, open_stack
 from tests.helpers import new_id
 from tests.messaging import enroll, messages_for, publish, until

@@ -1,4 +1,4 @@
-"""What the API asks of Temporal for bulk jobs: validate rows, store them in chunk holders, start
+"""Bulk jobs, as the service layer runs them: validate rows, store them in chunk holders, start
 the job, read its progress. The design (where the contacts live, why) is in `workflows/bulk.py`.
 """
 
@@ -17,10 +17,11 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api import metrics
-from api.errors import NotFound
-from api.schemas import ContactIn, validation_reason
-from api.service import Goalflow, chunked
+from goalflow.service import metrics
+from goalflow.service.contacts import GoalflowService
+from goalflow.service.errors import Unavailable, is_missing, missing_as_not_found
+from goalflow.service.events import chunked
+from goalflow.service.inputs import ContactIn, validation_reason
 from workflows.bulk import (
     BulkChunk,
     BulkChunkWorkflow,
@@ -85,7 +86,7 @@ def _reason(err: ValidationError) -> str:
     return validation_reason(err)[:MAX_REASON]
 
 
-class JobUnavailable(Exception):
+class JobUnavailable(Unavailable):
     """No worker answered for the job (they are all down or busy): try again shortly."""
 
 
@@ -113,7 +114,7 @@ _KEY_REUSED = "this Idempotency-Key was already used for a different request"
 
 
 class BulkJobs:
-    def __init__(self, goalflow: Goalflow, *, concurrency: int = 16) -> None:
+    def __init__(self, goalflow: GoalflowService, *, concurrency: int = 16) -> None:
         self.goalflow = goalflow
         self.client = goalflow.client
         self.concurrency = concurrency
@@ -206,7 +207,7 @@ class BulkJobs:
         try:
             description = await self.client.get_workflow_handle(workflow_id).describe()
         except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
+            if is_missing(err):
                 return None
             raise
         value = await description.memo_value(REQUEST_DIGEST, None)
@@ -231,7 +232,7 @@ class BulkJobs:
         try:
             await handle.signal(BulkEnrollWorkflow.request_cancel)
         except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:  # it ended meanwhile
+            if not is_missing(err):  # it ended meanwhile
                 raise
         try:
             return await asyncio.wait_for(handle.result(), CANCEL_WAIT.total_seconds())
@@ -243,12 +244,8 @@ class BulkJobs:
 
     async def view(self, job_id: str) -> BulkJobView:
         handle = self._handle(job_id)
-        try:
+        with missing_as_not_found(f"job {job_id!r} not found"):
             description = await handle.describe()
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                raise NotFound(f"job {job_id!r} not found") from err
-            raise
         status = description.status
         if status == WorkflowExecutionStatus.COMPLETED:
             # The result, rather than a query that would replay the whole history.

@@ -31,9 +31,9 @@ def dev(
     With TEMPORAL_ADDRESS set, that server is used instead of starting one."""
     import logging
 
-    from goalflow.dev import DevOptions, run_dev
-    from goalflow.logging import SMTP_SINK_LOGGER
-    from goalflow.namespace import NamespaceNotReady
+    from goalflow.cli.dev import DevOptions, run_dev
+    from goalflow.core.logging import SMTP_SINK_LOGGER
+    from goalflow.core.namespace import NamespaceNotReady
 
     _configure_logging()
     if smtp_log:
@@ -48,8 +48,8 @@ def dev(
 @app.command()
 def worker() -> None:
     """Run a worker (production): workflows and activities on GOALFLOW_TASK_QUEUE."""
-    from goalflow.namespace import NamespaceNotReady
-    from goalflow.production import UnsafeProductionSettings
+    from goalflow.core.namespace import NamespaceNotReady
+    from goalflow.core.production import UnsafeProductionSettings
     from worker import run_worker
 
     _configure_logging()
@@ -68,7 +68,7 @@ def api(
     import uvicorn
 
     from api.main import create_app
-    from goalflow.production import UnsafeProductionSettings
+    from goalflow.core.production import UnsafeProductionSettings
 
     _configure_logging()
     try:
@@ -182,7 +182,7 @@ def enroll(
     job_rows: Annotated[int, typer.Option(help="rows per bulk job (at most 100,000)")] = 100_000,
 ) -> None:
     """Enroll every contact of a CSV or JSONL file as a bulk job, with progress and a summary."""
-    from goalflow.enroll_file import EnrollFileError, enroll_file, print_summary
+    from goalflow.cli.enroll_file import EnrollFileError, enroll_file, print_summary
 
     try:
         summary = enroll_file(
@@ -202,8 +202,8 @@ def enroll(
 
 
 def _configure_logging() -> None:
-    from goalflow.logging import configure_logging
-    from goalflow.settings import get_settings
+    from goalflow.core.logging import configure_logging
+    from goalflow.core.settings import get_settings
 
     configure_logging(get_settings().log_format)
 

@@ -14,7 +14,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, TLSConfig
 
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
 
 
 def _tls(settings: Settings) -> TLSConfig | bool:

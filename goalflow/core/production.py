@@ -1,6 +1,6 @@
 """`GOALFLOW_ENV=production`: refuse to start on settings that are only fit for a laptop.
 
-The shipped defaults (goalflow/settings.py) and the values of `.env.example` make the stack run
+The shipped defaults (goalflow/core/settings.py) and the values of `.env.example` make the stack run
 out of the box, which also means anyone who reads the repository knows them: a deployment that
 forgot to replace them signs tracking links and webhooks with a public secret, or serves `/v1`
 without authentication. In production the API and the worker check their settings at start and
@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import urlsplit
 
-from goalflow.settings import Settings
+from goalflow.core.settings import Settings
 
-# Every placeholder secret goalflow ships: the defaults of goalflow/settings.py and the values of
-# .env.example (tests/test_production_settings.py keeps this list in step with both).
+# Every placeholder secret goalflow ships: the defaults of goalflow/core/settings.py and the
+# values of .env.example (tests/test_production_settings.py keeps this list in step with both).
 PLACEHOLDER_SECRETS = frozenset(
     {
         "goalflow-dev-secret-change-me",

@@ -16,7 +16,7 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowQueryF
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from goalflow.tracking import secret_list
+from goalflow.core.tracking import secret_list
 from workflows.phone_numbers import PHONE_PREFIX, PhoneSent, PhoneState, PhoneWorkflow
 
 _NOT_DIGITS = re.compile(r"\D")

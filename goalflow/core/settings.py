@@ -9,7 +9,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from goalflow.outbound import OutboundPolicy, parse_networks
+from goalflow.core.outbound import OutboundPolicy, parse_networks
+from workflows.messages import DEFAULT_TASK_QUEUE
 
 
 class Settings(BaseSettings):
@@ -23,14 +24,14 @@ class Settings(BaseSettings):
     temporal_tls_cert: str | None = Field(None, alias="TEMPORAL_TLS_CERT")
     temporal_tls_key: str | None = Field(None, alias="TEMPORAL_TLS_KEY")
     temporal_tls_ca: str | None = Field(None, alias="TEMPORAL_TLS_CA")
-    task_queue: str = Field("goalflow", alias="GOALFLOW_TASK_QUEUE")
+    task_queue: str = Field(DEFAULT_TASK_QUEUE, alias="GOALFLOW_TASK_QUEUE")
     # The worker checks at start that the namespace has the search attributes the workflows
-    # write (goalflow/namespace.py) and stops if not; with this, it creates the missing ones.
+    # write (goalflow/core/namespace.py) and stops if not; with this, it creates the missing ones.
     # `goalflow dev` turns it on unless told otherwise.
     register_search_attributes: bool = Field(False, alias="GOALFLOW_REGISTER_SEARCH_ATTRIBUTES")
     api_keys: str = Field("", alias="GOALFLOW_API_KEYS")
     public_url: str = Field("http://127.0.0.1:8000", alias="GOALFLOW_PUBLIC_URL")
-    # Comma-separated: the first signs, all verify (see goalflow/tracking.py, docs/security.md).
+    # Comma-separated: the first signs, all verify (goalflow/core/tracking.py, docs/security.md).
     secret: str = Field("goalflow-dev-secret-change-me", alias="GOALFLOW_SECRET")
     # smtp://[user:pass@]host[:port][?starttls=true][&verify=false]; smtps:// for implicit TLS.
     smtp_url: str = Field("smtp://127.0.0.1:1025", alias="GOALFLOW_SMTP_URL")
@@ -47,7 +48,7 @@ class Settings(BaseSettings):
         "whsec_Z29hbGZsb3ctZGV2LXdlYmhvb2stc2VjcmV0", alias="GOALFLOW_WEBHOOK_SECRET"
     )
     # "production": the API and the worker refuse to start on placeholder secrets, a local public
-    # URL or (API) no API keys; see goalflow/production.py and docs/deploy.md.
+    # URL or (API) no API keys; see goalflow/core/production.py and docs/deploy.md.
     env: Literal["development", "production"] = Field("development", alias="GOALFLOW_ENV")
     # Provider webhooks in (POST /v1/hooks/{provider}, docs/integrations.md): a provider whose
     # secret is unset answers 404. GOALFLOW_TWILIO_AUTH_TOKEN above also verifies Twilio's.
@@ -70,7 +71,7 @@ class Settings(BaseSettings):
         1000, ge=100, le=100_000, alias="GOALFLOW_WORKER_CACHED_WORKFLOWS"
     )
     # CIDRs (comma-separated) of non-public networks webhook steps may call; public addresses
-    # are always allowed (goalflow/outbound.py, docs/security.md).
+    # are always allowed (goalflow/core/outbound.py, docs/security.md).
     outbound_allowed_networks: str = Field("", alias="GOALFLOW_OUTBOUND_ALLOWED_NETWORKS")
     max_body_bytes: int = Field(10 * 1024 * 1024, alias="GOALFLOW_MAX_BODY_BYTES")
     # Enroll calls a bulk job keeps in flight per batch (two batches run at once).

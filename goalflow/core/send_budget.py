@@ -15,7 +15,7 @@ import structlog
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from goalflow.triggers import TriggerCache
+from goalflow.core.trigger_cache import TriggerCache
 from workflows.budget import (
     SIGNAL_SEND_RECORDED,
     UPDATE_GRANT_SEND,

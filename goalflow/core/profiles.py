@@ -3,9 +3,9 @@ phone number: the profiles' directory.
 
 Each address and number a contact's profile is saved with is recorded in a `ProfileKeyWorkflow`
 whose id is a keyed hash (HMAC-SHA256 under `GOALFLOW_SECRET`) of it, like the phone directory
-of SMS recipients (`goalflow.phones`): never in clear in a workflow id or search attribute, and
-without the secret the id cannot be computed from an address. Addresses compare without regard
-to case (and an internationalised domain as its ASCII form); numbers by their digits.
+of SMS recipients (`goalflow.core.sms_recipients`): never in clear in a workflow id or search
+attribute, and without the secret the id cannot be computed from an address. Addresses compare
+without regard to case (and an internationalised domain as its ASCII form); numbers by their digits.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowQueryF
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from goalflow.phones import normalize_phone
-from goalflow.tracking import secret_list
+from goalflow.core.sms_recipients import normalize_phone
+from goalflow.core.tracking import secret_list
 from workflows.directory import (
     PROFILE_KEY_PREFIX,
     ProfileKeySaved,

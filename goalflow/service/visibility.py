@@ -16,11 +16,12 @@ import json
 import re
 from collections import Counter
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, cast
 
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
-from api.schemas import EnrollmentSummary, StepCount
 from workflows.definition import Automation, GoalStep, SendEmailStep, SendSmsStep, WaitStep
 from workflows.messages import EnrollmentStatus
 from workflows.search_attributes import AUTOMATION_ID, CONTACT_ID, GOALS_MET, STEP
@@ -34,6 +35,38 @@ ENDED_STATUSES: tuple[EnrollmentStatus, ...] = ("completed", "exited", "cancelle
 MAX_SCAN_PAGES = 20
 # Visibility page size when reading every ended enrollment for stats.
 STATS_PAGE = 1000
+
+
+class EnrollmentSummary(BaseModel):
+    enrollment_id: str
+    automation_id: str | None
+    contact_id: str | None
+    version: int | None
+    status: str
+    current_step: str | None
+    started_at: datetime | None
+
+
+class StepCount(BaseModel):
+    step_id: str
+    type: str
+    name: str | None
+    here: int
+    reached: int
+    met: int | None = Field(None, description="goal steps only")
+
+    @model_serializer(mode="wrap")
+    def _met_for_goals_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if self.met is None:
+            data.pop("met", None)
+        return data
+
+
+class StepCounts(BaseModel):
+    automation_id: str
+    version: int
+    steps: list[StepCount]
 
 
 class BadPageToken(ValueError):

@@ -1,0 +1,58 @@
+"""The service layer's domain errors: plain exceptions, no HTTP.
+
+The API turns each into its answer in one place (`api/errors.py`: `NotFound` 404, `Conflict` 409,
+`TooLarge` 422, `Unavailable` 503); the client and the CLI see them as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from temporalio.service import RPCError, RPCStatusCode
+
+
+class NotFound(Exception):
+    """The thing asked for does not exist (404)."""
+
+
+class Conflict(Exception):
+    """The request contradicts the state (409)."""
+
+
+class TooLarge(Exception):
+    """What the request would make is past a limit (422, at `loc`, as a validation error)."""
+
+    def __init__(self, loc: list[str], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+class Unavailable(Exception):
+    """No worker answered in time (they are all down or busy): try again shortly (503)."""
+
+    retry_after = 2
+
+
+@contextmanager
+def missing_as_not_found(
+    message: str,
+    *,
+    also: tuple[type[BaseException], ...] = (),
+    statuses: tuple[RPCStatusCode, ...] = (RPCStatusCode.NOT_FOUND,),
+) -> Iterator[None]:
+    """Temporal's answer that a workflow does not exist (an RPC error with one of `statuses`, or
+    one of the `also` errors) raised as `NotFound(message)`; every other error as it is."""
+    try:
+        yield
+    except RPCError as err:
+        if err.status in statuses:
+            raise NotFound(message) from err
+        raise
+    except also as err:
+        raise NotFound(message) from err
+
+
+def is_missing(err: BaseException) -> bool:
+    """Whether Temporal answered that the workflow does not exist."""
+    return isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND
