@@ -22,7 +22,7 @@ Error = dict[str, Any]
 
 def _refused_destinations(automation: Automation, policy: OutboundPolicy) -> list[Error]:
     """A webhook URL naming a non-public address outright is refused now rather than at every
-    call (hostnames are checked when the call connects: goalflow/outbound.py)."""
+    call (hostnames are checked when the call connects: goalflow/core/outbound.py)."""
     errors: list[Error] = []
     for i, step in enumerate(automation.steps):
         if isinstance(step, WebhookStep):
@@ -56,7 +56,7 @@ def checked(
 
 
 def problems(definition: Any, errors: list[Error], warnings: list[Problem]) -> list[Problem]:
-    """The errors worded as the 422 words them (api/error_words.py), then the warnings."""
+    """The errors worded as the 422 words them (goalflow/service/error_words.py), then the warnings."""
     in_body = worded([{**e, "loc": ("body", *e["loc"])} for e in errors], definition)
     found = [
         Problem(level="error", code=e["type"], loc=list(e["loc"][1:]), message=e["msg"])

@@ -4,7 +4,7 @@ goal met during either wait, the ledger across the contact's continue-as-new, an
 the last slot.
 
 The send activities are fakes under their real names, but they ask the real budget
-(goalflow/send_budget.py) exactly as the real ones do, before sending."""
+(goalflow/core/send_budget.py) exactly as the real ones do, before sending."""
 
 from __future__ import annotations
 

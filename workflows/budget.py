@@ -3,7 +3,7 @@ a contact's recent sends, and the grant decision.
 
 Plain code, no Temporal and no clock: the contact workflow (workflows/contact_budget.py) keeps
 the ledger in its state and decides each grant with its own `now`; the worker's send activities
-(goalflow/send_budget.py) ask for the grant with the policy of their process's cached catalog.
+(goalflow/core/send_budget.py) ask for the grant with the policy of their process's cached catalog.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ workflow for a slot: one update, decided there in acceptance order against the c
 (workflows/contact_budget.py). The answer is a slot, "ask again at T" (the enrollment waits,
 `waiting.kind = "budget"` or `"quiet_hours"`) or "skip". A transactional send is counted after
 it went out, by a signal, without asking. The policy is this process's copy of the catalog's
-(goalflow/triggers.py), refreshed as publishing is: a send with no policy for its channel asks
+(goalflow/core/trigger_cache.py), refreshed as publishing is: a send with no policy for its channel asks
 nothing and costs nothing more.
 """
 

@@ -42,7 +42,7 @@ def catalog_workflow_id(task_queue: str) -> str:
 REENTRY_REFUSED = "ReentryRefused"
 UNKNOWN_VERSION = "UnknownVersion"
 WEBHOOK_REJECTED = "WebhookRejected"
-# A webhook destination the outbound guard refused (goalflow/outbound.py); never retried.
+# A webhook destination the outbound guard refused (goalflow/core/outbound.py); never retried.
 OUTBOUND_REFUSED = "OutboundRefused"
 SMTP_REJECTED = "SmtpRejected"
 SMS_REJECTED = "SmsRejected"
