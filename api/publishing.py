@@ -56,7 +56,8 @@ def checked(
 
 
 def problems(definition: Any, errors: list[Error], warnings: list[Problem]) -> list[Problem]:
-    """The errors worded as the 422 words them (goalflow/service/error_words.py), then the warnings."""
+    """The errors worded as the 422 words them (goalflow/service/error_words.py), then the
+    warnings."""
     in_body = worded([{**e, "loc": ("body", *e["loc"])} for e in errors], definition)
     found = [
         Problem(level="error", code=e["type"], loc=list(e["loc"][1:]), message=e["msg"])

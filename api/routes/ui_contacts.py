@@ -27,8 +27,8 @@ CONTACT_LIMIT = 50
 ENROLLMENTS_SHOWN = 50
 OUTBOX_LIMIT = 200
 CONTACT_TYPES = "WorkflowType IN ('ContactWorkflowV2', 'ContactWorkflow')"
-# Characters a visibility literal cannot carry exactly (goalflow/service/visibility.py): the filter names
-# the prefix up to the first of them, and the rest is checked here.
+# Characters a visibility literal cannot carry exactly (goalflow/service/visibility.py): the
+# filter names the prefix up to the first of them, and the rest is checked here.
 _UNSAFE_IN_LITERALS = re.compile(r'["\\]')
 
 # An email's HTML, shown inside the outbox page's sandboxed frame: no script, no form, nothing

@@ -5,8 +5,8 @@ workflow for a slot: one update, decided there in acceptance order against the c
 (workflows/contact_budget.py). The answer is a slot, "ask again at T" (the enrollment waits,
 `waiting.kind = "budget"` or `"quiet_hours"`) or "skip". A transactional send is counted after
 it went out, by a signal, without asking. The policy is this process's copy of the catalog's
-(goalflow/core/trigger_cache.py), refreshed as publishing is: a send with no policy for its channel asks
-nothing and costs nothing more.
+(goalflow/core/trigger_cache.py), refreshed as publishing is: a send with no policy for its
+channel asks nothing and costs nothing more.
 """
 
 from __future__ import annotations
