@@ -27,6 +27,7 @@ from temporalio.worker import Worker
 
 from activities.contacts import ContactActivities
 from activities.email import EmailActivities, SmtpConfig
+from activities.migrations import MigrationActivities
 from activities.sms import SmsActivities, sms_provider
 from activities.webhook import WebhookActivities
 from goalflow.namespace import NamespaceNotReady, prepare_namespace
@@ -41,6 +42,7 @@ from workflows.contact import ContactWorkflowV2
 from workflows.directory import ProfileKeyWorkflow
 from workflows.drafts import DraftWorkflow
 from workflows.enrollment import EnrollmentWorkflowV2
+from workflows.migration_job import MigrationJobWorkflow
 from workflows.phone_numbers import PhoneWorkflow
 from workflows.sessions import DashboardLogoutWorkflow
 from workflows.v1_types import ContactWorkflow, EnrollmentWorkflow
@@ -68,6 +70,7 @@ WORKFLOWS: Sequence[type] = (
     DashboardLogoutWorkflow,
     ProfileKeyWorkflow,
     DraftWorkflow,
+    MigrationJobWorkflow,
 )
 
 
@@ -98,7 +101,13 @@ def client_activities(client: Client, task_queue: str, secret: str | None = None
     return [
         ContactActivities(client, secret=secret).enroll_batch,
         TriggerActivities(client, task_queue).match_triggers,
+        *_migration_activities(client),
     ]
+
+
+def _migration_activities(client: Client) -> list[Any]:
+    moves = MigrationActivities(client)
+    return [moves.list_migration_page, moves.move_enrollments]
 
 
 def build_worker(

@@ -24,6 +24,7 @@ from api.routes import (
     health,
     hooks,
     jobs,
+    migrations,
     stats,
     tracking,
     trigger_links,
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         jobs,
         stats,
         experiments,
+        migrations,
     ):
         app.include_router(module.router, prefix="/v1", dependencies=v1)
     if settings.dev_mode:
