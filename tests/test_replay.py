@@ -45,6 +45,16 @@ def test_histories_cover_the_required_scenarios() -> None:
     # A bulk job stopped between batches (patch bulk-cancel-between-batches; record_bulk.py).
     assert "bulk_cancel_between_batches" in names
     assert "phone_sms" in names  # the phone directory, updated by an SMS send
+    # R19: enrollments moved to another version (while waiting, its next run, right after an
+    # action in flight, ended as unmapped) and a migration job's first run (record_migration.py).
+    for name in (
+        "enrollment_migrated_wait_v2",
+        "enrollment_migrated_wait_after_v2",
+        "enrollment_migrated_action_v2",
+        "enrollment_migrated_out_v2",
+        "migration_job",
+    ):
+        assert name in names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
