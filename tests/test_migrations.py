@@ -5,11 +5,14 @@ once."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import httpx
 import pytest
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.migrations import MigrationActivities
@@ -21,10 +24,12 @@ from tests.helpers import Engine, assert_eventually, new_id
 from worker import build_worker
 from workflows.migration import MoveRequest, MoveResult, full_step_map
 from workflows.migration_job import (
+    MOVE_ENROLLMENTS,
     MigrationJobInput,
     MigrationJobWorkflow,
     MigrationView,
     MoveBatch,
+    MovedBatch,
     migration_workflow_id,
     running_on_version,
 )
@@ -166,6 +171,25 @@ async def test_an_enrollment_ended_before_its_turn_is_skipped(dev_env: WorkflowE
         assert [e.kind for e in view.timeline].count("migrated") == 1
 
 
+class StallsMidJob:
+    """The batch activity of a worker that dies mid-job: after `batches` batches, the next one
+    sends its moves, then never answers (as if the worker had been killed before reporting)."""
+
+    def __init__(self, client: Client, batches: int) -> None:
+        self.real = MigrationActivities(client)
+        self.left = batches
+        self.stalled = asyncio.Event()
+
+    @activity.defn(name=MOVE_ENROLLMENTS)
+    async def move_enrollments(self, batch: MoveBatch) -> MovedBatch:
+        moved = await self.real.move_enrollments(batch)
+        if self.left == 0:
+            self.stalled.set()
+            await asyncio.Event().wait()
+        self.left -= 1
+        return moved
+
+
 @pytest.mark.timeout(240)
 async def test_worker_stopped_mid_job_resumes_and_moves_each_once(
     dev_env: WorkflowEnvironment,
@@ -173,8 +197,12 @@ async def test_worker_stopped_mid_job_resumes_and_moves_each_once(
     client, queue, automation = dev_env.client, f"test-{uuid.uuid4()}", new_id("mig")
     engine = Engine(dev_env, queue, search_attributes=True)
     count = 40
+    stalls = StallsMidJob(client, batches=2)
     async with httpx.AsyncClient() as http:
-        async with build_worker(client, Settings(), http, task_queue=queue):
+        worker = build_worker(
+            client, Settings(), http, task_queue=queue, activities=[stalls.move_enrollments]
+        )
+        async with worker:
             ids = [
                 (await engine.enroll(V1, new_id(), automation_id=automation)).enrollment_id
                 for _ in range(count)
@@ -190,6 +218,7 @@ async def test_worker_stopped_mid_job_resumes_and_moves_each_once(
                 concurrency=1,
                 page_size=8,
                 continue_as_new_after_pages=1,
+                heartbeat_timeout_seconds=2,
             )
             handle = await client.start_workflow(
                 MigrationJobWorkflow.run,
@@ -197,10 +226,9 @@ async def test_worker_stopped_mid_job_resumes_and_moves_each_once(
                 id=migration_workflow_id(job.move.migration_id),
                 task_queue=queue,
             )
-            await assert_eventually(
-                lambda: handle.query(MigrationJobWorkflow.view), lambda v: v.done >= 8
-            )
-        # The worker is gone mid-job; another one takes over.
+            await asyncio.wait_for(stalls.stalled.wait(), 60)
+        # The worker is gone mid-job, its third batch moved but not reported; another takes over.
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
         async with build_worker(client, Settings(), http, task_queue=queue):
             final: MigrationView = await client.get_workflow_handle(
                 handle.id, result_type=MigrationView
