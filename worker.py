@@ -28,6 +28,7 @@ from temporalio.worker import Worker
 from activities.contacts import ContactActivities
 from activities.dry_run import DryRunActivities
 from activities.email import EmailActivities, SmtpConfig
+from activities.migrations import MigrationActivities
 from activities.sms import SmsActivities, sms_provider
 from activities.triggers import TriggerActivities
 from activities.webhook import WebhookActivities
@@ -44,6 +45,7 @@ from workflows.directory import ProfileKeyWorkflow
 from workflows.drafts import DraftWorkflow
 from workflows.dry_run import DryRunWorkflow
 from workflows.enrollment import EnrollmentWorkflowV2
+from workflows.migration_job import MigrationJobWorkflow
 from workflows.phone_numbers import PhoneWorkflow
 from workflows.sessions import DashboardLogoutWorkflow
 from workflows.v1_types import ContactWorkflow, EnrollmentWorkflow
@@ -72,6 +74,7 @@ WORKFLOWS: Sequence[type] = (
     ProfileKeyWorkflow,
     DraftWorkflow,
     DryRunWorkflow,
+    MigrationJobWorkflow,
 )
 
 
@@ -106,7 +109,13 @@ def client_activities(client: Client, task_queue: str, secret: str | None = None
         ContactActivities(client, secret=secret).enroll_batch,
         TriggerActivities(client, task_queue).match_triggers,
         DryRunActivities(client).dry_run_page,
+        *_migration_activities(client),
     ]
+
+
+def _migration_activities(client: Client) -> list[Any]:
+    moves = MigrationActivities(client)
+    return [moves.list_migration_page, moves.move_enrollments]
 
 
 def build_worker(

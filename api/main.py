@@ -27,6 +27,7 @@ from api.routes import (
     health,
     hooks,
     jobs,
+    migrations,
     policies,
     preview,
     stats,
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         preview,
         explain,
         dry_runs,
+        migrations,
     ):
         app.include_router(module.router, prefix="/v1", dependencies=v1)
     if settings.dev_mode:

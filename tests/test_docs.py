@@ -56,7 +56,7 @@ def test_every_outcome_is_listed_and_api_md_links_there() -> None:
     # The enrollment's outcomes are decided by its interpreter and state, and by the workflow.
     pieces = ("enrollment.py", "interpreter.py", "enrollment_state.py")
     source = "\n".join((ROOT / "workflows" / name).read_text() for name in pieces)
-    outcomes = set(re.findall(r'_finish\("[a-z_]+", "([a-z_]+)"\)', source))
+    outcomes = set(re.findall(r'(?:_finish|end_now)\("[a-z_]+", "([a-z_]+)"', source))
     assert outcomes and outcomes == listed, (outcomes, listed)
     api = (DOCS / "api.md").read_text()
     assert "automations.md#how-an-enrollment-ends" in api

@@ -48,6 +48,16 @@ def test_histories_cover_the_required_scenarios() -> None:
     # R20 (record_budget.py): sends deferred, skipped and cut short by a goal, and the grants.
     budget = {"enrollment_budget_defer", "enrollment_budget_skip", "enrollment_budget_goal"}
     assert budget | {"contact_budget", "contact_budget_goal"} <= names
+    # R19: enrollments moved to another version (while waiting, its next run, right after an
+    # action in flight, ended as unmapped) and a migration job's first run (record_migration.py).
+    for name in (
+        "enrollment_migrated_wait_v2",
+        "enrollment_migrated_wait_after_v2",
+        "enrollment_migrated_action_v2",
+        "enrollment_migrated_out_v2",
+        "migration_job",
+    ):
+        assert name in names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

@@ -21,6 +21,7 @@ MODULES = (
     "workflows/enrollment.py",
     "workflows/interpreter.py",
     "workflows/enrollment_state.py",
+    "workflows/enrollment_migration.py",
     "workflows/actions.py",
     "workflows/pause.py",
     "workflows/visibility.py",
@@ -32,6 +33,7 @@ MODULES = (
     "workflows/automation.py",
     "workflows/drafts.py",
     "workflows/bulk.py",
+    "workflows/migration_job.py",
     "workflows/phone_numbers.py",
     "workflows/directory.py",
     "workflows/keyed_contact.py",
@@ -62,6 +64,7 @@ COMMAND_CALLS = {
     "ShowProgress",
     "ShowGoals",
     "Finish",
+    "BetweenSteps",
 }
 # Calls whose first argument is a patch id: a string, or a constant of workflows/patches.py.
 PATCH_CALLS = ("patched", "_patched", "deprecate_patch", "CheckPatch")

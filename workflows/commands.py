@@ -104,6 +104,16 @@ class PauseUntil:
     summary: str
 
 
-Blocking = CheckPatch | RunAction | ChangeContact | PauseUntil
+@dataclass(frozen=True)
+class BetweenSteps:
+    """A move to another version was asked for (R19, `Interpreter.version_move_asked`): the
+    enrollment stands between two steps, before the one at `position`. Either the driver
+    carries the move out (the enrollment goes on in a new run), or it answers with
+    `on_go_on(now)`. Never made otherwise."""
+
+    position: int
+
+
+Blocking = CheckPatch | RunAction | ChangeContact | PauseUntil | BetweenSteps
 Command = Recorded | GoalMet | ShowProgress | ShowGoals | Finish | Blocking
-BLOCKING = (CheckPatch, RunAction, ChangeContact, PauseUntil)
+BLOCKING = (CheckPatch, RunAction, ChangeContact, PauseUntil, BetweenSteps)

@@ -17,11 +17,13 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from workflows.actions import ActionRunner
+from workflows.enrollment_migration import EndedByMove, VersionMove
 from workflows.pause import Pause
 from workflows.visibility import Visibility
 
 with workflow.unsafe.imports_passed_through():
     from workflows.commands import (
+        BetweenSteps,
         Blocking,
         ChangeContact,
         CheckPatch,
@@ -44,10 +46,12 @@ with workflow.unsafe.imports_passed_through():
         ContactSnapshot,
         EnrollmentEnded,
         EnrollmentInput,
+        EnrollmentProgress,
         EnrollmentView,
         StepChange,
         Waiting,
     )
+    from workflows.migration import UPDATE_MIGRATE, Moved, MoveRequest, MoveResult
     from workflows.timeline import LOGGED_KINDS, MAX_TIMELINE
 
 __all__ = ["MAX_TIMELINE", "EnrollmentWorkflowV2", "first_stop"]
@@ -78,6 +82,7 @@ class EnrollmentWorkflowV2:
             self._should_continue_as_new,
             self._continue_as_new,
         )
+        self.move = VersionMove(input, self.interpreter)
 
     # --- messages ---------------------------------------------------------------------------
 
@@ -88,6 +93,11 @@ class EnrollmentWorkflowV2:
         except asyncio.CancelledError:
             # R11: cancelled at once; the in-flight activity (if any) was cancelled with us.
             self._carry_out(self.interpreter.on_cancelled(workflow.now()))
+        except EndedByMove:
+            pass
+        if self.move.request is not None:
+            self.move.on_ended()
+            await workflow.wait_condition(workflow.all_handlers_finished)
         ended = EnrollmentEnded(
             enrollment_id=input.enrollment_id,
             automation_id=input.automation_id,
@@ -120,6 +130,15 @@ class EnrollmentWorkflowV2:
     def view(self) -> EnrollmentView:
         return self.interpreter.view()
 
+    @workflow.update(name=UPDATE_MIGRATE)
+    async def migrate(self, request: MoveRequest) -> MoveResult:
+        """R19: move to another version, between steps (workflows/enrollment_migration.py)."""
+        return await self.move.handle(request)
+
+    @migrate.validator
+    def validate_migrate(self, request: MoveRequest) -> None:
+        self.move.validate(request)
+
     def _patched(self, patch_id: str) -> bool:
         return self.ALL_PATCHES_BUILT_IN or workflow.patched(patch_id)
 
@@ -144,6 +163,9 @@ class EnrollmentWorkflowV2:
                         commands = interpreter.on_moved(workflow.now())
                     else:
                         commands = interpreter.on_timer(workflow.now())
+                case BetweenSteps(position=position):
+                    await self._move_version(position, None)
+                    commands = interpreter.on_go_on(workflow.now())
             blocking = self._carry_out(commands)
 
     def _carry_out(self, commands: list[Command]) -> Blocking | None:
@@ -171,7 +193,7 @@ class EnrollmentWorkflowV2:
                     ).add(1, {"automation_id": self.input.automation_id, "goal": goal_id})
                 case ShowProgress() | ShowGoals() | Finish():
                     self.visibility.carry_out(command)
-                case CheckPatch() | RunAction() | ChangeContact() | PauseUntil():
+                case CheckPatch() | RunAction() | ChangeContact() | PauseUntil() | BetweenSteps():
                     return command
         return None
 
@@ -186,20 +208,42 @@ class EnrollmentWorkflowV2:
         self.interpreter.waiting = waiting
 
     def _should_continue_as_new(self) -> bool:
+        if self.move.pending:
+            return True  # not to continue as new: the pause hands over to the move
         limit = self.input.continue_as_new_after_events
         if limit is not None and self.events_this_run >= limit:
             return True
         return workflow.info().is_continue_as_new_suggested()
 
     async def _continue_as_new(self) -> None:
+        if self.move.pending:
+            await self._move_version(self.interpreter.position, self.interpreter.waiting)
+            return
         await workflow.wait_condition(workflow.all_handlers_finished)
         progress = self.interpreter.progress()
+        workflow.continue_as_new(self.input.model_copy(update=self._carried(progress)))
+
+    def _carried(self, progress: EnrollmentProgress) -> dict[str, object]:
         # Looked-back events were applied by the first run; the next has no use for them.
-        carried = {
+        return {
             "progress": progress,
             # The progress has the contact as it is now; the first one is not needed again.
             "contact": ContactSnapshot(id=self.input.contact.id),
             "lookback_events": [],
             "end_reported_by_signal": self.end_reported_by_signal,
         }
-        workflow.continue_as_new(self.input.model_copy(update=carried))
+
+    async def _move_version(self, position: int, waiting: Waiting | None) -> None:
+        """R19, at a point between steps: stay (return), end (EndedByMove), or go on in a new
+        run on the new version."""
+        decision = self.move.decide(position, waiting, workflow.now())
+        if isinstance(decision, Moved):
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            workflow.continue_as_new(
+                self.move.next_run(decision, self._carried(decision.progress)),
+                search_attributes=self.move.search_attributes(decision),
+                memo={"version": self.move.next_version, "status": "active"},
+            )
+        if self.move.result is not None and self.move.result.outcome == "ended":
+            self._carry_out(self.interpreter.end_now("exited", "migrated_out", workflow.now()))
+            raise EndedByMove

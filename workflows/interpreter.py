@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from workflows.budget import BUDGET_WAITS, sending_rules
 from workflows.commands import (
+    BetweenSteps,
     Blocking,
     ChangeContact,
     CheckPatch,
@@ -62,6 +63,7 @@ from workflows.experiments import path_mark, split_path
 from workflows.limits import event_refusal, step_refusal
 from workflows.messages import (
     EnrollmentInput,
+    EnrollmentStatus,
     StepContext,
     Waiting,
 )
@@ -94,6 +96,8 @@ class Interpreter(EnrollmentState):
         super().__init__(input, now, patched)
         self._run: Steps[None] | None = None
         self._awaiting: Blocking | None = None
+        # R19: a move to another version waits for the step in flight to finish.
+        self.version_move_asked = False
 
     # --- inputs -------------------------------------------------------------------------------
 
@@ -142,13 +146,22 @@ class Interpreter(EnrollmentState):
             self._emit(ShowGoals(self._shown(), moving=self.pending_move is not None))
         return self._take_outbox()
 
+    def on_go_on(self, now: datetime) -> list[Command]:
+        """The answer to BetweenSteps when the enrollment stays on its version."""
+        self.version_move_asked = False
+        return self._answer(BetweenSteps, None, now)
+
     def on_cancelled(self, now: datetime) -> list[Command]:
         """R11: cancelled at once, whatever it was waiting for."""
+        return self.end_now("cancelled", "cancelled", now)
+
+    def end_now(self, status: EnrollmentStatus, outcome: str, now: datetime) -> list[Command]:
+        """End at once, whatever it was waiting for (R11; R19's `unmapped: end`)."""
         self.now = now
         if self._run is not None:
             self._run.close()
         self._awaiting = None
-        self._finish("cancelled", "cancelled")
+        self._finish(status, outcome)
         return self._take_outbox()
 
     @property
@@ -198,6 +211,8 @@ class Interpreter(EnrollmentState):
             position = yield from self._execute(position)
             if position is not None and self.pending_move is not None:
                 position = self._take_move()
+            if self.version_move_asked and position is not None and position < len(self.steps):
+                yield BetweenSteps(position)  # R19: the move follows the step just done
             unpaused = 0 if self.now > paused_before else unpaused + 1
             if unpaused > MAX_STEPS_WITHOUT_PAUSE:
                 self._finish("failed", "loop_guard")

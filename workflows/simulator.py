@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from workflows.commands import (
+    BetweenSteps,
     Blocking,
     ChangeContact,
     CheckPatch,
@@ -171,6 +172,9 @@ class _Driver:
                     commands = interpreter.on_contact_changed(self.now)
                 case PauseUntil(until=until):
                     commands = self._pause(until)
+                case BetweenSteps():
+                    # Only made when a move to another version was asked: a preview asks none.
+                    commands = interpreter.on_go_on(self.now)
             if commands is None:
                 break  # the horizon came first
             blocking = self._carry_out(commands)
@@ -186,7 +190,7 @@ class _Driver:
             match command:
                 case Finish():
                     self.ends_at = self.now
-                case CheckPatch() | RunAction() | ChangeContact() | PauseUntil():
+                case CheckPatch() | RunAction() | ChangeContact() | PauseUntil() | BetweenSteps():
                     return command
         return None
 

@@ -70,7 +70,9 @@ class Waiting(BaseModel):
 
 
 class EnrollmentProgress(BaseModel):
-    """Where an enrollment is, carried across continue-as-new; only taken at a pause."""
+    """Where an enrollment is, carried across continue-as-new; only taken at a pause, or
+    made by a move to another version (R19), where `waiting` is None when the step it goes on
+    at starts afresh."""
 
     position: int
     goals: list[GoalStatus]
@@ -78,7 +80,7 @@ class EnrollmentProgress(BaseModel):
     timeline_dropped: int
     visits: dict[str, int]
     contact: ContactSnapshot
-    waiting: Waiting
+    waiting: Waiting | None
     reached: list[str] = Field(default_factory=list)
 
 

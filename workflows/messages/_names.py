@@ -63,6 +63,8 @@ TimelineKind = Literal[
     "goal_unmet",
     "timed_out",
     "ended",
+    # R19: moved to another version of its automation.
+    "migrated",
 ]
 
 
