@@ -1,7 +1,7 @@
 """docs/automations.md keeps up with the definition models.
 
 The lists of step types, criterion events and filters are read from the pydantic models of
-`workflows/definition.py`, so a step, event or filter added to the models without a word in the
+`workflows/definition/`, so a step, event or filter added to the models without a word in the
 docs fails here. Every JSON example in the page is checked with `parse_automation`.
 """
 

@@ -18,7 +18,7 @@ from typing import Any
 # Each pattern a request can fail, as a rule in words. Keyed by the regex itself (not imported):
 # a rule that changes fails tests/test_error_words.py until its words change with it.
 RULES_IN_WORDS: dict[str, str] = {
-    # automation, step, trigger and trigger-link ids (workflows/definition.py)
+    # automation, step, trigger and trigger-link ids (workflows/definition/)
     r"^[a-z0-9][a-z0-9_-]{0,63}$": "must be lower-case letters, digits, '-' and '_', up to 64 "
     "characters, starting with a letter or digit",
     # contact ids (api/schemas.py)
@@ -29,10 +29,10 @@ RULES_IN_WORDS: dict[str, str] = {
     "answered",
     # the Idempotency-Key header (api/routes/jobs.py)
     r"^[\x21-\x7e]{1,255}$": "must be 1 to 255 printable ASCII characters, with no spaces",
-    # until_time of a wait step (workflows/definition.py)
+    # until_time of a wait step (workflows/definition/)
     r"^([01]\d|2[0-3]):[0-5]\d$": "must be a time of day as HH:MM on a 24-hour clock (00:00 to "
     "23:59)",
-    # a webhook step's url (workflows/definition.py)
+    # a webhook step's url (workflows/definition/)
     r"^https?://[^\s]+$": "must be an http:// or https:// URL with no spaces",
 }
 
