@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import os
-import socket
-import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import httpx
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from goalflow.cli.binaries import temporal_cli
-from goalflow.cli.dev import serving
 from goalflow.core.outbound import LOOPBACK_NETWORKS
-from goalflow.core.settings import Settings
-from goalflow.core.smtp_sink import SmtpSink
-from tests.helpers import temporal_test_server
+from tests.support.helpers import temporal_test_server
+from tests.support.stack import Stack, open_stack
 from workflows.search_attributes import SEARCH_ATTRIBUTES
 
 if TYPE_CHECKING:
@@ -60,53 +53,6 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Stack:
-    """A real goalflow stack: the dev server, a worker, the app over HTTP, the SMTP sink."""
-
-    url: str
-    http: httpx.AsyncClient
-    settings: Settings
-    env: WorkflowEnvironment
-    outbox_dir: Path
-
-
-@asynccontextmanager
-async def open_stack(
-    env: WorkflowEnvironment, data_dir: Path, **extra: Any
-) -> AsyncIterator[Stack]:
-    """Bring a stack up on `env`: a worker on a task queue of its own, the app over HTTP, the
-    SMTP sink. `extra` settings (by environment name) are added to the usual ones."""
-    sink = SmtpSink(data_dir / "outbox", "127.0.0.1", free_port())
-    sink.start()
-    port = free_port()
-    settings = Settings.model_validate(
-        {
-            "GOALFLOW_TASK_QUEUE": f"stack-{uuid.uuid4()}",
-            "GOALFLOW_PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "GOALFLOW_SMTP_URL": f"smtp://127.0.0.1:{sink.port}",
-            "GOALFLOW_DEV": True,
-            "GOALFLOW_DATA_DIR": str(data_dir),
-            "GOALFLOW_MAX_BODY_BYTES": 1_000_000,
-            **extra,
-        }
-    )
-    try:
-        async with (
-            serving(env.client, settings, host="127.0.0.1", port=port),
-            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
-        ):
-            yield Stack(f"http://127.0.0.1:{port}", http, settings, env, data_dir / "outbox")
-    finally:
-        sink.stop()
-
-
 @pytest.fixture(scope="session")
 async def stack(
     dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
@@ -115,12 +61,12 @@ async def stack(
         yield opened
 
 
-# The dashboard's browser tests (tests/dashboard_browser.py has their helpers).
+# The dashboard's browser tests (tests/support/dashboard_browser.py has their helpers).
 
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    from tests.dashboard_browser import chromium
+    from tests.support.dashboard_browser import chromium
 
     async with chromium() as browser:
         yield browser
@@ -130,7 +76,7 @@ async def browser() -> AsyncIterator[Browser]:
 async def page(browser: Browser) -> AsyncIterator[Page]:
     """A desktop-sized page that fails its test when a dialog opens (a script that should not
     have run) or the pages report a Content Security Policy violation."""
-    from tests.dashboard_browser import csp_violations
+    from tests.support.dashboard_browser import csp_violations
 
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
@@ -142,3 +88,15 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
     assert not dialogs, f"a script ran on the page: {dialogs}"
     # The pages' own scripts and styles pass their Content Security Policy.
     assert not violations, violations
+
+
+LAYERS = ("unit", "workflows", "api", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test is marked with its layer, the folder below tests/ it lives in, so that
+    `pytest -m unit` (or workflows, api, e2e) runs one layer."""
+    for item in items:
+        parts = item.path.relative_to(Path(__file__).parent).parts
+        if parts and parts[0] in LAYERS:
+            item.add_marker(getattr(pytest.mark, parts[0]))

@@ -1,4 +1,4 @@
-"""Record the workflow histories replayed by tests/test_replay.py.
+"""Record the workflow histories replayed by tests/unit/test_replay.py.
 
     python -m tests.histories.record                         # every scenario
     python -m tests.histories.record email --suffix local    # enrollment_email_local.json, ...
@@ -27,8 +27,8 @@ from goalflow.core.settings import Settings
 from goalflow.core.sms_recipients import phone_workflow_id
 from goalflow.core.smtp_sink import SmtpSink
 from goalflow.core.validation import parse_automation
-from tests.conftest import free_port
-from tests.helpers import WorkflowDriver, running_engine, temporal_test_server
+from tests.support.helpers import WorkflowDriver, running_engine, temporal_test_server
+from tests.support.stack import free_port
 from workflows.contact import ContactWorkflowV2
 from workflows.definition import Holdout
 from workflows.events import ContactEvent, TriggerMatch

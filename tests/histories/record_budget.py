@@ -1,5 +1,5 @@
 """Record histories of the message budget (R20, patch enrollment-waits-for-budget), replayed by
-tests/test_replay.py like the enrollment histories of record.py: a send deferred by the cap
+tests/unit/test_replay.py like the enrollment histories of record.py: a send deferred by the cap
 then sent, one skipped, one whose wait a goal cut short, and the contacts that granted them.
 
     python -m tests.histories.record_budget
@@ -23,8 +23,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from goalflow.core.settings import Settings
 from goalflow.core.smtp_sink import SmtpSink
-from tests.conftest import free_port
-from tests.helpers import WorkflowDriver, running_engine, temporal_test_server
+from tests.support.helpers import WorkflowDriver, running_engine, temporal_test_server
+from tests.support.stack import free_port
 from workflows.automation import CatalogWorkflow
 from workflows.budget import MessagingPolicy
 from workflows.messages import CatalogState, catalog_workflow_id, contact_workflow_id

@@ -1,5 +1,5 @@
 """Record the history of a bulk job stopped between batches (patch bulk-cancel-between-batches),
-replayed by tests/test_replay.py like the enrollment histories of record.py.
+replayed by tests/unit/test_replay.py like the enrollment histories of record.py.
 
     python -m tests.histories.record_bulk
 
@@ -23,7 +23,7 @@ from goalflow.core.settings import Settings
 from goalflow.core.validation import parse_automation
 from goalflow.service.bulk import BulkJobs
 from goalflow.service.contacts import GoalflowService
-from tests.helpers import assert_eventually
+from tests.support.helpers import assert_eventually
 from worker import build_worker
 from workflows.bulk import BulkEnrollWorkflow, BulkJobView, job_workflow_id
 from workflows.search_attributes import SEARCH_ATTRIBUTES

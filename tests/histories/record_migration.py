@@ -1,5 +1,5 @@
 """Record histories of enrollments moved to another version (R19) and of a migration job,
-replayed by tests/test_replay.py like the enrollment histories of record.py.
+replayed by tests/unit/test_replay.py like the enrollment histories of record.py.
 
     python -m tests.histories.record_migration
 
@@ -27,7 +27,7 @@ from temporalio.testing import WorkflowEnvironment
 from goalflow.cli.binaries import temporal_cli
 from goalflow.core.settings import Settings
 from goalflow.core.validation import parse_automation
-from tests.helpers import WorkflowDriver, assert_eventually
+from tests.support.helpers import WorkflowDriver, assert_eventually
 from worker import activity_functions, build_worker
 from workflows.messages import SEND_WEBHOOK, WebhookRequest, WebhookResult
 from workflows.migration import UPDATE_MIGRATE, MoveRequest, MoveResult, Unmapped, full_step_map

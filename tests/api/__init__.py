@@ -1,0 +1,1 @@
+"""HTTP tests against the real app, a worker and the dev server."""

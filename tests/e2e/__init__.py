@@ -1,0 +1,1 @@
+"""End to end: processes (CLI, drills, the built wheel), the browser, long runs, deploy files."""

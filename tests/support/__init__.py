@@ -1,0 +1,1 @@
+"""What the tests share: stacks, drivers, harnesses. Fixtures stay in conftest.py."""

@@ -1,0 +1,1 @@
+"""Tests with no server: the language, matching, templates, docs, replay of stored histories."""

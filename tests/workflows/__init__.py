@@ -1,0 +1,1 @@
+"""Workflow tests on the time-skipping server or the dev server, no HTTP."""
