@@ -14,7 +14,7 @@ import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
 from api.builder_text import TEXT, builder_text
-from api.i18n import CATALOGUES
+from api.i18n import CATALOGUES, Language
 from tests.support.dashboard_browser import chromium, csp_violations, screenshot
 from tests.support.helpers import assert_eventually, new_id
 from tests.support.stack import Stack
@@ -50,7 +50,8 @@ async def add_step(page: Page, kind: str, words: dict[str, str] = TEXT) -> Locat
 @pytest.mark.parametrize("lang", ["en", "es"])
 async def test_build_the_guides_automation_by_clicks(stack: Stack, page: Page, lang: str) -> None:
     """The guide's automation, click by click, in English and in Spanish (`?lang=es`)."""
-    w = builder_text("es" if lang == "es" else "en")
+    language: Language = "es" if lang == "es" else "en"
+    w = builder_text(language)
     # The stack is shared: each language's automation listens to a tag of its own.
     lead = "lead" if lang == "en" else f"lead-{lang}"
     automation = new_id("guide")
@@ -116,7 +117,7 @@ async def test_build_the_guides_automation_by_clicks(stack: Stack, page: Page, l
     await expect(page.get_by_role("alert")).to_have_count(0)  # the change saved, and checked
     await page.get_by_role("button", name=w["save_and_activate"]).click()
     await expect(page).to_have_url(f"{stack.url}/ui/automations/{automation}")
-    await expect(page.locator("#state")).to_have_text(CATALOGUES[lang]["state.active"])
+    await expect(page.locator("#state")).to_have_text(CATALOGUES[language]["state.active"])
 
     published = (await stack.http.get(f"/v1/automations/{automation}")).json()
     assert published["version"] == 1

@@ -14,44 +14,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 
 from api.preview import offset
 from goalflow.core.validation import parse_automation
 from tests.support.helpers import WorkflowDriver, kinds, new_id, running_engine
+from tests.support.send_fakes import Outbox
 from workflows.events import ContactEvent
-from workflows.messages import (
-    SEND_EMAIL,
-    SEND_SMS,
-    DeliveryResult,
-    EmailRequest,
-    EnrollmentView,
-    SmsRequest,
-)
 from workflows.messages import ContactSnapshot as Snapshot
+from workflows.messages import (
+    EnrollmentView,
+)
 from workflows.simulator import Previewed, simulate
 
 BUY = {"event": "custom", "name": "buy"}
 VIP_ADDED = {"event": "contact.tag_added", "tag": "vip"}
 EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-
-
-class Outbox:
-    """Fakes of the send activities, under their real names: they keep the steps sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    @activity.defn(name=SEND_SMS)
-    async def send_sms(self, request: SmsRequest) -> DeliveryResult:
-        self.sent.append(request.context.step_id)
-        return DeliveryResult(message_id=request.context.key)
-
-    @activity.defn(name=SEND_EMAIL)
-    async def send_email(self, request: EmailRequest) -> DeliveryResult:
-        self.sent.append(request.context.step_id)
-        return DeliveryResult(message_id=request.context.key)
 
 
 @pytest.fixture

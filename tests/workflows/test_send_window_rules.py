@@ -10,38 +10,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.helpers import WorkflowDriver, kinds, new_id, running_engine
+from tests.support.send_fakes import Outbox
 from workflows.messages import (
-    SEND_EMAIL,
-    SEND_SMS,
-    DeliveryResult,
-    EmailRequest,
     EnrollmentView,
-    SmsRequest,
 )
 
 BUY = {"event": "custom", "name": "buy"}
 EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-
-
-class Outbox:
-    """Fakes of the send activities, under their real names: they keep what was sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    @activity.defn(name=SEND_SMS)
-    async def send_sms(self, request: SmsRequest) -> DeliveryResult:
-        self.sent.append(request.context.step_id)
-        return DeliveryResult(message_id=request.context.key)
-
-    @activity.defn(name=SEND_EMAIL)
-    async def send_email(self, request: EmailRequest) -> DeliveryResult:
-        self.sent.append(request.context.step_id)
-        return DeliveryResult(message_id=request.context.key)
 
 
 @pytest.fixture
