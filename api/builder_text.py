@@ -1,12 +1,8 @@
 """Every word the builder (`/ui/automations/new`, `…/edit`) and the versions on an automation's
 page show, in one place: the pages' templates read `TEXT`, and the builder's script receives it
-with the page's data (api/ui/static/builder.js writes no word of its own). English here, Spanish
-in `api/builder_text_es.py`; `builder_text(language)` gives the page's."""
+with the page's data (api/ui/static/builder.js writes no word of its own)."""
 
 from __future__ import annotations
-
-from api.builder_text_es import TEXT_ES
-from api.i18n import Language
 
 TEXT: dict[str, str] = {
     # pages
@@ -207,8 +203,3 @@ TEXT: dict[str, str] = {
     "day_sat": "Sat",
     "day_sun": "Sun",
 }
-
-
-def builder_text(language: Language) -> dict[str, str]:
-    """The builder's words in the dashboard's language."""
-    return TEXT_ES if language == "es" else TEXT

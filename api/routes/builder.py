@@ -20,9 +20,9 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from api import drafts
-from api.builder_text import builder_text
+from api.builder_text import TEXT
 from api.dashboard_auth import Session, check_csrf, read_form
-from api.dashboard_pages import PageNotFound, dashboard_language, render, user
+from api.dashboard_pages import PageNotFound, render, user
 from api.deps import ServiceDep, SettingsDep
 from api.errors import NotFound
 from api.publishing import checked, problems, publish_definition, trigger_links
@@ -77,7 +77,6 @@ def _page(
     found: list[Problem],
     links: set[str],
 ) -> Response:
-    text = builder_text(dashboard_language(request)[0])
     data = {
         "automation_id": automation_id,
         "definition": definition,
@@ -88,10 +87,10 @@ def _page(
         "statuses": APPOINTMENT_STATUSES,
         "weekdays": WEEKDAYS,
         "trigger_links": sorted(links),
-        "text": text,
+        "text": TEXT,
     }
-    title = text["edit_title"] if automation_id else text["new_title"]
-    context = {"data": data, "text": text, "title": title, "automation_id": automation_id}
+    title = TEXT["edit_title"] if automation_id else TEXT["new_title"]
+    context = {"data": data, "text": TEXT, "title": title, "automation_id": automation_id}
     return render(request, "builder.html", session, context)
 
 
@@ -161,21 +160,20 @@ async def builder_save(
     """Save the draft ("Save draft", and every change), and publish it when asked ("Save and
     activate"): the answer lists the draft's problems."""
     check_csrf(session, {"csrf_token": request.headers.get("x-csrf-token", "")})
-    text = builder_text(dashboard_language(request)[0])
     if not re.fullmatch(STEP_ID_PATTERN, automation_id):
-        return _answer(BuilderAnswer(saved=False, message=text["automation_id_hint"]), 422)
+        return _answer(BuilderAnswer(saved=False, message=TEXT["automation_id_hint"]), 422)
     try:
         body = BuilderSave.model_validate_json(await request.body())
     except ValidationError as err:
         return _answer(BuilderAnswer(saved=False, message=str(err)), 422)
     definition = body.definition
     if json_bytes(definition) > MAX_DRAFT_BYTES:
-        return _answer(BuilderAnswer(saved=False, message=text["draft_too_large"]), 422)
+        return _answer(BuilderAnswer(saved=False, message=TEXT["draft_too_large"]), 422)
     if body.new:
         existing = await drafts.current(goalflow, automation_id)
         published = await drafts.latest_version(goalflow, automation_id)
         if existing.draft is not None or published is not None:
-            message = text["id_taken"].format(id=automation_id)
+            message = TEXT["id_taken"].format(id=automation_id)
             return _answer(BuilderAnswer(saved=False, message=message), 409)
     change = await drafts.save(goalflow, automation_id, definition)
     found = await _problems(goalflow, settings, definition)
@@ -184,7 +182,7 @@ async def builder_save(
     assert change.draft is not None
     latest = await drafts.latest_version(goalflow, automation_id)
     if latest is not None and latest != change.draft.base_version and not body.force:
-        message = text["published_meanwhile"].format(version=latest)
+        message = TEXT["published_meanwhile"].format(version=latest)
         return _answer(BuilderAnswer(saved=True, problems=found, message=message, stale=True))
     await publish_definition(goalflow, settings, automation_id, definition, activate=True)
     await drafts.discard(goalflow, automation_id, if_revision=change.revision)

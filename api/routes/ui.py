@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from itsdangerous import BadSignature
 
 from api import dashboard
-from api.builder_text import builder_text
+from api.builder_text import TEXT
 from api.dashboard_auth import (
     CsrfRefused,
     LoginRequired,
@@ -98,11 +98,7 @@ async def automations_page(
     rows, unpublished = await asyncio.gather(
         dashboard.automation_rows(goalflow), builder.drafts_only(goalflow)
     )
-    context = {
-        "rows": rows,
-        "drafts": unpublished,
-        "text": builder_text(dashboard_language(request)[0]),
-    }
+    context = {"rows": rows, "drafts": unpublished, "text": TEXT}
     return render(request, "automations.html", session, context)
 
 
@@ -157,7 +153,7 @@ async def automation_page(
             "flow": dashboard.flow(shown.found.definition),
             "history": history,
             "has_draft": has_draft,
-            "text": builder_text(dashboard_language(request)[0]),
+            "text": TEXT,
             "path_counts": dashboard.path_counts(shown.experiments),
         },
     )

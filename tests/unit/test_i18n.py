@@ -219,25 +219,3 @@ def test_an_email_to_a_contact_without_an_address_is_still_said() -> None:
     words = TimelineWords(translator("en"), {}, None, when)
     assert words.sentence(entry("step_completed", "gone", message_id="<m@x>")) == "Email sent"
     assert words.sentence(entry("step_completed", "gone")) == "Step 'gone' done"
-
-
-def test_the_builder_has_every_word_in_spanish_with_the_same_placeholders() -> None:
-    from api.builder_text import TEXT, builder_text
-    from api.builder_text_es import TEXT_ES
-
-    assert sorted(set(TEXT) ^ set(TEXT_ES)) == [], "builder words missing in one language"
-    for key in TEXT:
-        assert placeholders(TEXT[key]) == placeholders(TEXT_ES[key]), key
-        assert TEXT_ES[key].strip(), key
-    assert builder_text("es") is TEXT_ES
-    assert builder_text("en") is TEXT
-    # The builder's script and templates name no word the dictionaries lack.
-    template = (API / "ui" / "templates" / "builder.html").read_text()
-    script = (API / "ui" / "static" / "builder.js").read_text()
-    used = set(re.findall(r"\btext\.([a-z_]+)", template)) | set(
-        re.findall(r'\bt\("([^"]+)"', script)
-    )
-    assert used, "no word found: the pattern no longer reads the builder"
-    # A key built from a prefix (t("type_" + kind)) names words that start with it.
-    unknown = {k for k in used if k not in TEXT and not any(w.startswith(k) for w in TEXT)}
-    assert not unknown, sorted(unknown)
