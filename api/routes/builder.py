@@ -20,11 +20,11 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from api import drafts
-from api.builder_text import TEXT
 from api.dashboard_auth import Session, check_csrf, read_form
-from api.dashboard_pages import PageNotFound, render, user
+from api.dashboard_pages import PageNotFound, dashboard_language, render, user
 from api.deps import ServiceDep, SettingsDep
 from api.errors import NotFound
+from api.i18n import CATALOGUES, Language, translator
 from api.publishing import checked, problems, publish_definition, trigger_links
 from goalflow.core.checks import Problem
 from goalflow.core.settings import Settings
@@ -46,12 +46,24 @@ STEP_TYPES = (
     "webhook",
     "if_else",
     "goal",
+    "split",
     "end",
 )
 EVENTS: tuple[str, ...] = get_args(EventType)
 # Events a goal can listen for (triggers take these and contact.created / contact.updated).
 GOAL_EVENTS = tuple(e for e in EVENTS if e not in ("contact.created", "contact.updated"))
 NEW_DEFINITION: dict[str, Any] = {"name": "", "settings": {}, "triggers": [], "steps": []}
+BUILDER_PREFIX = "builder."
+
+
+def builder_words(language: Language) -> dict[str, str]:
+    """The builder's words in `language`, without their `builder.` prefix: what its script
+    (api/ui/static/builder.js) shows, sent with the page's data."""
+    return {
+        key.removeprefix(BUILDER_PREFIX): message
+        for key, message in CATALOGUES[language].items()
+        if key.startswith(BUILDER_PREFIX)
+    }
 
 
 def _automation_id(raw: str) -> str:
@@ -77,6 +89,8 @@ def _page(
     found: list[Problem],
     links: set[str],
 ) -> Response:
+    language, _chosen = dashboard_language(request)
+    t = translator(language)
     data = {
         "automation_id": automation_id,
         "definition": definition,
@@ -87,10 +101,10 @@ def _page(
         "statuses": APPOINTMENT_STATUSES,
         "weekdays": WEEKDAYS,
         "trigger_links": sorted(links),
-        "text": TEXT,
+        "text": builder_words(language),
     }
-    title = TEXT["edit_title"] if automation_id else TEXT["new_title"]
-    context = {"data": data, "text": TEXT, "title": title, "automation_id": automation_id}
+    title = t("builder.edit_title") if automation_id else t("builder.new_title")
+    context = {"data": data, "title": title, "automation_id": automation_id}
     return render(request, "builder.html", session, context)
 
 
@@ -160,20 +174,21 @@ async def builder_save(
     """Save the draft ("Save draft", and every change), and publish it when asked ("Save and
     activate"): the answer lists the draft's problems."""
     check_csrf(session, {"csrf_token": request.headers.get("x-csrf-token", "")})
+    t = translator(dashboard_language(request)[0])
     if not re.fullmatch(STEP_ID_PATTERN, automation_id):
-        return _answer(BuilderAnswer(saved=False, message=TEXT["automation_id_hint"]), 422)
+        return _answer(BuilderAnswer(saved=False, message=t("builder.automation_id_hint")), 422)
     try:
         body = BuilderSave.model_validate_json(await request.body())
     except ValidationError as err:
         return _answer(BuilderAnswer(saved=False, message=str(err)), 422)
     definition = body.definition
     if json_bytes(definition) > MAX_DRAFT_BYTES:
-        return _answer(BuilderAnswer(saved=False, message=TEXT["draft_too_large"]), 422)
+        return _answer(BuilderAnswer(saved=False, message=t("builder.draft_too_large")), 422)
     if body.new:
         existing = await drafts.current(goalflow, automation_id)
         published = await drafts.latest_version(goalflow, automation_id)
         if existing.draft is not None or published is not None:
-            message = TEXT["id_taken"].format(id=automation_id)
+            message = t("builder.id_taken", id=automation_id)
             return _answer(BuilderAnswer(saved=False, message=message), 409)
     change = await drafts.save(goalflow, automation_id, definition)
     found = await _problems(goalflow, settings, definition)
@@ -182,7 +197,7 @@ async def builder_save(
     assert change.draft is not None
     latest = await drafts.latest_version(goalflow, automation_id)
     if latest is not None and latest != change.draft.base_version and not body.force:
-        message = TEXT["published_meanwhile"].format(version=latest)
+        message = t("builder.published_meanwhile", version=latest)
         return _answer(BuilderAnswer(saved=True, problems=found, message=message, stale=True))
     await publish_definition(goalflow, settings, automation_id, definition, activate=True)
     await drafts.discard(goalflow, automation_id, if_revision=change.revision)

@@ -20,7 +20,6 @@ from fastapi.staticfiles import StaticFiles
 from itsdangerous import BadSignature
 
 from api import dashboard
-from api.builder_text import TEXT
 from api.dashboard_auth import (
     CsrfRefused,
     LoginRequired,
@@ -98,7 +97,7 @@ async def automations_page(
     rows, unpublished = await asyncio.gather(
         dashboard.automation_rows(goalflow), builder.drafts_only(goalflow)
     )
-    context = {"rows": rows, "drafts": unpublished, "text": TEXT}
+    context = {"rows": rows, "drafts": unpublished}
     return render(request, "automations.html", session, context)
 
 
@@ -153,7 +152,6 @@ async def automation_page(
             "flow": dashboard.flow(shown.found.definition),
             "history": history,
             "has_draft": has_draft,
-            "text": TEXT,
             "path_counts": dashboard.path_counts(shown.experiments),
         },
     )

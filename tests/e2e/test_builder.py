@@ -321,3 +321,117 @@ async def test_save_and_activate_says_when_a_version_came_meanwhile(stack: Stack
     assert forced["location"] == f"/ui/automations/{automation}"
     published = (await http.get(f"/v1/automations/{automation}")).json()
     assert (published["name"], published["version"], published["state"]) == ("Mine", 2, "active")
+
+
+async def test_the_builder_in_spanish_builds_and_publishes_a_split(
+    stack: Stack, page: Page
+) -> None:
+    automation = new_id("dividir")
+    await page.goto(f"{stack.url}/ui/automations/new?lang=es")
+    await expect(page.locator("html")).to_have_attribute("lang", "es")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Nueva automatización")
+    await expect(page.get_by_label("Tipo del nuevo paso")).to_be_visible()
+    await expect(page.get_by_role("button", name="Guardar y activar")).to_be_visible()
+    await page.get_by_label("Id de la automatización").fill(automation)
+    await page.get_by_label("Nombre", exact=True).fill("Prueba de asunto")
+    await page.get_by_label("Reservar un grupo de control que no recibe nada").check()
+    await page.get_by_label("Porcentaje reservado (1–50)").fill("20")
+
+    cards = page.locator("li.step-card")
+    for kind in ("División (experimento)", "Añadir etiqueta", "Fin", "Añadir etiqueta"):
+        before = await cards.count()
+        await page.get_by_label("Tipo del nuevo paso").select_option(label=kind)
+        await page.get_by_role("button", name="Añadir paso").click()
+        await expect(cards).to_have_count(before + 1)
+    await cards.nth(1).get_by_label("Etiqueta", exact=True).fill("a")
+    await cards.nth(3).get_by_label("Etiqueta", exact=True).fill("b")
+
+    split = cards.nth(0)
+    paths = split.locator(".split-path")
+    await expect(paths).to_have_count(2)
+    await expect(split.get_by_role("button", name="Quitar camino").first).to_be_disabled()
+    await split.get_by_role("button", name="Añadir camino").click()
+    await expect(paths).to_have_count(3)
+    await paths.nth(0).get_by_label("Va al paso").select_option(label="2. add-tag-1")
+    await paths.nth(1).get_by_label("Peso (1–100)").fill("30")
+    await paths.nth(1).get_by_label("Va al paso").select_option(label="4. add-tag-2")
+    await paths.nth(2).get_by_label("Id del camino").fill("none")
+    await paths.nth(2).get_by_label("Va al paso").select_option(label="3. end-1")
+
+    await page.get_by_role("button", name="Guardar y activar").click()
+    await expect(page).to_have_url(f"{stack.url}/ui/automations/{automation}")
+    await expect(page.locator("html")).to_have_attribute("lang", "es")
+    await expect(page.get_by_role("heading", name="Experimentos de v1")).to_be_visible()
+    await expect(page.locator("#split-split-1")).to_contain_text("Camino")
+    await expect(page.locator("#holdout")).to_contain_text("Reservados")
+
+    published = (await stack.http.get(f"/v1/automations/{automation}")).json()
+    assert published["state"] == "active"
+    assert published["settings"]["holdout"] == {"percent": 20, "window": "P14D"}
+    assert published["steps"][0] == {
+        "id": "split-1",
+        "type": "split",
+        "paths": [
+            {"id": "a", "weight": 50, "next": "add-tag-1"},
+            {"id": "b", "weight": 30, "next": "add-tag-2"},
+            {"id": "none", "weight": 50, "next": "end-1"},
+        ],
+    }
+    assert [s["type"] for s in published["steps"]] == ["split", "add_tag", "end", "add_tag"]
+
+
+SPLIT_AND_HOLDOUT: dict[str, Any] = {
+    "name": "Subject line test",
+    "settings": {"holdout": {"percent": 10, "window": "P7D"}, "priority": "transactional",
+                 "when_capped": "skip"},
+    "triggers": [{"event": "contact.tag_added", "tag": "offer"}],
+    "steps": [
+        {"id": "subject-test", "type": "split", "paths": [
+            {"id": "short", "weight": 70, "next": "mail-short"},
+            {"id": "long", "weight": 30, "next": "mail-long"}]},
+        {"id": "mail-short", "type": "send_email", "subject": "20 % off", "html": "<p>Offer</p>"},
+        {"id": "to-goal", "type": "if_else", "if": {"lacks_tag": "never"}, "then": "bought",
+         "else": "bought"},
+        {"id": "mail-long", "type": "send_email", "subject": "This week only",
+         "html": "<p>Offer</p>"},
+        {"id": "bought", "type": "goal", "any_of": [{"event": "custom", "name": "order.paid"}],
+         "if_unmet": {"action": "wait", "timeout": "P7D"}, "on_met": {"action": "end"}},
+    ],
+}  # fmt: skip
+
+
+async def test_a_split_and_a_holdout_open_and_save_back_unchanged(stack: Stack, page: Page) -> None:
+    automation = new_id("split")
+    answer = await stack.http.put(f"/v1/automations/{automation}", json=SPLIT_AND_HOLDOUT)
+    assert answer.status_code == 201, answer.text
+    published = (await stack.http.get(f"/v1/automations/{automation}")).json()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await page.goto(f"{stack.url}/ui/automations/{automation}/edit?lang=en")
+    split = page.locator("li.step-card").first
+    await expect(split.locator(".split-path")).to_have_count(2)
+    await expect(split.get_by_label("Weight (1–100)").first).to_have_value("70")
+    await expect(split.get_by_label("Goes to step").nth(1)).to_have_value("mail-long")
+    await expect(page.get_by_label("Share held out, percent (1–50)")).to_have_value("10")
+    await expect(page.get_by_label("How long a held-out contact listens")).to_have_value("7")
+    await expect(page.get_by_label("Priority")).to_have_value("transactional")
+    await page.get_by_role("button", name="Save draft").click()
+    await expect(page.get_by_role("status")).to_have_text("Draft saved.")
+    assert not errors, errors
+    draft = (await stack.http.get(f"/v1/automations/{automation}/draft")).json()
+    assert [p for p in draft["problems"] if p["level"] == "error"] == []
+    kept = {k: v for k, v in published.items() if k in SPLIT_AND_HOLDOUT}
+    assert draft["definition"] == kept
+
+    # Renaming a step a path goes to: the path follows.
+    step_id = page.locator("li.step-card").nth(3).get_by_label("Step id")
+    await step_id.fill("mail-l")
+    await step_id.press("Tab")
+    await expect(split.get_by_label("Goes to step").nth(1)).to_have_value("mail-l")
+
+    async def saved_paths() -> list[dict[str, Any]]:
+        found = (await stack.http.get(f"/v1/automations/{automation}/draft")).json()
+        paths: list[dict[str, Any]] = found["definition"]["steps"][0]["paths"]
+        return paths
+
+    await assert_eventually(saved_paths, lambda paths: paths[1]["next"] == "mail-l")

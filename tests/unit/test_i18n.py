@@ -20,11 +20,14 @@ from api.i18n import (
     language_of,
     translator,
 )
+from api.routes.builder import EVENTS, STEP_TYPES
 from api.timeline_words import TimelineWords
 from goalflow.core.validation import parse_automation
+from workflows.definition import APPOINTMENT_STATUSES, WEEKDAYS
 from workflows.messages import ContactView, TimelineEntry
 
 API = Path(__file__).resolve().parents[2] / "api"
+CONDITIONS = re.compile(r"var CONDITIONS = \[([^\]]*)\]")
 EN, ES = CATALOGUES["en"], CATALOGUES["es"]
 
 
@@ -46,15 +49,28 @@ def test_every_key_the_pages_use_is_in_the_catalogue() -> None:
         used |= set(re.findall(r"""\bt\(\s*["']([a-z_]+\.[a-z_]+)["']""", template.read_text()))
     for module in [*API.glob("*.py"), *(API / "routes").glob("*.py")]:
         text = module.read_text()
-        found = re.findall(r'"((?:tl|flow|problem|login)\.[a-z_]+)"', text)
+        found = re.findall(r'"((?:tl|flow|problem|login|builder)\.[a-z_]+)"', text)
         used |= {key for key in found if key != "login.html"}  # a template's name
+    # The builder's script: `t("name")` is the message `builder.name` (api/routes/builder.py
+    # sends them), and the keys it builds from a value, for every value.
+    script = (API / "ui" / "static" / "builder.js").read_text()
+    in_script = set(re.findall(r"""\bt\(\s*["']([a-z_]+)["']\s*\)""", script))
+    in_script |= set(re.findall(r"""\[["'][A-Za-z]+["'], ["'](unit_[a-z]+)["']\]""", script))
+    in_script |= {f"type_{s}" for s in STEP_TYPES} | {f"event_{e}" for e in EVENTS}
+    in_script |= {f"status_{s}" for s in APPOINTMENT_STATUSES} | {f"day_{d}" for d in WEEKDAYS}
+    conditions = CONDITIONS.search(script)
+    assert conditions is not None
+    in_script |= {f"cond_{c}" for c in re.findall(r'"([a-z_]+)"', conditions[1])}
+    assert {"add_step", "save_draft", "type_split", "path_weight", "holdout_percent"} <= in_script
+    assert "unit_minutes" in in_script
+    used |= {f"builder.{key}" for key in in_script}
     kinds = ("confirm", "done", "gone", "bad")
     used |= {f"contact_page.{kind}_{part}" for kind in kinds for part in ("title", "heading")}
     # Keys built in the templates from a value: every value the value can take.
     used |= {f"status.{s}" for s in ("active", "completed", "exited", "cancelled", "failed")}
     used |= {f"state.{s}" for s in ("active", "paused")}
     used |= {"flow.unmet_waits_then_end", "flow.unmet_waits_then_continue"}
-    assert len(used) > 150
+    assert len(used) > 350
     assert sorted(used - set(EN)) == []
 
 

@@ -1,7 +1,8 @@
 // The automation builder (/ui/automations/new, /ui/automations/{id}/edit): forms for the
 // automation's settings, triggers and steps, kept in one definition object that is saved as the
 // draft on every change (debounced) and with "Save draft", and published with "Save and activate".
-// Every word it shows comes from the page's data (`text`, api/builder_text.py); each problem of
+// Every word it shows comes from the page's data (`text`: the `builder.*` messages of
+// api/i18n, in the page's language); each problem of
 // the draft is shown beside the field its `loc` names, with role="alert".
 (function () {
   "use strict";
@@ -379,6 +380,9 @@
         if_unmet: { action: "continue" },
       };
     },
+    split: function () {
+      return { paths: [{ id: "a", weight: 50, next: "" }, { id: "b", weight: 50, next: "" }] };
+    },
     end: function () { return {}; },
   };
 
@@ -406,6 +410,7 @@
       if (step.then === from) { step.then = to; }
       if (step["else"] === from) { step["else"] = to; }
       if (step.on_met && step.on_met.step === from) { step.on_met.step = to; }
+      (step.paths || []).forEach(function (p) { if (p.next === from) { p.next = to; } });
       (step.any_of || []).forEach(fix);
     });
     def.triggers.forEach(fix);
@@ -491,6 +496,48 @@
     nodes.push(select(step, "then", path.concat(["then"]), t("then"), stepChoices(step.id, true)));
     nodes.push(select(step, "else", path.concat(["else"]), t("else"), stepChoices(step.id, true)));
     return nodes;
+  }
+
+  // A number typed in a field (a weight, a percent); anything else is kept as typed, and the
+  // draft's problems say what is wrong with it.
+  function whole(textValue) {
+    var trimmed = textValue.trim();
+    return /^\d+$/.test(trimmed) ? Number(trimmed) : textValue;
+  }
+
+  var MIN_PATHS = 2;
+  var MAX_PATHS = 5;
+
+  // A split: 2 to 5 paths, each an id, a weight and the step it goes to.
+  function splitFields(step, path) {
+    step.paths = step.paths || [];
+    var boxes = step.paths.map(function (p, j) {
+      var at = path.concat(["paths", j]);
+      return el("div", { "class": "criterion split-path", "data-loc": locOf(at) }, [
+        text(p, "id", at.concat(["id"]), t("path_id"), {
+          onchange: function () { changed(true); },
+        }),
+        text(p, "weight", at.concat(["weight"]), t("path_weight"),
+          { type: "number", inputmode: "numeric", read: whole }),
+        select(p, "next", at.concat(["next"]), t("path_next"), stepChoices(step.id, true)),
+        button(t("remove_path"), function () {
+          step.paths.splice(j, 1);
+          changed(true);
+        }, { "class": "warn small", disabled: step.paths.length <= MIN_PATHS }),
+      ]);
+    });
+    return [el("fieldset", { "class": "field", "data-loc": locOf(path.concat(["paths"])) }, [
+      el("legend", { text: t("split_paths") }),
+    ].concat(boxes).concat([
+      button(t("add_path"), function () {
+        var taken = {};
+        step.paths.forEach(function (p) { taken[p.id] = true; });
+        var n = step.paths.length;
+        while (taken["path-" + (n + 1)]) { n += 1; }
+        step.paths.push({ id: "path-" + (n + 1), weight: 50, next: "" });
+        changed(true);
+      }, { disabled: step.paths.length >= MAX_PATHS }),
+    ]))];
   }
 
   function goalFields(step, i, path) {
@@ -589,6 +636,8 @@
         return conditionFields(step, path);
       case "goal":
         return goalFields(step, i, path);
+      case "split":
+        return splitFields(step, path);
       default:
         return [];
     }
@@ -682,6 +731,23 @@
           }
         }),
     ];
+    nodes.push(checkbox(!!settings.holdout, ["settings", "holdout"], t("use_holdout"),
+      function (on) {
+        if (on) {
+          settings.holdout = { percent: 10, window: "P14D" };
+        } else {
+          delete settings.holdout;
+        }
+      }));
+    if (settings.holdout) {
+      var h = settings.holdout;
+      var hp = ["settings", "holdout"];
+      nodes.push(el("div", { "class": "row" }, [
+        text(h, "percent", hp.concat(["percent"]), t("holdout_percent"),
+          { type: "number", inputmode: "numeric", read: whole }),
+        duration(h, "window", hp.concat(["window"]), t("holdout_window")),
+      ]));
+    }
     if (settings.send_window) {
       var w = settings.send_window;
       var p = ["settings", "send_window"];
