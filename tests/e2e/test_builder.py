@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
+from api.i18n import CATALOGUES, Language
 from tests.support.dashboard_browser import chromium, csp_violations, screenshot
 from tests.support.helpers import assert_eventually, new_id
 from tests.support.stack import Stack
@@ -35,61 +36,80 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
     assert not violations, violations
 
 
-async def add_step(page: Page, kind: str) -> Locator:
+def builder_words(language: Language) -> dict[str, str]:
+    """The builder's words in that language, by their short names (`builder.` left out)."""
+    return {
+        key.removeprefix("builder."): message
+        for key, message in CATALOGUES[language].items()
+        if key.startswith("builder.")
+    }
+
+
+async def add_step(page: Page, kind: str, words: dict[str, str] | None = None) -> Locator:
     """Add a step of that kind (its label in the picker); the new step's card."""
+    words = words or builder_words("en")
     cards = page.locator("li.step-card")
     before = await cards.count()
-    await page.get_by_label("New step type").select_option(label=kind)
-    await page.get_by_role("button", name="Add step").click()
+    await page.get_by_label(words["new_step_type"]).select_option(label=kind)
+    await page.get_by_role("button", name=words["add_step"]).click()
     await expect(cards).to_have_count(before + 1)
     return cards.nth(before)
 
 
-async def test_build_the_guides_automation_by_clicks(stack: Stack, page: Page) -> None:
+@pytest.mark.parametrize("lang", ["en", "es"])
+async def test_build_the_guides_automation_by_clicks(stack: Stack, page: Page, lang: str) -> None:
+    """The guide's automation, click by click, in English and in Spanish (`?lang=es`)."""
+    language: Language = "es" if lang == "es" else "en"
+    w = builder_words(language)
+    # The stack is shared: each language's automation listens to a tag of its own.
+    lead = "lead" if lang == "en" else f"lead-{lang}"
     automation = new_id("guide")
-    await page.goto(f"{stack.url}/ui")
-    await page.get_by_role("link", name="New automation").click()
-    await expect(page.get_by_role("heading", level=1)).to_have_text("New automation")
-    await page.get_by_label("Automation id").fill(automation)
-    await page.get_by_label("Name", exact=True).fill("Appointment follow-up")
+    await page.goto(f"{stack.url}/ui?lang={lang}")
+    await expect(page.locator("html")).to_have_attribute("lang", lang)
+    await page.get_by_role("link", name=w["new_automation"]).click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text(w["new_title"])
+    await page.get_by_label(w["automation_id"]).fill(automation)
+    await page.get_by_label(w["name"], exact=True).fill("Appointment follow-up")
 
     # Enters when the tag "lead" is added.
-    await page.get_by_role("button", name="Add trigger").click()
+    await page.get_by_role("button", name=w["add_trigger"]).click()
     trigger = page.locator(".criterion").first
-    await trigger.get_by_label("Event", exact=True).select_option(label="Tag added")
-    await trigger.get_by_label("Tag", exact=True).fill("lead")
+    await trigger.get_by_label(w["event"], exact=True).select_option(
+        label=w["event_contact.tag_added"]
+    )
+    await trigger.get_by_label(w["tag"], exact=True).fill(lead)
 
-    welcome = await add_step(page, "Send email")
-    await welcome.get_by_label("Step name").fill("Welcome")
-    await welcome.get_by_label("Subject", exact=True).fill("Welcome {{ contact.first_name }}")
-    await welcome.get_by_label("Email body (HTML)").fill("<p>Book a call with us.</p>")
+    welcome = await add_step(page, w["type_send_email"], w)
+    await welcome.get_by_label(w["step_name"]).fill("Welcome")
+    await welcome.get_by_label(w["subject"], exact=True).fill("Welcome {{ contact.first_name }}")
+    await welcome.get_by_label(w["html"]).fill("<p>Book a call with us.</p>")
 
-    wait = await add_step(page, "Wait")
-    await wait.get_by_label("How long").fill("2")
-    await expect(wait.get_by_label("Unit")).to_have_value("D")
+    wait = await add_step(page, w["type_wait"], w)
+    await wait.get_by_label(w["amount"]).fill("2")
+    await expect(wait.get_by_label(w["unit"])).to_have_value("D")
 
-    goal = await add_step(page, "Goal event")
-    await goal.get_by_label("Goal name").fill("Appointment Confirmed Goal")
-    await goal.get_by_label("Event", exact=True).select_option(label="Appointment status")
-    await goal.get_by_label("confirmed").check()
+    goal = await add_step(page, w["type_goal"], w)
+    await goal.get_by_label(w["goal_name"]).fill("Appointment Confirmed Goal")
+    await goal.get_by_label(w["event"], exact=True).select_option(
+        label=w["event_appointment.status_changed"]
+    )
+    await goal.get_by_label(w["status_confirmed"]).check()
 
-    confirmation = await add_step(page, "Send email")
-    await confirmation.get_by_label("Step name").fill("Confirmation")
-    await confirmation.get_by_label("Email body (HTML)").fill("<p>See you soon.</p>")
+    confirmation = await add_step(page, w["type_send_email"], w)
+    await confirmation.get_by_label(w["step_name"]).fill("Confirmation")
+    await confirmation.get_by_label(w["html"]).fill("<p>See you soon.</p>")
     # Renamed: the goal's jump below follows the new id.
-    await confirmation.get_by_label("Step id").fill("confirm-mail")
-    await confirmation.get_by_label("Step id").press("Tab")
+    await confirmation.get_by_label(w["step_id"]).fill("confirm-mail")
+    await confirmation.get_by_label(w["step_id"]).press("Tab")
 
     goal = page.locator("li.step-card").nth(2)
-    await goal.get_by_label("When the goal is met").select_option(label="Skip to a step")
-    await goal.get_by_label("Skip to", exact=True).select_option(label="4. Confirmation")
-    await goal.get_by_label("If a contact reaches the goal without meeting it").select_option(
-        label="Wait until the goal is met"
-    )
-    await goal.get_by_label("Wait at most (empty: no limit)").fill("14")
+    await goal.get_by_label(w["on_met"]).select_option(label=w["on_met_goto"])
+    await goal.get_by_label(w["goto_step"], exact=True).select_option(label="4. Confirmation")
+    await goal.get_by_label(w["if_unmet"]).select_option(label=w["if_unmet_wait"])
+    await goal.get_by_label(w["wait_limit"]).fill("14")
 
     # Saved with the confirmation's subject missing: the problem shows beside that field.
-    await page.get_by_role("button", name="Save draft").click()
+    await page.get_by_role("button", name=w["save_draft"]).click()
     await expect(page).to_have_url(f"{stack.url}/ui/automations/{automation}/edit")
     confirmation = page.locator("li.step-card").nth(3)
     alert = confirmation.get_by_role("alert")
@@ -97,20 +117,20 @@ async def test_build_the_guides_automation_by_clicks(stack: Stack, page: Page) -
     await expect(alert).to_contain_text("at least 1 character")
     subject_field = confirmation.locator('[data-loc="steps.3.subject"]')
     await expect(subject_field.get_by_role("alert")).to_have_count(1)
-    await screenshot(page, "builder-problem")
+    await screenshot(page, f"builder-problem-{lang}")
     draft = (await stack.http.get(f"/v1/automations/{automation}/draft")).json()
     assert [p["loc"] for p in draft["problems"]] == [["steps", 3, "subject"]]
     assert (await stack.http.get(f"/v1/automations/{automation}")).status_code == 404
 
-    await confirmation.get_by_label("Subject", exact=True).fill("See you soon")
+    await confirmation.get_by_label(w["subject"], exact=True).fill("See you soon")
     await expect(page.get_by_role("alert")).to_have_count(0)  # the change saved, and checked
-    await page.get_by_role("button", name="Save and activate").click()
+    await page.get_by_role("button", name=w["save_and_activate"]).click()
     await expect(page).to_have_url(f"{stack.url}/ui/automations/{automation}")
-    await expect(page.locator("#state")).to_have_text("active")
+    await expect(page.locator("#state")).to_have_text(CATALOGUES[language]["state.active"])
 
     published = (await stack.http.get(f"/v1/automations/{automation}")).json()
     assert published["version"] == 1
-    assert published["triggers"] == [{"event": "contact.tag_added", "tag": "lead"}]
+    assert published["triggers"] == [{"event": "contact.tag_added", "tag": lead}]
     steps = {s["id"]: s for s in published["steps"]}
     assert [s["type"] for s in published["steps"]] == ["send_email", "wait", "goal", "send_email"]
     goal_step = published["steps"][2]
@@ -127,7 +147,7 @@ async def test_build_the_guides_automation_by_clicks(stack: Stack, page: Page) -
     email = f"{contact}@example.com"
     answer = await stack.http.put(f"/v1/contacts/{contact}", json={"email": email})
     assert answer.status_code == 201, answer.text
-    answer = await stack.http.post(f"/v1/contacts/{contact}/tags", json={"add": ["lead"]})
+    answer = await stack.http.post(f"/v1/contacts/{contact}/tags", json={"add": [lead]})
     assert answer.status_code == 202, answer.text
     confirmed = {
         "contact_id": contact,
