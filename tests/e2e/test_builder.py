@@ -196,20 +196,22 @@ async def test_versions_diff_and_restore_from_the_page(stack: Stack, page: Page)
     )
 
 
-async def test_the_builder_on_a_phone(stack: Stack, browser: Browser) -> None:
+@pytest.mark.parametrize("lang", ["en", "es"])
+async def test_the_builder_on_a_phone(stack: Stack, browser: Browser, lang: str) -> None:
+    w = builder_words("es" if lang == "es" else "en")
     context = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     page = await context.new_page()
     try:
-        await page.goto(f"{stack.url}/ui/automations/new")
-        await page.get_by_label("New step type").select_option(label="Goal event")
-        await page.get_by_role("button", name="Add step").click()
-        await page.get_by_role("button", name="Save draft").click()
-        await expect(page.get_by_role("alert")).to_contain_text("Give the automation an id")
+        await page.goto(f"{stack.url}/ui/automations/new?lang={lang}")
+        await page.get_by_label(w["new_step_type"]).select_option(label=w["type_goal"])
+        await page.get_by_role("button", name=w["add_step"]).click()
+        await page.get_by_role("button", name=w["save_draft"]).click()
+        await expect(page.get_by_role("alert")).to_contain_text(w["needs_id"])
         overflow = await page.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 0, f"the builder is wider than the phone by {overflow}px"
-        await screenshot(page, "builder-phone")
+        await screenshot(page, f"builder-phone-{lang}")
     finally:
         await context.close()
 
