@@ -11,6 +11,8 @@ ZERO_DECIMAL = frozenset(
     {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV"}
     | {"XAF", "XOF", "XPF", "ISK"}
 )
+# Larger amounts are no amount (JSON numbers past 2^53 lose precision in most readers).
+MAX_AMOUNT = 2**53
 
 
 def minor_units(amount: Any, currency: str | None) -> int | None:
@@ -19,7 +21,7 @@ def minor_units(amount: Any, currency: str | None) -> int | None:
         value = Decimal(str(amount))
     except (InvalidOperation, ValueError):
         return None
-    if not value.is_finite():
+    if not value.is_finite() or abs(value) >= MAX_AMOUNT:
         return None
     places = 0 if (currency or "").upper() in ZERO_DECIMAL else 2
     return int(value.scaleb(places).to_integral_value())
@@ -35,7 +37,7 @@ def money_data(
     """The event's data: `amount` in minor units, `currency` lower case, `products` the
     provider's product ids (strings)."""
     data: dict[str, Any] = {"provider": provider, "products": products}
-    if isinstance(amount, int) and not isinstance(amount, bool):
+    if isinstance(amount, int) and not isinstance(amount, bool) and abs(amount) < MAX_AMOUNT:
         data["amount"] = amount
     if isinstance(currency, str) and currency:
         data["currency"] = currency.lower()
