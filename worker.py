@@ -27,6 +27,7 @@ from temporalio.worker import Worker
 
 from activities.contacts import ContactActivities
 from activities.email import EmailActivities, SmtpConfig
+from activities.reporting import ReportingActivities
 from activities.sms import SmsActivities, sms_provider
 from activities.webhook import WebhookActivities
 from goalflow.namespace import NamespaceNotReady, prepare_namespace
@@ -42,6 +43,7 @@ from workflows.directory import ProfileKeyWorkflow
 from workflows.enrollment import EnrollmentWorkflowV2
 from workflows.first_types import ContactWorkflow, EnrollmentWorkflow
 from workflows.phone import PhoneWorkflow
+from workflows.reporting import OutcomeReportWorkflow
 from workflows.sessions import DashboardLogoutWorkflow
 
 log = structlog.get_logger("goalflow.worker")
@@ -66,6 +68,7 @@ WORKFLOWS: Sequence[type] = (
     PhoneWorkflow,
     DashboardLogoutWorkflow,
     ProfileKeyWorkflow,
+    OutcomeReportWorkflow,
 )
 
 
@@ -83,7 +86,12 @@ def activity_functions(
     queue = task_queue or settings.task_queue
     directory = PhoneDirectory(client, queue, settings.secret) if client else None
     texts = SmsActivities(sms_provider(settings, http), tracker, directory)
-    return [webhooks.send_webhook, emails.send_email, texts.send_sms]
+    reports = ReportingActivities(
+        settings.reporting_webhook_url,
+        settings.reporting_webhook_secret or settings.webhook_secret,
+        settings.outbound_policy,
+    )
+    return [webhooks.send_webhook, emails.send_email, texts.send_sms, reports.report_outcome]
 
 
 def _activity_name(fn: Any) -> str | None:
@@ -91,11 +99,13 @@ def _activity_name(fn: Any) -> str | None:
     return getattr(definition, "name", None)
 
 
-def client_activities(client: Client, task_queue: str, secret: str | None = None) -> list[Any]:
+def client_activities(
+    client: Client, task_queue: str, secret: str | None = None, report_outcomes: bool = False
+) -> list[Any]:
     """Activities that call Temporal itself, bound to the worker's own client."""
     return [
         ContactActivities(client, secret=secret).enroll_batch,
-        TriggerActivities(client, task_queue).match_triggers,
+        TriggerActivities(client, task_queue, report_outcomes).match_triggers,
     ]
 
 
@@ -115,7 +125,9 @@ def build_worker(
     given = {_activity_name(fn) for fn in chosen}
     chosen += [
         fn
-        for fn in client_activities(client, queue, settings.secret)
+        for fn in client_activities(
+            client, queue, settings.secret, bool(settings.reporting_webhook_url)
+        )
         if _activity_name(fn) not in given
     ]
     return Worker(

@@ -44,7 +44,11 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         # One client per process; lazy, so the API starts (and /readyz says 503) while
         # Temporal is still coming up.
         temporal = client or await lazy_client(settings)
-        goalflow = Goalflow(temporal, settings.task_queue)
+        goalflow = Goalflow(
+            temporal,
+            settings.task_queue,
+            report_outcomes=bool(settings.reporting_webhook_url),
+        )
         app.state.goalflow = goalflow
         # The trigger set is refreshed in the background, so no request waits for it.
         refreshing = asyncio.create_task(goalflow.triggers.run())

@@ -65,8 +65,10 @@ class TriggerCache:
         *,
         interval: float = REFRESH_INTERVAL,
         search_attributes: bool = True,
+        report_outcomes: bool = False,
     ) -> None:
         self.client = client
+        self.report_outcomes = report_outcomes
         self.catalog_id = catalog_workflow_id(task_queue)
         self.interval = interval
         self.search_attributes = search_attributes
@@ -195,6 +197,7 @@ class TriggerCache:
             definition=armed.definition,
             paused=entry.state == "paused",
             search_attributes=self.search_attributes,
+            report_outcomes=self.report_outcomes,
         )
 
 
@@ -202,8 +205,8 @@ class TriggerActivities:
     """The worker's side: the contact workflow asks which triggers the tag changes made by
     automations match (a local activity, answered from this process's cached copy)."""
 
-    def __init__(self, client: Client, task_queue: str) -> None:
-        self.cache = TriggerCache(client, task_queue)
+    def __init__(self, client: Client, task_queue: str, report_outcomes: bool = False) -> None:
+        self.cache = TriggerCache(client, task_queue, report_outcomes=report_outcomes)
 
     @activity.defn(name=MATCH_TRIGGERS)
     async def match_triggers(self, request: MatchTriggersRequest) -> MatchTriggersResult:

@@ -479,6 +479,7 @@ class ContactWorkflowV2:
                 lookback_events=recall(self.state.memory, request.automation, workflow.now()),
                 enrolled_at=workflow.now(),
                 end_reported_by_signal=not watched,
+                report_outcomes=request.report_outcomes,
             ),
             id=enrollment_id,
             parent_close_policy=ParentClosePolicy.ABANDON,
@@ -617,6 +618,7 @@ class ContactWorkflowV2:
                     contact=ContactProfile(id=self.state.contact_id),
                     search_attributes=match.search_attributes,
                     context=_trigger_context(event, match.trigger_id),
+                    report_outcomes=match.report_outcomes,
                     trigger=TriggerCause(
                         trigger_id=match.trigger_id, event_id=event.id, depth=event.depth
                     ),

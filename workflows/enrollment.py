@@ -14,10 +14,12 @@ import asyncio
 from typing import ClassVar
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 from workflows.actions import ActionRunner
 from workflows.pause import Pause
+from workflows.reporting import OutcomeReportWorkflow
 from workflows.visibility import Visibility
 
 with workflow.unsafe.imports_passed_through():
@@ -45,6 +47,8 @@ with workflow.unsafe.imports_passed_through():
         EnrollmentEnded,
         EnrollmentInput,
         EnrollmentView,
+        OutcomeReport,
+        OutcomeType,
         StepChange,
         Waiting,
     )
@@ -78,11 +82,15 @@ class EnrollmentWorkflowV2:
             self._should_continue_as_new,
             self._continue_as_new,
         )
+        # Reports to the reporting webhook being started (only with input.report_outcomes).
+        self.reports_starting = 0
 
     # --- messages ---------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: EnrollmentInput) -> EnrollmentView:
+        if input.progress is None:
+            self._report("enrollment.started")
         try:
             await self._drive()
         except asyncio.CancelledError:
@@ -93,6 +101,10 @@ class EnrollmentWorkflowV2:
             automation_id=input.automation_id,
             status=self.interpreter.status,
         )
+        self._report("enrollment.ended", outcome=self.interpreter.status)
+        if self.input.report_outcomes:
+            # Only until the reports' workflows have started, never until they are delivered.
+            await workflow.wait_condition(lambda: self.reports_starting == 0)
         if self.end_reported_by_signal:
             try:
                 await workflow.get_external_workflow_handle(input.contact_workflow_id).signal(
@@ -169,11 +181,48 @@ class EnrollmentWorkflowV2:
                     workflow.metric_meter().create_counter(
                         "goalflow_goals_met", "goals met by enrollments (first match of each goal)"
                     ).add(1, {"automation_id": self.input.automation_id, "goal": goal_id})
+                    self._report("goal.met", step_id=goal_id)
                 case ShowProgress() | ShowGoals() | Finish():
                     self.visibility.carry_out(command)
                 case CheckPatch() | RunAction() | ChangeContact() | PauseUntil():
                     return command
         return None
+
+    def _report(
+        self, kind: OutcomeType, step_id: str | None = None, outcome: str | None = None
+    ) -> None:
+        """With GOALFLOW_REPORTING_WEBHOOK_URL (input.report_outcomes), post an outcome from a
+        child workflow of its own that outlives this one; otherwise no command at all."""
+        if not self.input.report_outcomes:
+            return
+        enrollment_id = self.input.enrollment_id
+        report = OutcomeReport(
+            webhook_id=f"report:{enrollment_id}:{kind}" + (f":{step_id}" if step_id else ""),
+            type=kind,
+            timestamp=workflow.now(),
+            enrollment_id=enrollment_id,
+            automation_id=self.input.automation_id,
+            version=self.input.version,
+            contact_id=self.input.contact.id,
+            step_id=step_id,
+            outcome=outcome,
+        )
+        self.reports_starting += 1
+        asyncio.create_task(self._start_report(report))  # noqa: RUF006 (counted, awaited at end)
+
+    async def _start_report(self, report: OutcomeReport) -> None:
+        try:
+            await workflow.start_child_workflow(
+                OutcomeReportWorkflow.run,
+                report,
+                id=report.webhook_id,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                static_summary=f"{report.type} → reporting webhook",
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # reported already (a run before a continue-as-new)
+        finally:
+            self.reports_starting -= 1
 
     async def _change_contact(self, change: StepChange) -> None:
         """Steps that change the contact go through the contact workflow, so the change becomes
@@ -193,6 +242,8 @@ class EnrollmentWorkflowV2:
 
     async def _continue_as_new(self) -> None:
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if self.input.report_outcomes:
+            await workflow.wait_condition(lambda: self.reports_starting == 0)
         progress = self.interpreter.progress()
         # Looked-back events were applied by the first run; the next has no use for them.
         carried = {

@@ -24,6 +24,7 @@ from workflows.tags import AnyCase, add_tags, never, remove_tags
 
 # Activity names.
 SEND_WEBHOOK = "send_webhook"
+REPORT_OUTCOME = "report_outcome"
 SEND_EMAIL = "send_email"
 SEND_SMS = "send_sms"
 
@@ -221,6 +222,10 @@ class EnrollRequest(BaseModel):
     # What templates see as `enrollment.context` (validated and size-capped by the API).
     context: dict[str, Any] = Field(default_factory=dict)
     trigger: TriggerCause | None = None
+    # GOALFLOW_REPORTING_WEBHOOK_URL was set where the enrollment was asked for: the enrollment
+    # reports its start, goals and end (activities/reporting.py). False leaves its commands as
+    # they always were.
+    report_outcomes: bool = False
 
 
 class TriggerCause(BaseModel):
@@ -383,6 +388,25 @@ class EnrollmentInput(BaseModel):
     progress: EnrollmentProgress | None = None
     # Tests force continue-as-new sooner than Temporal would suggest it.
     continue_as_new_after_events: int | None = None
+    # As EnrollRequest.report_outcomes.
+    report_outcomes: bool = False
+
+
+OutcomeType = Literal["enrollment.started", "goal.met", "enrollment.ended"]
+
+
+class OutcomeReport(BaseModel):
+    """One post to the reporting webhook; `webhook_id` stays the same across retries."""
+
+    webhook_id: str
+    type: OutcomeType
+    timestamp: datetime
+    enrollment_id: str
+    automation_id: str
+    version: int
+    contact_id: str
+    step_id: str | None = None
+    outcome: str | None = None
 
 
 class TimelineEntry(BaseModel):
