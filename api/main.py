@@ -33,6 +33,7 @@ from goalflow import __version__
 from goalflow.production import require_production_ready
 from goalflow.settings import Settings, get_settings
 from goalflow.temporal import lazy_client
+from goalflow.tracing import instrument_app
 
 
 def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     )
     app.state.settings = settings
     app.state.recent_links = RecentLinks()
+    instrument_app(app, settings)
 
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     # Framing and Content Security Policy headers of the dashboard and the unsubscribe pages.

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     reporting_webhook_url: str | None = Field(None, alias="GOALFLOW_REPORTING_WEBHOOK_URL")
     # Standard Webhooks secret ("whsec_" + base64); unset: GOALFLOW_WEBHOOK_SECRET signs.
     reporting_webhook_secret: str | None = Field(None, alias="GOALFLOW_REPORTING_WEBHOOK_SECRET")
+    # OpenTelemetry traces over OTLP/HTTP (goalflow/tracing.py); unset: no tracing at all.
+    otel_exporter_otlp_endpoint: str | None = Field(None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
     log_format: str = Field("console", alias="GOALFLOW_LOG_FORMAT")
     dev_mode: bool = Field(False, alias="GOALFLOW_DEV")
     # Base URL of Temporal's web UI; the dashboard links each enrollment to its workflow there.
