@@ -210,3 +210,25 @@ async def test_forged_stale_and_unsigned_deliveries_are_401(hook_stack: Stack) -
 
 def _stale() -> datetime:
     return datetime.now(UTC) - timedelta(minutes=6)
+
+
+async def test_a_created_contact_is_known_and_what_names_nobody_is_ignored(
+    hook_stack: Stack,
+) -> None:
+    stack = hook_stack
+    contact = new_id()
+    created = delivery("ContactCreate", id=contact, email="JohnDeo@gmail.com", tags=[])
+    assert (await post(stack, created)).json()["accepted"] == 1
+    answer = await stack.http.get(f"/v1/contacts/{contact}")
+    assert answer.status_code == 200, answer.text
+    assert (await post(stack, created)).json()["duplicates"] == 1
+    orphan = appointment(contact, "confirmed")
+    orphan["appointment"]["contactId"] = None
+    odd = appointment(contact, "rescheduled")
+    for payload, reason in (
+        (orphan, "names no contact: no appointment.contactId"),
+        (odd, "appointmentStatus 'rescheduled' has no goalflow meaning"),
+        (delivery("OpportunityCreate"), "type 'OpportunityCreate' has no goalflow meaning"),
+    ):
+        answer = await post(stack, payload)
+        assert answer.json()["ignored_events"] == [{"index": 0, "reason": reason}], answer.text
