@@ -167,3 +167,26 @@ async def delivered_all(
         return of(receiver.delivered(), enrollment_id)
 
     await assert_eventually(probe, lambda got: got == want, within=60)
+
+
+async def test_a_cancelled_enrollment_reports_its_end(
+    dev_env: WorkflowEnvironment, tmp_path: Path, receiver: Receiver
+) -> None:
+    async with reporting_stack(dev_env, tmp_path, receiver.url) as stack:
+        automation = await publish(stack, GOAL_THEN_END)
+        contact = new_id()
+        enrollment_id = await enroll(stack, automation, {"id": contact})
+        await until(stack, enrollment_id, lambda v: (v["waiting"] or {}).get("kind") == "timer")
+        answer = await stack.http.delete(f"/v1/enrollments/{enrollment_id}")
+        assert answer.status_code == 200, answer.text
+        base = {
+            "enrollment_id": enrollment_id,
+            "automation_id": automation,
+            "version": 1,
+            "contact_id": contact,
+        }
+        await delivered_all(
+            receiver,
+            enrollment_id,
+            [("enrollment.started", base), ("enrollment.ended", base | {"outcome": "cancelled"})],
+        )
