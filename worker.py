@@ -104,7 +104,7 @@ def client_activities(
 ) -> list[Any]:
     """Activities that call Temporal itself, bound to the worker's own client."""
     return [
-        ContactActivities(client, secret=secret).enroll_batch,
+        ContactActivities(client, secret=secret, report_outcomes=report_outcomes).enroll_batch,
         TriggerActivities(client, task_queue, report_outcomes).match_triggers,
     ]
 
