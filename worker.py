@@ -29,6 +29,7 @@ from activities.contacts import ContactActivities
 from activities.dry_run import DryRunActivities
 from activities.email import EmailActivities, SmtpConfig
 from activities.migrations import MigrationActivities
+from activities.reporting import ReportingActivities
 from activities.sms import SmsActivities, sms_provider
 from activities.triggers import TriggerActivities
 from activities.webhook import WebhookActivities
@@ -47,6 +48,7 @@ from workflows.dry_run import DryRunWorkflow
 from workflows.enrollment import EnrollmentWorkflowV2
 from workflows.migration_job import MigrationJobWorkflow
 from workflows.phone_numbers import PhoneWorkflow
+from workflows.reporting import OutcomeReportWorkflow
 from workflows.sessions import DashboardLogoutWorkflow
 from workflows.v1_types import ContactWorkflow, EnrollmentWorkflow
 
@@ -75,6 +77,7 @@ WORKFLOWS: Sequence[type] = (
     DraftWorkflow,
     DryRunWorkflow,
     MigrationJobWorkflow,
+    OutcomeReportWorkflow,
 )
 
 
@@ -95,7 +98,12 @@ def activity_functions(
     emails = EmailActivities(smtp, tracker, settings.email_from, budget)
     directory = PhoneDirectory(client, queue, settings.secret) if client else None
     texts = SmsActivities(sms_provider(settings, http), tracker, directory, budget)
-    return [webhooks.send_webhook, emails.send_email, texts.send_sms]
+    reports = ReportingActivities(
+        settings.reporting_webhook_url,
+        settings.reporting_webhook_secret or settings.webhook_secret,
+        settings.outbound_policy,
+    )
+    return [webhooks.send_webhook, emails.send_email, texts.send_sms, reports.report_outcome]
 
 
 def _activity_name(fn: Any) -> str | None:
@@ -103,11 +111,13 @@ def _activity_name(fn: Any) -> str | None:
     return getattr(definition, "name", None)
 
 
-def client_activities(client: Client, task_queue: str, secret: str | None = None) -> list[Any]:
+def client_activities(
+    client: Client, task_queue: str, secret: str | None = None, report_outcomes: bool = False
+) -> list[Any]:
     """Activities that call Temporal itself, bound to the worker's own client."""
     return [
-        ContactActivities(client, secret=secret).enroll_batch,
-        TriggerActivities(client, task_queue).match_triggers,
+        ContactActivities(client, secret=secret, report_outcomes=report_outcomes).enroll_batch,
+        TriggerActivities(client, task_queue, report_outcomes).match_triggers,
         DryRunActivities(client).dry_run_page,
         *_migration_activities(client),
     ]
@@ -134,7 +144,9 @@ def build_worker(
     given = {_activity_name(fn) for fn in chosen}
     chosen += [
         fn
-        for fn in client_activities(client, queue, settings.secret)
+        for fn in client_activities(
+            client, queue, settings.secret, bool(settings.reporting_webhook_url)
+        )
         if _activity_name(fn) not in given
     ]
     return Worker(

@@ -55,9 +55,16 @@ TOO_LARGE_REASON = (
 
 class ContactActivities:
     def __init__(
-        self, client: Client, *, search_attributes: bool = True, secret: str | None = None
+        self,
+        client: Client,
+        *,
+        search_attributes: bool = True,
+        secret: str | None = None,
+        report_outcomes: bool = False,
     ) -> None:
         self.client = client
+        # GOALFLOW_REPORTING_WEBHOOK_URL is set: bulk enrollments report their outcomes too.
+        self.report_outcomes = report_outcomes
         self.search_attributes = search_attributes
         # With the secret, each row's email and phone go into the profiles' directory, as for an
         # enrollment through the API (goalflow.core.profiles).
@@ -138,6 +145,7 @@ class ContactActivities:
                     contact=row.contact,
                     search_attributes=self.search_attributes,
                     request_id=f"{request.job_id}:{row.index}",
+                    report_outcomes=self.report_outcomes,
                 ),
                 start_workflow_operation=contact_start(contact_id, task_queue),
             )

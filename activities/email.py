@@ -173,6 +173,7 @@ class EmailComposer:
             "automation_id": context.automation_id,
             "step_id": context.step_id,
             "booking_link": lambda url: tracker.booking_url(url, contact.id),
+            "checkout_link": lambda url: tracker.checkout_url(url, contact.id),
         }
         subject = _render(step.subject, variables, trigger_link, autoescape=False)
         body = rewrite_links(_render(step.html, variables, trigger_link, autoescape=True), track)

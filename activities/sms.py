@@ -213,6 +213,7 @@ class SmsActivities:
             "automation_id": context.automation_id,
             "step_id": context.step_id,
             "booking_link": lambda url: self.tracker.booking_url(url, contact.id),
+            "checkout_link": lambda url: self.tracker.checkout_url(url, contact.id),
         }
         try:
             # In a thread, within the step's budget: the event loop keeps serving meanwhile.

@@ -16,8 +16,8 @@ class TriggerActivities:
     """The worker's side: the contact workflow asks which triggers the tag changes made by
     automations match (a local activity, answered from this process's cached copy)."""
 
-    def __init__(self, client: Client, task_queue: str) -> None:
-        self.cache = TriggerCache(client, task_queue)
+    def __init__(self, client: Client, task_queue: str, report_outcomes: bool = False) -> None:
+        self.cache = TriggerCache(client, task_queue, report_outcomes=report_outcomes)
 
     @activity.defn(name=MATCH_TRIGGERS)
     async def match_triggers(self, request: MatchTriggersRequest) -> MatchTriggersResult:

@@ -49,6 +49,29 @@ async def attribute(
     return ignored
 
 
+async def set_tags(goalflow: GoalflowService, events: list[HookEvent]) -> tuple[int, int]:
+    """(accepted, duplicates) of events that give a contact's whole tag set (HighLevel's
+    ContactTagUpdate): the tags it lacks are added, those it no longer has removed, as one
+    change named by the provider's event id (a redelivery changes nothing twice)."""
+    accepted = duplicates = 0
+    for event in events:
+        assert event.contact_id is not None and event.tags is not None
+        try:
+            held = (await goalflow.contact(event.contact_id)).tags
+        except NotFound:
+            held = []
+        given = {t.lower(): t for t in event.tags}
+        have = {t.lower(): t for t in held}
+        add = [t for key, t in given.items() if key not in have]
+        remove = [t for key, t in have.items() if key not in given]
+        result = await goalflow.change_tags(event.contact_id, add, remove, event.event_id)
+        if result.duplicate:
+            duplicates += 1
+        else:
+            accepted += 1
+    return accepted, duplicates
+
+
 async def remember_profile(
     goalflow: GoalflowService, secret: str, contact_id: str, email: str | None, phone: str | None
 ) -> None:

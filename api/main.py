@@ -40,6 +40,7 @@ from goalflow import __version__
 from goalflow.core.production import require_production_ready
 from goalflow.core.settings import Settings, get_settings
 from goalflow.core.temporal import lazy_client
+from goalflow.core.tracing import instrument_app
 from goalflow.service.contacts import GoalflowService
 
 
@@ -52,7 +53,11 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         # One client per process; lazy, so the API starts (and /readyz says 503) while
         # Temporal is still coming up.
         temporal = client or await lazy_client(settings)
-        goalflow = GoalflowService(temporal, settings.task_queue)
+        goalflow = GoalflowService(
+            temporal,
+            settings.task_queue,
+            report_outcomes=bool(settings.reporting_webhook_url),
+        )
         app.state.goalflow = goalflow
         # The trigger set is refreshed in the background, so no request waits for it.
         refreshing = asyncio.create_task(goalflow.triggers.run())
@@ -78,6 +83,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     )
     app.state.settings = settings
     app.state.recent_links = RecentLinks()
+    instrument_app(app, settings)
 
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     # Framing and Content Security Policy headers of the dashboard and the unsubscribe pages.

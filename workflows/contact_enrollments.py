@@ -155,6 +155,7 @@ class Enrollments:
                 lookback_events=recall(self.state.memory, request.automation, workflow.now()),
                 enrolled_at=workflow.now(),
                 end_reported_by_signal=not watched,
+                report_outcomes=request.report_outcomes,
             ),
             id=enrollment_id,
             parent_close_policy=ParentClosePolicy.ABANDON,

@@ -101,6 +101,7 @@ class Triggers:
                     automation=match.definition,
                     contact=ContactProfile(id=self.contact_id),
                     search_attributes=match.search_attributes,
+                    report_outcomes=match.report_outcomes,
                     context=trigger_context(event, match.trigger_id),
                     trigger=TriggerCause(
                         trigger_id=match.trigger_id, event_id=event.id, depth=event.depth

@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 from workflows.actions import ActionRunner
 from workflows.enrollment_migration import EndedByMove, VersionMove
 from workflows.pause import Pause
+from workflows.reporting import OutcomeReporter
 from workflows.visibility import Visibility
 
 with workflow.unsafe.imports_passed_through():
@@ -83,11 +84,14 @@ class EnrollmentWorkflowV2:
             self._continue_as_new,
         )
         self.move = VersionMove(input, self.interpreter)
+        self.reporter = OutcomeReporter(input)
 
     # --- messages ---------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: EnrollmentInput) -> EnrollmentView:
+        if input.progress is None:
+            self.reporter.report("enrollment.started")
         try:
             await self._drive()
         except asyncio.CancelledError:
@@ -103,6 +107,8 @@ class EnrollmentWorkflowV2:
             automation_id=input.automation_id,
             status=self.interpreter.status,
         )
+        self.reporter.report("enrollment.ended", outcome=self.interpreter.status)
+        await self.reporter.started()
         if self.end_reported_by_signal:
             try:
                 await workflow.get_external_workflow_handle(input.contact_workflow_id).signal(
@@ -191,6 +197,7 @@ class EnrollmentWorkflowV2:
                     workflow.metric_meter().create_counter(
                         "goalflow_goals_met", "goals met by enrollments (first match of each goal)"
                     ).add(1, {"automation_id": self.input.automation_id, "goal": goal_id})
+                    self.reporter.report("goal.met", step_id=goal_id)
                 case ShowProgress() | ShowGoals() | Finish():
                     self.visibility.carry_out(command)
                 case CheckPatch() | RunAction() | ChangeContact() | PauseUntil() | BetweenSteps():
@@ -220,6 +227,7 @@ class EnrollmentWorkflowV2:
             await self._move_version(self.interpreter.position, self.interpreter.waiting)
             return
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self.reporter.started()
         progress = self.interpreter.progress()
         workflow.continue_as_new(self.input.model_copy(update=self._carried(progress)))
 
@@ -239,6 +247,7 @@ class EnrollmentWorkflowV2:
         decision = self.move.decide(position, waiting, workflow.now())
         if isinstance(decision, Moved):
             await workflow.wait_condition(workflow.all_handlers_finished)
+            await self.reporter.started()
             workflow.continue_as_new(
                 self.move.next_run(decision, self._carried(decision.progress)),
                 search_attributes=self.move.search_attributes(decision),

@@ -23,6 +23,8 @@ class TriggerMatch(BaseModel):
     # A paused automation's match is only counted as refused (R17).
     paused: bool = False
     search_attributes: bool = True
+    # The enrollment reports its outcomes (EnrollRequest.report_outcomes).
+    report_outcomes: bool = False
 
 
 class ContactEvent(BaseModel):

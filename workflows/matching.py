@@ -13,6 +13,8 @@ from workflows.definition import (
     CustomCriterion,
     EmailCriterion,
     GoalCriterion,
+    OrderCriterion,
+    PaymentCriterion,
     SmsCriterion,
     TagCriterion,
     TriggerLinkCriterion,
@@ -44,6 +46,8 @@ EventFilter = (
     | AppointmentCriterion
     | CustomCriterion
     | SmsCriterion
+    | PaymentCriterion
+    | OrderCriterion
     | ContactCreatedCriterion
     | ContactUpdatedCriterion
 )
@@ -87,6 +91,8 @@ def criterion_matches(
                 key in data and json_equal(data[key], value)
                 for key, value in criterion.where.items()
             )
+        case PaymentCriterion() | OrderCriterion():
+            return money_matches(criterion, data)
         case ContactCreatedCriterion():
             return True
         case ContactUpdatedCriterion():
@@ -95,6 +101,25 @@ def criterion_matches(
                 isinstance(changed, list) and criterion.field in changed
             )
     return False
+
+
+def money_matches(criterion: PaymentCriterion | OrderCriterion, data: dict[str, Any]) -> bool:
+    """`product`: among the event's `products`; `amount_at_least`: the event's `amount` (minor
+    units) is at least that; `currency`: the event's, any case."""
+    if criterion.product is not None:
+        products = data.get("products")
+        if not isinstance(products, list) or criterion.product not in products:
+            return False
+    if criterion.amount_at_least is not None:
+        amount = data.get("amount")
+        if isinstance(amount, bool) or not isinstance(amount, int | float):
+            return False
+        if amount < criterion.amount_at_least:
+            return False
+    if isinstance(criterion, PaymentCriterion) and criterion.currency is not None:
+        currency = data.get("currency")
+        return isinstance(currency, str) and currency.lower() == criterion.currency.lower()
+    return True
 
 
 def context_matches(keys: list[str] | None, data: dict[str, Any], context: dict[str, Any]) -> bool:

@@ -57,6 +57,9 @@ class HookEvent:
     occurred_at: datetime | None = None
     email: str | None = None
     index: int = 0
+    # HighLevel's ContactTagUpdate: the contact's whole tag set; the route turns the difference
+    # with goalflow's tags into tag changes (api.attribution.set_tags).
+    tags: list[str] | None = None
 
 
 @dataclass(frozen=True)

@@ -15,15 +15,18 @@ import structlog
 from fastapi import APIRouter, HTTPException, Path, Request, status
 from fastapi.responses import Response
 
-from api.attribution import attribute
+from api.attribution import attribute, set_tags
 from api.deps import ServiceDep, SettingsDep
 from api.hook_setup import provider_off
 from api.providers import HookEvent, HookRequest, Malformed, Provider, Unauthorized
 from api.providers.cal_com import CalCom
 from api.providers.calendly import Calendly
+from api.providers.highlevel import HighLevel
 from api.providers.mailgun import Mailgun
 from api.providers.postmark import Postmark
 from api.providers.sendgrid import SendGrid
+from api.providers.shopify import Shopify
+from api.providers.stripe import Stripe
 from api.providers.twilio import Twilio
 from api.routes.tracking import TrackerDep
 from api.schemas import HookAccepted, IgnoredEvent
@@ -35,7 +38,18 @@ router = APIRouter(prefix="/v1/hooks", tags=["hooks"])
 log = structlog.get_logger("goalflow.hooks")
 
 PROVIDERS: dict[str, Provider] = {
-    p.name: p for p in (SendGrid(), Mailgun(), Postmark(), Twilio(), Calendly(), CalCom())
+    p.name: p
+    for p in (
+        SendGrid(),
+        Mailgun(),
+        Postmark(),
+        Twilio(),
+        Calendly(),
+        CalCom(),
+        Stripe(),
+        Shopify(),
+        HighLevel(),
+    )
 }
 # Contacts of one request whose updates are in flight at once.
 CONTACTS_IN_FLIGHT = 16
@@ -78,7 +92,8 @@ async def receive(
     provider: Annotated[
         str,
         Path(
-            description="sendgrid, mailgun, postmark, twilio, calendly or cal_com",
+            description="sendgrid, mailgun, postmark, twilio, calendly, cal_com, stripe, "
+            "shopify or highlevel",
             json_schema_extra={"enum": list(PROVIDERS)},
         ),
     ],
@@ -116,7 +131,10 @@ async def receive(
     ignored.sort(key=lambda i: i.index)
     for each in ignored:
         log.info("hook event ignored", provider=provider, index=each.index, reason=each.reason)
-    accepted, duplicates = await _accept(goalflow, [e for e in events if e.contact_id])
+    named = [e for e in events if e.contact_id and e.tags is None]
+    accepted, duplicates = await _accept(goalflow, named)
+    changed, unchanged = await set_tags(goalflow, [e for e in events if e.tags is not None])
+    accepted, duplicates = accepted + changed, duplicates + unchanged
     answer = HookAccepted(
         accepted=accepted,
         duplicates=duplicates,

@@ -57,6 +57,16 @@ class Settings(BaseSettings):
     postmark_webhook_auth: str | None = Field(None, alias="GOALFLOW_POSTMARK_WEBHOOK_AUTH")
     calendly_signing_key: str | None = Field(None, alias="GOALFLOW_CALENDLY_SIGNING_KEY")
     calcom_secret: str | None = Field(None, alias="GOALFLOW_CALCOM_SECRET")
+    stripe_webhook_secret: str | None = Field(None, alias="GOALFLOW_STRIPE_WEBHOOK_SECRET")
+    shopify_secret: str | None = Field(None, alias="GOALFLOW_SHOPIFY_SECRET")
+    # PEM: HighLevel signs its webhooks with RSA; this is its published public key.
+    highlevel_public_key: str | None = Field(None, alias="GOALFLOW_HIGHLEVEL_PUBLIC_KEY")
+    # Outcomes out (docs/integrations.md, "Reporting webhook"): unset, nothing is posted.
+    reporting_webhook_url: str | None = Field(None, alias="GOALFLOW_REPORTING_WEBHOOK_URL")
+    # Standard Webhooks secret ("whsec_" + base64); unset: GOALFLOW_WEBHOOK_SECRET signs.
+    reporting_webhook_secret: str | None = Field(None, alias="GOALFLOW_REPORTING_WEBHOOK_SECRET")
+    # OpenTelemetry traces over OTLP/HTTP (goalflow/core/tracing.py); unset: no tracing at all.
+    otel_exporter_otlp_endpoint: str | None = Field(None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
     log_format: str = Field("console", alias="GOALFLOW_LOG_FORMAT")
     dev_mode: bool = Field(False, alias="GOALFLOW_DEV")
     # Base URL of Temporal's web UI; the dashboard links each enrollment to its workflow there.

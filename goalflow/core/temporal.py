@@ -15,6 +15,7 @@ from temporalio.runtime import Runtime
 from temporalio.service import RPCError, TLSConfig
 
 from goalflow.core.settings import Settings
+from goalflow.core.tracing import client_interceptors
 
 
 def _tls(settings: Settings) -> TLSConfig | bool:
@@ -37,6 +38,7 @@ def _client_options(settings: Settings) -> dict[str, Any]:
         "data_converter": pydantic_data_converter,
         "tls": _tls(settings),
         "api_key": settings.temporal_api_key,
+        "interceptors": client_interceptors(settings),
     }
 
 

@@ -145,6 +145,20 @@ class Tracker:
         query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != key]
         return urlunsplit(parts._replace(query=urlencode([*query, (key, token)])))
 
+    def checkout_url(self, url: str, contact_id: str) -> str:
+        """`url` naming the contact where the shop hands it back in its webhooks: a Stripe
+        Payment Link takes the contact id as `client_reference_id` (Stripe allows no signed
+        token there: letters, digits, `-` and `_` only); any other URL (a Shopify store) gets
+        the signed booking-purpose token in `goalflow`, kept in the order's `landing_site`."""
+        parts = urlsplit(str(url))
+        host = (parts.hostname or "").lower()
+        if host == "buy.stripe.com" or host.endswith(".buy.stripe.com"):
+            key, value = "client_reference_id", contact_id
+        else:
+            key, value = "goalflow", self.sign("booking", TrackedTarget(contact_id=contact_id))
+        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != key]
+        return urlunsplit(parts._replace(query=urlencode([*query, (key, value)])))
+
     def url(self, kind: TrackingKind, target: TrackedTarget) -> str:
         return f"{self.public_url}/t/{kind.value}/{self.token(kind, target)}"
 

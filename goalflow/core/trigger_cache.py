@@ -62,8 +62,10 @@ class TriggerCache:
         *,
         interval: float = REFRESH_INTERVAL,
         search_attributes: bool = True,
+        report_outcomes: bool = False,
     ) -> None:
         self.client = client
+        self.report_outcomes = report_outcomes
         self.catalog_id = catalog_workflow_id(task_queue)
         self.interval = interval
         self.search_attributes = search_attributes
@@ -195,4 +197,5 @@ class TriggerCache:
             definition=armed.definition,
             paused=entry.state == "paused",
             search_attributes=self.search_attributes,
+            report_outcomes=self.report_outcomes,
         )

@@ -60,13 +60,16 @@ class AutomationOperations:
         *,
         search_attributes: bool = True,
         triggers: TriggerCache | None = None,
+        report_outcomes: bool = False,
     ) -> None:
         self.client = client
         self.task_queue = task_queue
         self.search_attributes = search_attributes
+        # GOALFLOW_REPORTING_WEBHOOK_URL is set: enrollments report their outcomes.
+        self.report_outcomes = report_outcomes
         # The trigger set this process matches accepted events against (R14).
         self.triggers = triggers or TriggerCache(
-            client, task_queue, search_attributes=search_attributes
+            client, task_queue, search_attributes=search_attributes, report_outcomes=report_outcomes
         )
         # Per automation, the newest (revision, version) this process registered in the catalog.
         self._registered: dict[str, tuple[int, int]] = {}

@@ -73,6 +73,7 @@ class GoalflowService(AutomationOperations):
                     contact=contact,
                     search_attributes=self.search_attributes,
                     context=context or {},
+                    report_outcomes=self.report_outcomes,
                 ),
                 start_workflow_operation=contact_start(contact.id, self.task_queue),
             )

@@ -152,6 +152,9 @@ async def test_a_webhook_that_is_off_says_which_setting_enables_it(stack: Stack)
         "twilio": "GOALFLOW_TWILIO_AUTH_TOKEN",
         "calendly": "GOALFLOW_CALENDLY_SIGNING_KEY",
         "cal_com": "GOALFLOW_CALCOM_SECRET",
+        "stripe": "GOALFLOW_STRIPE_WEBHOOK_SECRET",
+        "shopify": "GOALFLOW_SHOPIFY_SECRET",
+        "highlevel": "GOALFLOW_HIGHLEVEL_PUBLIC_KEY",
     }
     for provider, setting in settings.items():
         answer = await stack.http.post(f"/v1/hooks/{provider}", content=b"{}")
@@ -159,11 +162,11 @@ async def test_a_webhook_that_is_off_says_which_setting_enables_it(stack: Stack)
         assert answer.json()["detail"] == (
             f"the {provider} webhook is off: set {setting} to enable it"
         )
-    unknown = await stack.http.post("/v1/hooks/stripe", content=b"{}")
+    unknown = await stack.http.post("/v1/hooks/paypal", content=b"{}")
     assert unknown.status_code == 404
     assert unknown.json()["detail"] == (
-        "no provider 'stripe': the providers are cal_com, calendly, mailgun, postmark, "
-        "sendgrid, twilio"
+        "no provider 'paypal': the providers are cal_com, calendly, highlevel, mailgun, "
+        "postmark, sendgrid, shopify, stripe, twilio"
     )
 
 

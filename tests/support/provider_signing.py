@@ -13,8 +13,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+import stripe
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from temporalio.testing import WorkflowEnvironment
 
@@ -33,6 +34,14 @@ POSTMARK_AUTH = "goalflow:postmark-test-password"
 TWILIO_TOKEN = "twilio-test-auth-token"
 CALENDLY_KEY = "calendly-test-signing-key"
 CALCOM_SECRET = "calcom-test-secret"
+STRIPE_SECRET = "whsec_stripe-test-secret"
+SHOPIFY_SECRET = "shopify-test-client-secret"
+HIGHLEVEL_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+HIGHLEVEL_PUBLIC_KEY = (
+    HIGHLEVEL_KEY.public_key()
+    .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    .decode()
+)
 
 SECRETS = {
     "GOALFLOW_SENDGRID_PUBLIC_KEY": SENDGRID_PUBLIC_KEY,
@@ -41,6 +50,9 @@ SECRETS = {
     "GOALFLOW_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
     "GOALFLOW_CALENDLY_SIGNING_KEY": CALENDLY_KEY,
     "GOALFLOW_CALCOM_SECRET": CALCOM_SECRET,
+    "GOALFLOW_STRIPE_WEBHOOK_SECRET": STRIPE_SECRET,
+    "GOALFLOW_SHOPIFY_SECRET": SHOPIFY_SECRET,
+    "GOALFLOW_HIGHLEVEL_PUBLIC_KEY": HIGHLEVEL_PUBLIC_KEY,
 }
 
 
@@ -105,6 +117,34 @@ def calendly_headers(
 def calcom_headers(body: bytes, secret: str = CALCOM_SECRET) -> dict[str, str]:
     digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return {"content-type": "application/json", "X-Cal-Signature-256": digest}
+
+
+def stripe_headers(
+    body: bytes, timestamp: int | None = None, secret: str = STRIPE_SECRET
+) -> dict[str, str]:
+    """Signed by the official `stripe` package's own helper, not by a signer of ours."""
+    header = stripe.WebhookSignature.generate_signature_header(
+        body.decode(), secret, timestamp=timestamp
+    )
+    return {"content-type": "application/json", "Stripe-Signature": header}
+
+
+def shopify_headers(body: bytes, topic: str, secret: str = SHOPIFY_SECRET) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    return {
+        "content-type": "application/json",
+        "X-Shopify-Hmac-Sha256": base64.b64encode(digest).decode(),
+        "X-Shopify-Topic": topic,
+        "X-Shopify-Shop-Domain": "goalflow-test.myshopify.com",
+    }
+
+
+def highlevel_headers(body: bytes, key: rsa.RSAPrivateKey = HIGHLEVEL_KEY) -> dict[str, str]:
+    signature = key.sign(body, padding.PKCS1v15(), hashes.SHA256())
+    return {
+        "content-type": "application/json",
+        "x-wh-signature": base64.b64encode(signature).decode(),
+    }
 
 
 def dumps(value: Any) -> bytes:

@@ -37,6 +37,7 @@ MODULES = (
     "workflows/phone_numbers.py",
     "workflows/directory.py",
     "workflows/keyed_contact.py",
+    "workflows/reporting.py",
     "workflows/sessions.py",
     "workflows/v1_types.py",
 )

@@ -62,6 +62,13 @@ EventType = Literal[
     "sms.received",
     "sms.delivered",
     "sms.failed",
+    "payment.succeeded",
+    "payment.refunded",
+    "subscription.started",
+    "subscription.cancelled",
+    "order.placed",
+    "order.fulfilled",
+    "order.cancelled",
 ]
 
 

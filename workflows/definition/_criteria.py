@@ -40,6 +40,30 @@ class AppointmentCriterion(Strict):
     calendar_id: str | None = None
 
 
+class _MoneyFilters(Strict):
+    product: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+        None,
+        description="the provider's product id (Stripe's prod_..., Shopify's product_id as a "
+        "string); met when the event names it among its products",
+    )
+    amount_at_least: int | None = Field(
+        None, ge=0, description="in minor units (cents): the event's amount is at least this"
+    )
+
+
+class PaymentCriterion(_MoneyFilters):
+    event: Literal[
+        "payment.succeeded", "payment.refunded", "subscription.started", "subscription.cancelled"
+    ]
+    currency: Annotated[str, StringConstraints(min_length=3, max_length=3)] | None = Field(
+        None, description="ISO 4217 code, any case"
+    )
+
+
+class OrderCriterion(_MoneyFilters):
+    event: Literal["order.placed", "order.fulfilled", "order.cancelled"]
+
+
 class CustomCriterion(Strict):
     event: Literal["custom"]
     name: str | None = None
@@ -119,13 +143,23 @@ class SmsGoalCriterion(SmsCriterion, _GoalOptions):
     pass
 
 
+class PaymentGoalCriterion(PaymentCriterion, _GoalOptions):
+    pass
+
+
+class OrderGoalCriterion(OrderCriterion, _GoalOptions):
+    pass
+
+
 GoalCriterion = Annotated[
     EmailGoalCriterion
     | TriggerLinkGoalCriterion
     | TagGoalCriterion
     | AppointmentGoalCriterion
     | CustomGoalCriterion
-    | SmsGoalCriterion,
+    | SmsGoalCriterion
+    | PaymentGoalCriterion
+    | OrderGoalCriterion,
     Field(discriminator="event"),
 ]
 
@@ -173,6 +207,14 @@ class SmsTrigger(SmsCriterion, _TriggerId):
     pass
 
 
+class PaymentTrigger(PaymentCriterion, _TriggerId):
+    pass
+
+
+class OrderTrigger(OrderCriterion, _TriggerId):
+    pass
+
+
 class ContactCreatedTrigger(ContactCreatedCriterion, _TriggerId):
     pass
 
@@ -188,6 +230,8 @@ Trigger = Annotated[
     | AppointmentTrigger
     | CustomTrigger
     | SmsTrigger
+    | PaymentTrigger
+    | OrderTrigger
     | ContactCreatedTrigger
     | ContactUpdatedTrigger,
     Field(discriminator="event"),

@@ -39,6 +39,10 @@ class EnrollRequest(BaseModel):
     # What templates see as `enrollment.context` (validated and size-capped by the API).
     context: dict[str, Any] = Field(default_factory=dict)
     trigger: TriggerCause | None = None
+    # GOALFLOW_REPORTING_WEBHOOK_URL was set where the enrollment was asked for: the enrollment
+    # reports its start, goals and end (activities/reporting.py). False leaves its commands as
+    # they always were.
+    report_outcomes: bool = False
 
 
 class EnrollResult(BaseModel):

@@ -35,6 +35,25 @@ class EnrollmentInput(BaseModel):
     progress: EnrollmentProgress | None = None
     # Tests force continue-as-new sooner than Temporal would suggest it.
     continue_as_new_after_events: int | None = None
+    # As EnrollRequest.report_outcomes.
+    report_outcomes: bool = False
+
+
+OutcomeType = Literal["enrollment.started", "goal.met", "enrollment.ended"]
+
+
+class OutcomeReport(BaseModel):
+    """One post to the reporting webhook; `webhook_id` stays the same across retries."""
+
+    webhook_id: str
+    type: OutcomeType
+    timestamp: datetime
+    enrollment_id: str
+    automation_id: str
+    version: int
+    contact_id: str
+    step_id: str | None = None
+    outcome: str | None = None
 
 
 class TimelineEntry(BaseModel):

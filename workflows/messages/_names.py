@@ -7,6 +7,7 @@ from typing import Literal
 
 # Activity names.
 SEND_WEBHOOK = "send_webhook"
+REPORT_OUTCOME = "report_outcome"
 SEND_EMAIL = "send_email"
 SEND_SMS = "send_sms"
 

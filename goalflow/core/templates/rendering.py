@@ -62,6 +62,7 @@ def _environment() -> Sandbox:
     env.globals["trigger_link"] = lambda link_id: ""
     # Rendered by the email and SMS activities: the URL with the contact's booking token.
     env.globals["booking_link"] = lambda url: ""
+    env.globals["checkout_link"] = lambda url: ""
     return env
 
 
