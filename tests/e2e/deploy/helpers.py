@@ -14,7 +14,7 @@ import yaml
 
 from goalflow.core.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 CLOUD_OVERRIDE = ROOT / "deploy" / "compose.cloud.yml"
 DOCKERFILE = ROOT / "Dockerfile"
