@@ -207,6 +207,8 @@ MESSAGES: dict[str, str] = {
     "outbox.body": "Message",
     "outbox.html_title": "The email “{subject}” as HTML",
     "outbox.text_part": "Text part",
+    "outbox.repeated": "delivered {count} times under one Message-ID (a send repeated after a "
+    "crash)",
     "outbox.none": "No messages.",
     # login, errors
     "login.title": "Log in",

@@ -214,6 +214,8 @@ MESSAGES: dict[str, str] = {
     "outbox.body": "Mensaje",
     "outbox.html_title": "El correo «{subject}» en HTML",
     "outbox.text_part": "Parte de texto",
+    "outbox.repeated": "entregado {count} veces con un mismo Message-ID (un envío repetido tras "
+    "un fallo)",
     "outbox.none": "No hay mensajes.",
     # acceso, errores
     "login.title": "Iniciar sesión",

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.deps import SettingsDep
-from goalflow.core.smtp_sink import read_messages
+from goalflow.core.smtp_sink import outbox_messages
 
 router = APIRouter(tags=["dev"])
 
@@ -27,6 +27,7 @@ class OutboxMessage(BaseModel):
     automation_id: str | None = None
     step_id: str | None
     contact_id: str | None = None
+    deliveries: int = 1
 
 
 class Outbox(BaseModel):
@@ -38,8 +39,10 @@ def outbox(
     settings: SettingsDep,
     contact_id: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Outbox:
-    """Every message sent so far, oldest first; `links` are the tracked URLs in order."""
-    messages = [OutboxMessage.model_validate(m) for m in read_messages(settings.outbox_dir)]
+    """Every message sent so far, oldest first; `links` are the tracked URLs in order. A message
+    delivered again under the same Message-ID (a send repeated after a crash) is listed once,
+    `deliveries` counting its arrivals."""
+    messages = [OutboxMessage.model_validate(m) for m in outbox_messages(settings.outbox_dir)]
     if contact_id is not None:
         messages = [m for m in messages if m.contact_id == contact_id]
     return Outbox(messages=messages)

@@ -16,7 +16,7 @@ from api.dashboard_auth import Session
 from api.dashboard_pages import PageNotFound, render, user
 from api.deps import ServiceDep, SettingsDep
 from api.schemas import CONTACT_ID_PATTERN
-from goalflow.core.smtp_sink import read_messages
+from goalflow.core.smtp_sink import outbox_messages
 from goalflow.service.errors import NotFound
 from goalflow.service.visibility import list_enrollments, quote
 from workflows.messages import CONTACT_PREFIX
@@ -131,7 +131,7 @@ async def outbox_page(
 ) -> Response:
     if not settings.dev_mode:
         raise PageNotFound("the outbox exists in development mode only")
-    messages = read_messages(settings.outbox_dir)
+    messages = outbox_messages(settings.outbox_dir)
     if contact_id:
         messages = [m for m in messages if m.get("contact_id") == contact_id]
     messages = messages[::-1][:OUTBOX_LIMIT]
@@ -148,7 +148,7 @@ async def message_html(
     """An email's HTML as it was sent, for the outbox page's sandboxed frame."""
     if not settings.dev_mode:
         raise PageNotFound("the outbox exists in development mode only")
-    for message in read_messages(settings.outbox_dir):
+    for message in outbox_messages(settings.outbox_dir):
         if message_id and message.get("message_id") == message_id and message.get("html"):
             return HTMLResponse(str(message["html"]), headers=MESSAGE_HEADERS)
     raise PageNotFound(f"no message {message_id!r} in the outbox")

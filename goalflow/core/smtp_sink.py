@@ -42,6 +42,24 @@ def read_messages(directory: Path) -> list[dict[str, Any]]:
 _LOCK = threading.Lock()
 
 
+def outbox_messages(directory: Path) -> list[dict[str, Any]]:
+    """The outbox as a reader sees it: each message once, oldest first. A send repeated after a
+    crash or a timed-out workflow task reaches the sink again under the same Message-ID (every
+    delivery is kept in the file); it is one message here, with `deliveries` counting them."""
+    messages: list[dict[str, Any]] = []
+    first: dict[str, dict[str, Any]] = {}
+    for record in read_messages(directory):
+        message_id = record.get("message_id") or ""
+        if message_id and message_id in first:
+            first[message_id]["deliveries"] += 1
+            continue
+        message = {**record, "deliveries": 1}
+        if message_id:
+            first[message_id] = message
+        messages.append(message)
+    return messages
+
+
 def email_record(raw: bytes, recipients: list[str]) -> dict[str, Any]:
     message = message_from_bytes(raw, policy=policy.default)
     assert isinstance(message, EmailMessage)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiosmtplib
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -643,3 +644,26 @@ async def test_dev_outbox_is_filtered_by_contact(stack: Stack) -> None:
     assert theirs["to"] == f"{second}@example.com"
     everyone = (await stack.http.get("/v1/dev/outbox")).json()["messages"]
     assert {first, second} <= {m["contact_id"] for m in everyone}
+
+
+async def test_a_repeated_delivery_is_one_message_in_the_outbox(stack: Stack) -> None:
+    # A send repeated after a crash (or a workflow task that timed out) reaches the sink again
+    # under the same Message-ID: the file keeps both arrivals, the outbox lists one message.
+    contact = new_id("again")
+    message = EmailMessage()
+    message["From"] = "goalflow@example.com"
+    message["To"] = f"{contact}@example.com"
+    message["Subject"] = "Once"
+    message["Message-ID"] = f"<{contact}.hello.1@goalflow.local>"
+    message["X-Goalflow-Contact"] = contact
+    message.set_content("Only once, whatever the retries.")
+    url = urlsplit(stack.settings.smtp_url)
+    for _ in range(2):
+        await aiosmtplib.send(message, hostname=url.hostname, port=url.port)
+    listed = (await stack.http.get("/v1/dev/outbox", params={"contact_id": contact})).json()
+    assert [(m["subject"], m["deliveries"]) for m in listed["messages"]] == [("Once", 2)]
+    kept = [m for m in read_messages(stack.outbox_dir) if m["contact_id"] == contact]
+    assert len(kept) == 2
+    page = await stack.http.get("/ui/outbox", params={"contact_id": contact})
+    assert page.text.count("<tr>") == 2  # the head's row and the message's
+    assert "delivered 2 times under one Message-ID" in page.text
