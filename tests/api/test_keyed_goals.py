@@ -12,9 +12,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from goalflow.core.validation import parse_automation
 from tests.support.helpers import WorkflowDriver, assert_eventually, new_id, running_engine
-from tests.support.stack import Stack
+from tests.support.stack import Stack, own_stack
 from workflows.events import ContactEvent
 from workflows.matching import context_matches, goals_met_by
+
+# A trigger on every new appointment: a catalog of its own.
+stack = own_stack("keyed-goals")
 
 CONFIRMED = {
     "event": "appointment.status_changed",

@@ -13,8 +13,11 @@ from temporalio.api.enums.v1 import EventType
 
 from goalflow.core.tracking import TrackedTarget, Tracker, TrackingKind
 from tests.support.helpers import assert_eventually, new_id
-from tests.support.stack import Stack
+from tests.support.stack import Stack, own_stack
 from workflows.messages import automation_workflow_id
+
+# Triggers on every contact created, on fields and tags other tests set: a catalog of its own.
+stack = own_stack("triggers")
 
 
 def triggered(trigger: dict[str, Any], **settings: Any) -> dict[str, Any]:

@@ -12,22 +12,14 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Locator, Page, expect
-from temporalio.testing import WorkflowEnvironment
 
 from api.i18n import CATALOGUES, Language
 from tests.support.dashboard_browser import chromium, csp_violations, screenshot
 from tests.support.helpers import assert_eventually, new_id
-from tests.support.stack import Stack, open_stack
+from tests.support.stack import Stack, own_stack
 
-
-@pytest.fixture(scope="module")
-async def stack(
-    dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Stack]:
-    """A stack of this module's own: its own task queue, so its own catalog of automations. The
-    guide's trigger on the tag `lead` then meets no automation another test published."""
-    async with open_stack(dev_env, tmp_path_factory.mktemp("builder")) as opened:
-        yield opened
+# The guide's trigger on the tag `lead` must meet no automation another test published.
+stack = own_stack("builder")
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from goalflow.cli.dev import serving
@@ -73,3 +74,22 @@ async def open_stack(
             yield Stack(f"http://127.0.0.1:{port}", http, settings, env, data_dir / "outbox")
     finally:
         sink.stop()
+
+
+def own_stack(name: str) -> Any:
+    """A module-scoped `stack` fixture for a module of its own: its own task queue, so its own
+    catalog of automations. For modules that publish triggers any contact may meet (on every
+    contact created, every new appointment, a field every test may set): on the shared stack
+    they would enroll, and email, the contacts of the tests that run after them.
+
+        stack = own_stack("walkthrough")
+    """
+
+    @pytest.fixture(scope="module")
+    async def stack(
+        dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+    ) -> AsyncIterator[Stack]:
+        async with open_stack(dev_env, tmp_path_factory.mktemp(name)) as opened:
+            yield opened
+
+    return stack
