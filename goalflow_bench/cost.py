@@ -22,6 +22,7 @@ from temporalio.client import Client
 
 from goalflow_bench import actions as act
 from goalflow_bench import reference as ref
+from goalflow_bench.experiment_cost import experiment_costs
 from goalflow_bench.floor import FloorWorkflow
 from goalflow_bench.report import Progress, Report, note
 from goalflow_bench.runs import BenchOptions
@@ -259,6 +260,9 @@ async def cost(stack: Stack, options: BenchOptions) -> Report:
         if "floor" not in samples:
             samples["floor"] = sample(floor_runs)
 
+    note("cost: a split and a holdout, next to what they replace")
+    experiments = await experiment_costs(stack, runs_of)
+
     shared_actions[act.QUERIES] += sum(queries.values())
     per_enrollment = goalflow.per_unit(shared_actions, shared_events)
     per_floor = floor.per_unit()
@@ -268,6 +272,7 @@ async def cost(stack: Stack, options: BenchOptions) -> Report:
         "queries_per_enrollment": {k: round(v / count, 2) for k, v in queries.items()},
         "periodic_queries_per_s": {k: round(v / measured_seconds, 2) for k, v in periodic.items()},
         "sample_history": samples,
+        "experiments": experiments,
     }
     actions = per_enrollment["actions"]
     events = per_enrollment["history_events"]
@@ -284,6 +289,22 @@ async def cost(stack: Stack, options: BenchOptions) -> Report:
         events,
         "",
         events <= EVENTS_TARGET,
+    )
+    split, branch = experiments["split"]["total"], experiments["if_else"]["total"]
+    report.target(
+        "actions of an enrollment down a split's path",
+        f"≤ the if/else it replaces ({branch})",
+        split,
+        "",
+        split <= branch,
+    )
+    held, bare = experiments["held_out"]["total"], experiments["bare_wait"]["total"]
+    report.target(
+        "actions of a held-out enrollment",
+        f"≤ a bare wait's ({bare})",
+        held,
+        "",
+        held <= bare,
     )
     if shared_events:
         report.notes.append(

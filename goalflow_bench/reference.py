@@ -64,9 +64,9 @@ async def publish(http: httpx.AsyncClient) -> None:
             json={"name": "bench", "url": "https://example.com/book"},
             timeout=60,
         )
-        _check(link, "PUT trigger link")
+        check(link, "PUT trigger link")
         published = await http.put(f"/v1/automations/{AUTOMATION_ID}", json=REFERENCE, timeout=60)
-        _check(published, "PUT automation")
+        check(published, "PUT automation")
     except httpx.TimeoutException as err:
         raise BenchError(
             "publishing the reference automation did not finish within 60 s: on a server given "
@@ -87,7 +87,7 @@ async def enroll(http: httpx.AsyncClient, contact_id: str) -> str:
     response = await http.post(
         f"/v1/automations/{AUTOMATION_ID}/enrollments", json={"contact": contact(contact_id)}
     )
-    _check(response, "POST enrollment")
+    check(response, "POST enrollment")
     enrollment_id: str = response.json()["enrollment_id"]
     return enrollment_id
 
@@ -106,7 +106,7 @@ async def click(http: httpx.AsyncClient, contact_id: str) -> httpx.Response:
 
 async def enrollment(http: httpx.AsyncClient, enrollment_id: str) -> dict[str, Any]:
     response = await http.get(f"/v1/enrollments/{enrollment_id}")
-    _check(response, "GET enrollment")
+    check(response, "GET enrollment")
     view: dict[str, Any] = response.json()
     return view
 
@@ -132,7 +132,7 @@ def _epoch(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-def _check(response: httpx.Response, what: str) -> None:
+def check(response: httpx.Response, what: str) -> None:
     if response.status_code >= 300:
         raise BenchError(f"{what}: {response.status_code} {response.text[:300]}")
 

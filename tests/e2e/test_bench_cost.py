@@ -214,3 +214,10 @@ def test_cli_cost_at_a_tiny_size() -> None:
     assert per["history_events_by_workflow"]["enrollment"] > 0
     assert [t["verdict"] for t in report["targets"]] != []
     assert "WorkflowExecutionStarted" in report["figures"]["sample_history"]["enrollment"]
+    # A split costs what the if/else it replaces costs; a held-out enrollment, a bare wait.
+    experiments = report["figures"]["experiments"]
+    assert experiments["split"] == experiments["if_else"] and experiments["split"]["timers"] == 1
+    assert experiments["held_out"] == experiments["bare_wait"] == {"timers": 1, "total": 1}
+    verdicts = {t["figure"]: t["verdict"] for t in report["targets"]}
+    assert verdicts["actions of an enrollment down a split's path"] == "met"
+    assert verdicts["actions of a held-out enrollment"] == "met"

@@ -1,11 +1,11 @@
 """What a split and a holdout cost in Temporal actions, counted from real enrollment histories
-on the dev server (search attributes on) by `goalflow bench cost`'s counter: a split costs what
-the branch it replaces costs, a held-out enrollment what a bare wait costs."""
+on the dev server (search attributes on) by `goalflow bench cost`'s counter, on its definitions:
+a split costs what the branch it replaces costs, a held-out enrollment what a bare wait costs."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -13,41 +13,18 @@ from temporalio.testing import WorkflowEnvironment
 
 from goalflow_bench.actions import count_actions
 from goalflow_bench.cost import runs_of
+from goalflow_bench.experiment_cost import (
+    BARE_WAIT,
+    BRANCH,
+    HELD_OUT,
+    HOLDOUT,
+    SPLIT,
+    contact_where,
+    two_ways,
+)
 from tests.support.helpers import WorkflowDriver, new_id, running_engine
 from workflows.definition import Holdout, SplitStep
 from workflows.experiments import is_held_out, split_path
-
-SPLIT = {
-    "id": "ab",
-    "type": "split",
-    "paths": [{"id": "a", "weight": 50, "next": "w-a"}, {"id": "b", "weight": 50, "next": "w-b"}],
-}
-BRANCH = {"id": "ab", "type": "if_else", "if": {"has_tag": "x"}, "then": "w-a", "else": "w-b"}
-
-
-def two_ways(first: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": "two ways",
-        "steps": [
-            first,
-            {"id": "w-a", "type": "wait", "duration": "PT1S"},
-            {"id": "end-a", "type": "end"},
-            {"id": "w-b", "type": "wait", "duration": "PT1S"},
-        ],
-    }
-
-
-HOLDOUT = {"percent": 50, "window": "PT1S"}
-HELD_OUT = {
-    "name": "held out",
-    "settings": {"holdout": HOLDOUT},
-    "steps": [
-        {"id": "hello", "type": "send_sms", "body": "hi"},
-        {"id": "w", "type": "wait", "duration": "P1D"},
-        {"id": "tag", "type": "add_tag", "tag": "x"},
-    ],
-}
-BARE_WAIT = {"name": "bare wait", "steps": [{"id": "w", "type": "wait", "duration": "PT1S"}]}
 
 
 @pytest.fixture
@@ -55,10 +32,6 @@ async def engine(dev_env: WorkflowEnvironment) -> AsyncIterator[WorkflowDriver]:
     async with running_engine(dev_env) as engine:
         assert engine.search_attributes
         yield engine
-
-
-def contact_where(check: Callable[[str], bool]) -> str:
-    return next(c for c in (new_id() for _ in range(10_000)) if check(c))
 
 
 async def actions(
@@ -78,7 +51,7 @@ async def actions(
 async def test_a_split_costs_what_the_branch_it_replaces_costs(engine: WorkflowDriver) -> None:
     automation = new_id("a")
     step = SplitStep.model_validate(SPLIT)
-    on_a = contact_where(lambda c: split_path(automation, c, step).id == "a")
+    on_a = contact_where(lambda c: split_path(automation, c, step).id == "a", "on-a")
     split = await actions(engine, two_ways(SPLIT), on_a, automation_id=automation)
     branch = await actions(
         engine, two_ways(BRANCH), new_id(), automation_id=new_id("a"), contact={"tags": ["x"]}
@@ -88,7 +61,9 @@ async def test_a_split_costs_what_the_branch_it_replaces_costs(engine: WorkflowD
 
 async def test_a_held_out_enrollment_costs_what_a_bare_wait_costs(engine: WorkflowDriver) -> None:
     automation = new_id("a")
-    held = contact_where(lambda c: is_held_out(automation, c, Holdout.model_validate(HOLDOUT)))
+    held = contact_where(
+        lambda c: is_held_out(automation, c, Holdout.model_validate(HOLDOUT)), "held"
+    )
     held_out = await actions(engine, HELD_OUT, held, automation_id=automation)
     bare = await actions(engine, BARE_WAIT, new_id(), automation_id=new_id("a"))
     # One timer (the window), no activity, no search-attribute write: it starts with them.
