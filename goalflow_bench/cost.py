@@ -27,6 +27,7 @@ from goalflow_bench.floor import FloorWorkflow
 from goalflow_bench.report import Progress, Report, note
 from goalflow_bench.runs import BenchOptions
 from goalflow_bench.stack import Stack
+from workflows.budget import UPDATE_GRANT_SEND
 from workflows.messages import (
     CATALOG_WORKFLOW_ID,
     automation_workflow_id,
@@ -36,6 +37,9 @@ from workflows.messages import (
 
 ACTIONS_TARGET = 10
 EVENTS_TARGET = 36
+BUDGET_EXTRA_TARGET = 2  # actions per send under a message budget, beyond the same send without
+# A budget no reference unit comes near: every send asks for its slot and is granted at once.
+ROOMY_BUDGET = {"email": {"max": 1000, "per": "P1D"}}
 
 _CLOSED = {
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
@@ -154,6 +158,40 @@ async def _reference_unit(stack: Stack, contact_id: str) -> str:
     return enrollment_id
 
 
+def _is_grant(event: HistoryEvent) -> bool:
+    if event.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+        return False
+    accepted = event.workflow_execution_update_accepted_event_attributes
+    return bool(accepted.accepted_request.input.name == UPDATE_GRANT_SEND)
+
+
+async def _budgeted_units(stack: Stack, count: int) -> dict[str, Any]:
+    """Reference units with a message budget set (each send asks its contact for a slot), per
+    unit; the policy is removed afterwards. A policy reaches the worker within about a second: a
+    first unit is run (and left out) until its contact's history shows a grant."""
+    answer = await stack.http.put("/v1/policies/messaging", json=ROOMY_BUDGET)
+    ref.check(answer, "PUT /v1/policies/messaging")
+    try:
+        for _ in range(20):
+            contact_id = ref.new_contact_ids(1, "bw")[0]
+            await _reference_unit(stack, contact_id)
+            runs = await settled(stack.client, contact_workflow_id(contact_id))
+            if any(_is_grant(e) for run in runs for e in run):
+                break
+            await asyncio.sleep(0.5)
+        else:
+            raise ref.BenchError("the message budget never reached the worker's sends")
+        tally = Tally(units=count)
+        contact_ids = ref.new_contact_ids(count, "budget")
+        enrollments = {c: await _reference_unit(stack, c) for c in contact_ids}
+        for contact_id, enrollment_id in enrollments.items():
+            tally.add("contact", await settled(stack.client, contact_workflow_id(contact_id)))
+            tally.add("enrollment", await settled(stack.client, enrollment_id))
+        return tally.per_unit()
+    finally:
+        ref.check(await stack.http.put("/v1/policies/messaging", json={}), "PUT policy {}")
+
+
 async def floor_unit(client: Client, task_queue: str, workflow_id: str) -> None:
     """One floor unit: started, signalled once its timer runs, its result awaited."""
     handle = await client.start_workflow(
@@ -262,6 +300,8 @@ async def cost(stack: Stack, options: BenchOptions) -> Report:
 
     note("cost: a split and a holdout, next to what they replace")
     experiments = await experiment_costs(stack, runs_of)
+    note("cost: reference units with a message budget set")
+    budgeted = await _budgeted_units(stack, max(2, count // 4))
 
     shared_actions[act.QUERIES] += sum(queries.values())
     per_enrollment = goalflow.per_unit(shared_actions, shared_events)
@@ -273,6 +313,7 @@ async def cost(stack: Stack, options: BenchOptions) -> Report:
         "periodic_queries_per_s": {k: round(v / measured_seconds, 2) for k, v in periodic.items()},
         "sample_history": samples,
         "experiments": experiments,
+        "with_message_budget": budgeted,
     }
     actions = per_enrollment["actions"]
     events = per_enrollment["history_events"]
@@ -305,6 +346,14 @@ async def cost(stack: Stack, options: BenchOptions) -> Report:
         held,
         "",
         held <= bare,
+    )
+    extra = budgeted["actions"] - per_enrollment["actions"]
+    report.target(
+        "extra actions per send with a message budget set (2 sends per unit)",
+        f"≤ {BUDGET_EXTRA_TARGET} (none without a policy: {per_enrollment['actions']:g})",
+        round(extra / 2, 2),
+        "",
+        extra / 2 <= BUDGET_EXTRA_TARGET,
     )
     if shared_events:
         report.notes.append(

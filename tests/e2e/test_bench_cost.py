@@ -221,3 +221,7 @@ def test_cli_cost_at_a_tiny_size() -> None:
     verdicts = {t["figure"]: t["verdict"] for t in report["targets"]}
     assert verdicts["actions of an enrollment down a split's path"] == "met"
     assert verdicts["actions of a held-out enrollment"] == "met"
+    # With a message budget set, each of the two sends asks its contact for a slot: one update.
+    budgeted = report["figures"]["with_message_budget"]["actions_by_category"]
+    assert budgeted == {**categories, "updates": categories["updates"] + 2}
+    assert verdicts["extra actions per send with a message budget set (2 sends per unit)"] == "met"
