@@ -221,7 +221,10 @@ def process(
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as client:
+    # The wheel's API answers the first enrollment once the worker it just started has run its
+    # first workflow tasks (the sandbox loads the workflow modules then): seconds on a quiet
+    # machine, 20 s seen on a loaded one. The client waits for the answer as the probes do.
+    async with httpx.AsyncClient(timeout=60) as client:
         yield client
 
 
