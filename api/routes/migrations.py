@@ -6,6 +6,7 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import Field, StringConstraints
 
 from api.deps import KnownAutomationId, ServiceDep
@@ -48,7 +49,10 @@ KnownMigrationId = Annotated[str, Depends(known_migration_id)]
     responses={
         202: {"model": MigrationPlan, "description": "the move started: `migration_id`"},
         404: {"description": "unknown automation or version"},
-        422: {"description": "invalid body, the same version, or a step missing from its version"},
+        422: {
+            "description": "invalid body, the same version, a step missing from its version, or "
+            "(not a dry run) a version with no running enrollments"
+        },
     },
 )
 async def migrate(
@@ -67,6 +71,20 @@ async def migrate(
     )
     if body.dry_run:
         return plan
+    if plan.total == 0:
+        # Nothing to move: refused rather than a job that would find nobody. (A dry run answers
+        # the plan with `total: 0`; visibility lists an enrollment a second or so after it starts.)
+        raise RequestValidationError(
+            [
+                {
+                    "type": "no_running_enrollments",
+                    "loc": ("body", "from_version"),
+                    "msg": f"version {plan.from_version} has no running enrollments to move; "
+                    "check the plan (a dry run) first",
+                    "input": body.from_version,
+                }
+            ]
+        )
     plan.migration_id = await migrations.start(
         automation_id, plan, definition, step_map, body.unmapped
     )

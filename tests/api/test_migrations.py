@@ -119,6 +119,13 @@ async def test_bad_migrations_are_refused(stack: Stack) -> None:
     assert missing.json()["detail"][0]["loc"] == ["body", "step_map", "w"]
     missing = await plan(http, automation, from_version=1, step_map={"nothing": "w"})
     assert missing.json()["detail"][0]["loc"] == ["body", "step_map", "nothing"]
+    # Nobody runs on version 1: the plan says so, and a job is refused.
+    empty = await plan(http, automation, from_version=1)
+    assert (empty.status_code, empty.json()["total"]) == (200, 0)
+    nobody = await plan(http, automation, from_version=1, dry_run=False)
+    assert nobody.status_code == 422, nobody.text
+    assert nobody.json()["detail"][0]["loc"] == ["body", "from_version"]
+    assert "no running enrollments" in nobody.json()["detail"][0]["msg"]
     assert (await plan(http, automation, from_version=7)).status_code == 404
     assert (await plan(http, new_id("none"), from_version=1)).status_code == 404
     assert (await http.get(f"/v1/migrations/{uuid.uuid4().hex}")).status_code == 404
