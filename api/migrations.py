@@ -60,6 +60,23 @@ def _refuse(loc: tuple[str | int, ...], message: str, kind: str) -> RequestValid
     return RequestValidationError([{"type": kind, "loc": loc, "msg": message, "input": None}])
 
 
+def require_running(plan: MigrationPlan, from_version: int) -> None:
+    """A job from a version nobody runs on is refused (422 at body.from_version): it would find
+    nobody. A dry run answers its plan with `total: 0` instead."""
+    if plan.total == 0:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "no_running_enrollments",
+                    "loc": ("body", "from_version"),
+                    "msg": f"version {plan.from_version} has no running enrollments to move; "
+                    "check the plan (a dry run) first",
+                    "input": from_version,
+                }
+            ]
+        )
+
+
 class Migrations:
     def __init__(self, goalflow: GoalflowService) -> None:
         self.goalflow = goalflow

@@ -6,12 +6,11 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
-from fastapi.exceptions import RequestValidationError
 from pydantic import Field, StringConstraints
 
 from api.deps import KnownAutomationId, ServiceDep
 from api.errors import NotFound
-from api.migrations import MigrationPlan, Migrations, MigrationUnavailable
+from api.migrations import MigrationPlan, Migrations, MigrationUnavailable, require_running
 from api.schemas import JOB_ID_PATTERN, Strict
 from workflows.definition import STEP_ID_PATTERN
 from workflows.migration import Unmapped
@@ -71,20 +70,7 @@ async def migrate(
     )
     if body.dry_run:
         return plan
-    if plan.total == 0:
-        # Nothing to move: refused rather than a job that would find nobody. (A dry run answers
-        # the plan with `total: 0`; visibility lists an enrollment a second or so after it starts.)
-        raise RequestValidationError(
-            [
-                {
-                    "type": "no_running_enrollments",
-                    "loc": ("body", "from_version"),
-                    "msg": f"version {plan.from_version} has no running enrollments to move; "
-                    "check the plan (a dry run) first",
-                    "input": body.from_version,
-                }
-            ]
-        )
+    require_running(plan, body.from_version)
     plan.migration_id = await migrations.start(
         automation_id, plan, definition, step_map, body.unmapped
     )

@@ -47,7 +47,7 @@ from api.dashboard_pages import (
 from api.deps import ServiceDep, SettingsDep
 from api.explain import explain
 from api.i18n import translator
-from api.routes import builder, ui_contacts
+from api.routes import builder, ui_contacts, ui_migrations
 from api.schemas import CONTACT_ID_PATTERN
 from api.timeline_words import TimelineWords
 from goalflow.core.settings import Settings
@@ -418,4 +418,5 @@ def install(app: FastAPI) -> None:
     app.include_router(builder.router)
     # Before `router`, whose last route answers every other /ui path with the 404 page.
     app.include_router(ui_contacts.router)
+    app.include_router(ui_migrations.router)
     app.include_router(router)
