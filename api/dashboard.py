@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
+from api.dashboard_cache import shared_counts
 from api.experiments import ExperimentsReport, experiments_report
 from goalflow.service.contacts import GoalflowService
 from goalflow.service.errors import NotFound
@@ -140,10 +141,25 @@ async def automation_counts(
 ) -> tuple[AutomationVersion, Funnel, dict[str, StepCount]]:
     """The version asked for (NotFound when there is none), its totals and per-step counts."""
     found = await goalflow.automation(automation_id, version)
-    totals, counts = await asyncio.gather(
-        funnel(goalflow, automation_id), step_counts(goalflow, found)
-    )
+    totals, counts = await version_counts(goalflow, found)
     return found, totals, counts
+
+
+async def version_counts(
+    goalflow: GoalflowService, shown: AutomationVersion
+) -> tuple[Funnel, dict[str, StepCount]]:
+    """The automation's totals and the version's per-step counts, counted concurrently and
+    shared for a second between the requests for the same version (api/dashboard_cache.py)."""
+
+    async def count() -> tuple[Funnel, dict[str, StepCount]]:
+        totals, counts = await asyncio.gather(
+            funnel(goalflow, shown.automation_id), step_counts(goalflow, shown)
+        )
+        return totals, counts
+
+    key = (shown.automation_id, shown.version)
+    found = await shared_counts(goalflow.client).get(key, count)
+    return found  # type: ignore[return-value]
 
 
 async def automation_page(
@@ -154,10 +170,9 @@ async def automation_page(
     async def latest() -> AutomationVersion:
         return found if version is None else await goalflow.automation(automation_id)
 
-    newest, totals, counts, started, tested = await asyncio.gather(
+    newest, (totals, counts), started, tested = await asyncio.gather(
         latest(),
-        funnel(goalflow, automation_id),
-        step_counts(goalflow, found),
+        version_counts(goalflow, found),
         goalflow.trigger_counts(automation_id),
         experiments(goalflow, found),
     )

@@ -12,16 +12,18 @@ import structlog
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 from goalflow_bench.cost import cost
+from goalflow_bench.profile import profile
 from goalflow_bench.report import Report, machine, note, versions
 from goalflow_bench.runs import BENCHMARKS as RUNS
 from goalflow_bench.runs import BenchOptions
 from goalflow_bench.stack import StackOptions, open_stack
 
-BENCHMARKS = {**RUNS, "cost": cost}
+BENCHMARKS = {**RUNS, "cost": cost, "profile": profile}
 KINDS = tuple(BENCHMARKS)
 
-# Scale reads the worker's resident memory: a worker process of its own measures only that.
-_WORKER_PROCESS_DEFAULT = {"scale": True}
+# Scale reads the worker's resident memory, profile samples the worker: a worker process of its
+# own measures only that.
+_WORKER_PROCESS_DEFAULT = {"scale": True, "profile": True}
 
 
 async def run_benchmark(kind: str, options: BenchOptions) -> Report:

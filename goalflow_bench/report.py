@@ -35,6 +35,9 @@ class Report:
     notes: list[str] = field(default_factory=list)
     machine: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, Any] = field(default_factory=dict)
+    # Profile: the top frames per process (JSON), and their tables (printed after the targets).
+    top_frames: dict[str, Any] = field(default_factory=dict)
+    sections: list[str] = field(default_factory=list)
 
     def target(
         self,
@@ -57,6 +60,7 @@ class Report:
             "figures": self.figures,
             "targets": [t.__dict__ for t in self.targets],
             "notes": self.notes,
+            **({"top_frames": self.top_frames} if self.top_frames else {}),
         }
 
     def to_json(self) -> str:
@@ -80,6 +84,7 @@ class Report:
                 if index == 0:
                     lines.append("  " + "  ".join("-" * w for w in widths))
             lines.append("")
+        lines += self.sections
         for note in self.notes:
             lines.append(f"note: {note}")
         return "\n".join(lines).rstrip() + "\n"

@@ -32,6 +32,7 @@ class BenchOptions:
     worker_process: bool | None = None
     temporal_address: str | None = None
     triggered_automations: int | None = None
+    output: str | None = None  # profile: the directory for the flame graphs
 
 
 def _stack_parameters(stack: Stack) -> dict[str, Any]:

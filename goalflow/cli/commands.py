@@ -94,6 +94,7 @@ class Benchmark(StrEnum):
     scale = "scale"
     bulk = "bulk"
     cost = "cost"
+    profile = "profile"
 
 
 # The benchmarks are a package of their own (goalflow_bench), a development tool that the
@@ -124,6 +125,9 @@ def bench(
     triggered_automations: Annotated[
         int | None,
         typer.Option(help="ingest: also measure with this many active triggered automations"),
+    ] = None,
+    output: Annotated[
+        str | None, typer.Option(help="profile: directory for the flame graphs")
     ] = None,
     worker_process: Annotated[
         bool | None,
@@ -158,6 +162,7 @@ def bench(
         worker_process=worker_process,
         temporal_address=os.environ.get("TEMPORAL_ADDRESS") or None,
         triggered_automations=triggered_automations,
+        output=output,
     )
     report = asyncio.run(run_benchmark(benchmark.value, options))
     typer.echo(report.to_json() if as_json else report.to_table())
