@@ -260,12 +260,17 @@ async def test_goalflow_api_and_worker_of_the_wheel_come_up(
         page = await http.get(f"{url}/ui/")
         assert page.status_code == 200 and "<html" in page.text.lower(), page.text[:300]
         assert (await http.get(f"{url}/ui/static/dashboard.css")).status_code == 200
-        # The worker polls: an enrollment runs to its end.
+        # The worker polls: an enrollment runs to its end. Ids of this test's own: a contact's
+        # workflow id is the namespace's, whatever the task queue, and the session's server
+        # holds contacts of other tests' stacks (the README's `ada` among them) whose workers
+        # are gone by now: an update to one of those would wait forever.
         automation = {"name": "wheel", "steps": [{"id": "t", "type": "add_tag", "tag": "x"}]}
-        put = await http.put(f"{url}/v1/automations/wheel", json=automation)
+        automation_id, contact_id = f"wheel-{uuid.uuid4().hex[:8]}", f"ada-{uuid.uuid4().hex[:8]}"
+        put = await http.put(f"{url}/v1/automations/{automation_id}", json=automation)
         assert put.status_code in (200, 201), put.text
         enrolled = await http.post(
-            f"{url}/v1/automations/wheel/enrollments", json={"contact": {"id": "ada"}}
+            f"{url}/v1/automations/{automation_id}/enrollments",
+            json={"contact": {"id": contact_id}},
         )
         assert enrolled.status_code == 201, enrolled.text
         enrollment = f"{url}/v1/enrollments/{enrolled.json()['enrollment_id']}"
