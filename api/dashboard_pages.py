@@ -77,6 +77,16 @@ class PageNotFound(Exception):
     """Rendered as the dashboard's 404 page."""
 
 
+def version_param(raw: str | None) -> int | None:
+    """A version number from a page's URL or form: None when not given, the 404 page when it
+    cannot be one."""
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= 1_000_000:
+        raise PageNotFound(f"no version {raw!r}")
+    return int(raw)
+
+
 @contextmanager
 def as_page_not_found() -> Iterator[None]:
     """The service's `NotFound` as the dashboard's 404 page (not the API's JSON answer)."""

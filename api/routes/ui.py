@@ -41,6 +41,7 @@ from api.dashboard_pages import (
     percent,
     render,
     user,
+    version_param,
     visitor,
     when,
 )
@@ -107,14 +108,6 @@ async def automations_counts(goalflow: ServiceDep, _: Session = Depends(user)) -
     return JSONResponse({"counts": _row_counts(rows)})
 
 
-def _version(raw: str | None) -> int | None:
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit() or not 1 <= int(raw) <= 1_000_000:
-        raise PageNotFound(f"no version {raw!r}")
-    return int(raw)
-
-
 def _step_counts_json(
     funnel: dashboard.Funnel, steps: dict[str, dashboard.StepCount]
 ) -> dict[str, str]:
@@ -137,7 +130,7 @@ async def automation_page(
 ) -> Response:
     with as_page_not_found():
         shown = await dashboard.automation_page(
-            goalflow, _known_automation(automation_id), _version(version)
+            goalflow, _known_automation(automation_id), version_param(version)
         )
     history, has_draft = await builder.version_rows(goalflow, automation_id)
     return render(
@@ -166,7 +159,7 @@ async def automation_counts(
 ) -> JSONResponse:
     with as_page_not_found():
         found, funnel, counts = await dashboard.automation_counts(
-            goalflow, _known_automation(automation_id), _version(version)
+            goalflow, _known_automation(automation_id), version_param(version)
         )
         paths = dashboard.path_counts(await dashboard.experiments(goalflow, found))
     shown = _step_counts_json(funnel, counts) | {key: str(n) for key, n in paths.items()}

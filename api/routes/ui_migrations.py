@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 
 from api.dashboard_auth import Session, check_csrf, read_form
-from api.dashboard_pages import PageNotFound, as_page_not_found, render, user
+from api.dashboard_pages import PageNotFound, as_page_not_found, render, user, version_param
 from api.deps import ServiceDep
 from api.migrations import MigrationPlan, Migrations, MigrationUnavailable, require_running
 from api.schemas import JOB_ID_PATTERN
@@ -24,14 +24,6 @@ from workflows.migration import Unmapped
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 UNMAPPED: tuple[str, ...] = get_args(Unmapped)
-
-
-def _number(raw: str | None, what: str) -> int | None:
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit() or not 1 <= int(raw) <= 1_000_000:
-        raise PageNotFound(f"no {what} {raw!r}")
-    return int(raw)
 
 
 def _problems(err: RequestValidationError) -> list[str]:
@@ -59,10 +51,10 @@ async def migrate_page(
     session: Session = Depends(user),
 ) -> Response:
     """The plan of moving `from_version`'s running enrollments, and the confirm."""
-    start = _number(from_version, "version")
+    start = version_param(from_version)
     if start is None:
         raise PageNotFound("say which version to move from (?from_version=N)")
-    plan, problems = await _plan(goalflow, automation_id, start, _number(to_version, "version"))
+    plan, problems = await _plan(goalflow, automation_id, start, version_param(to_version))
     return _render_plan(request, session, automation_id, start, plan, problems)
 
 
@@ -92,10 +84,10 @@ async def start_migration(
     """Confirmed: the durable job starts; its progress page follows."""
     form = await read_form(request)
     check_csrf(session, form)
-    start = _number(form.get("from_version"), "version")
+    start = version_param(form.get("from_version"))
     if start is None:
         raise PageNotFound("say which version to move from")
-    to_version = _number(form.get("to_version"), "version")
+    to_version = version_param(form.get("to_version"))
     unmapped = form.get("unmapped", "stay")
     if unmapped not in UNMAPPED:
         raise PageNotFound(f"no choice {unmapped!r} for steps with nowhere to go")

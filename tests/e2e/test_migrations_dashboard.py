@@ -3,34 +3,13 @@ plan per step from the automation page, the confirm, the job's progress to its e
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 from playwright.async_api import Page, expect
 
+from tests.api.test_migrations import V1, V2, publish
 from tests.support.dashboard_browser import screenshot
 from tests.support.helpers import assert_eventually, new_id
 from tests.support.stack import Stack
-
-V1: dict[str, Any] = {
-    "name": "nurture",
-    "steps": [
-        {"id": "w", "type": "wait", "duration": "P1D"},
-        {"id": "old", "type": "add_tag", "tag": "old"},
-    ],
-}
-V2: dict[str, Any] = {
-    "name": "nurture, fixed",
-    "steps": [
-        {"id": "w", "type": "wait", "duration": "P1D"},
-        {"id": "new", "type": "add_tag", "tag": "new"},
-    ],
-}
-
-
-async def publish(http: httpx.AsyncClient, automation: str, definition: dict[str, Any]) -> None:
-    answer = await http.put(f"/v1/automations/{automation}", json=definition)
-    assert answer.status_code == 201, answer.text
 
 
 async def enroll(http: httpx.AsyncClient, automation: str) -> str:
