@@ -168,7 +168,7 @@ def _miss(goal: GoalStep, event: ContactEvent, run: Run, automation_id: str) -> 
     if at is not None and ended is not None and at > ended:
         return None  # after the enrollment: it could not see it
     reasons: list[str] = []
-    for criterion in goal.any_of:
+    for criterion in goal.criteria:
         if criterion.event != event.type:
             continue
         before = at is not None and at < run.entered_at

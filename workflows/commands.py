@@ -26,6 +26,8 @@ class Shown:
     waiting: Waiting | None
     goals_met: tuple[str, ...]
     reached: tuple[str, ...]
+    # Waiting at a compound goal: (events counted, events needed) (workflows/goal_counting.py).
+    goal_progress: tuple[int, int] | None = None
 
 
 # --- carried out at once ----------------------------------------------------------------------
@@ -48,6 +50,14 @@ class GoalMet:
 @dataclass(frozen=True)
 class ShowProgress:
     """The enrollment is at a step, or pausing there: show where."""
+
+    shown: Shown
+
+
+@dataclass(frozen=True)
+class ShowDetails:
+    """An event counted toward the compound goal the enrollment waits at without meeting it:
+    the details line shows the new count (no search attribute changes)."""
 
     shown: Shown
 
@@ -115,5 +125,5 @@ class BetweenSteps:
 
 
 Blocking = CheckPatch | RunAction | ChangeContact | PauseUntil | BetweenSteps
-Command = Recorded | GoalMet | ShowProgress | ShowGoals | Finish | Blocking
+Command = Recorded | GoalMet | ShowProgress | ShowDetails | ShowGoals | Finish | Blocking
 BLOCKING = (CheckPatch, RunAction, ChangeContact, PauseUntil, BetweenSteps)

@@ -31,6 +31,9 @@ MAX_GOAL_CRITERIA = 1000
 # Characters of all `url` and `body_matches` patterns of an automation together (goals and
 # triggers): a pattern costs up to its length x the text's length to match.
 MAX_GLOB_CHARACTERS = 4000
+# Matches (each criterion's `min_count`, else 1) all `sequence` goals with `within` of an
+# automation need together: each keeps up to one attempt per match (R21).
+MAX_WINDOWED_MATCHES = 1000
 # Bytes of JSON of all `where` objects of an automation together: comparing an event with them
 # costs up to their size.
 MAX_WHERE_BYTES = 64 * 1024
@@ -41,8 +44,8 @@ def _criteria(automation: Automation) -> Iterator[tuple[Loc, object]]:
         yield ("triggers", i), trigger
     for i, step in enumerate(automation.steps):
         if isinstance(step, GoalStep):
-            for j, criterion in enumerate(step.any_of):
-                yield ("steps", i, "any_of", j), criterion
+            for j, criterion in enumerate(step.criteria):
+                yield ("steps", i, step.kind, j), criterion
 
 
 def _pattern(criterion: object) -> tuple[str, str] | None:
@@ -116,4 +119,28 @@ def criteria_errors(automation: Automation) -> list[tuple[Loc, str, str]]:
                         f"bytes of JSON together; with this one they have {where_bytes}",
                     )
                 )
-    return errors
+    return errors + _windowed_sequence_errors(automation)
+
+
+def _windowed_sequence_errors(automation: Automation) -> list[tuple[Loc, str, str]]:
+    """A `sequence` goal with `within` keeps up to one attempt per match it needs (R21,
+    workflows/goal_counting.py): the matches all such goals need are bounded together, and
+    with them what an enrollment carries."""
+    needed = 0
+    for i, step in enumerate(automation.steps):
+        if not isinstance(step, GoalStep) or step.sequence is None or step.within is None:
+            continue
+        for j, criterion in enumerate(step.sequence):
+            before = needed
+            needed += criterion.needed
+            if before <= MAX_WINDOWED_MATCHES < needed:
+                return [
+                    (
+                        ("steps", i, "sequence", j, "min_count"),
+                        "too_many_sequence_matches",
+                        f"the sequence goals with `within` of an automation need at most "
+                        f"{MAX_WINDOWED_MATCHES} matches together (each criterion its "
+                        f"min_count, else 1); with this one they need {needed}",
+                    )
+                ]
+    return []

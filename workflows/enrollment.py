@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         PauseUntil,
         Recorded,
         RunAction,
+        ShowDetails,
         ShowGoals,
         ShowProgress,
     )
@@ -198,7 +199,7 @@ class EnrollmentWorkflowV2:
                         "goalflow_goals_met", "goals met by enrollments (first match of each goal)"
                     ).add(1, {"automation_id": self.input.automation_id, "goal": goal_id})
                     self.reporter.report("goal.met", step_id=goal_id)
-                case ShowProgress() | ShowGoals() | Finish():
+                case ShowProgress() | ShowDetails() | ShowGoals() | Finish():
                     self.visibility.carry_out(command)
                 case CheckPatch() | RunAction() | ChangeContact() | PauseUntil() | BetweenSteps():
                     return command

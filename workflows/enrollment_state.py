@@ -14,7 +14,15 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from workflows.commands import Command, Finish, GoalMet, Recorded, Shown, ShowProgress
+from workflows.commands import (
+    Command,
+    Finish,
+    GoalMet,
+    Recorded,
+    ShowDetails,
+    Shown,
+    ShowProgress,
+)
 from workflows.definition import (
     AddTagStep,
     GoalStep,
@@ -25,7 +33,8 @@ from workflows.definition import (
 )
 from workflows.events import ContactEvent
 from workflows.experiments import HOLDOUT_MARK, is_held_out
-from workflows.matching import goals_met_by
+from workflows.goal_counting import count_event, goal_progress, ready
+from workflows.matching import criteria_met_by
 from workflows.messages import (
     ContactSnapshot,
     EnrollmentInput,
@@ -33,6 +42,7 @@ from workflows.messages import (
     EnrollmentStatus,
     EnrollmentView,
     GoalStatus,
+    SequenceAttempt,
     StepChange,
     TimelineKind,
     Waiting,
@@ -65,6 +75,8 @@ class EnrollmentState:
         self.outcome: str | None = None
         self.waiting: Waiting | None = None
         self.goals = {s.id: GoalStatus(step_id=s.id) for s in self.steps if isinstance(s, GoalStep)}
+        # R21: the attempts of each `sequence` goal not met yet (workflows/goal_counting.py).
+        self.sequences: dict[str, list[SequenceAttempt]] = {}
         self.timeline = Timeline()
         self.pending_move: int | None = None
         self.visits: dict[str, int] = {}
@@ -89,7 +101,11 @@ class EnrollmentState:
             self.reached = progress.reached or list(progress.visits)
             self.contact = progress.contact
             self.resuming = progress.waiting
-        else:
+            self.sequences = progress.sequences
+        for step in self.steps:
+            if isinstance(step, GoalStep):
+                ready(step, self.goals.setdefault(step.id, GoalStatus(step_id=step.id)))
+        if input.progress is None:
             entered: dict[str, Any] = {"version": input.version}
             if input.trigger is not None:
                 entered |= {
@@ -119,6 +135,7 @@ class EnrollmentState:
             contact=self.contact,
             waiting=self.waiting,
             reached=self.reached,
+            sequences=self.sequences,
         )
 
     def view(self) -> EnrollmentView:
@@ -152,7 +169,7 @@ class EnrollmentState:
         """Record the goals `event` meets and the move it calls for (R3, R4, R8, R9); False
         when it meets none. `age`: for an event accepted before the enrollment, how long
         before (R15)."""
-        matched = goals_met_by(
+        hits = criteria_met_by(
             self.input.automation,
             event,
             self.input.automation_id,
@@ -160,6 +177,22 @@ class EnrollmentState:
             age,
             self._tags_any_case,
         )
+        if not hits:
+            return False
+        at = event.accepted_at or self.now
+        matched: list[int] = []
+        for index, criteria in hits.items():
+            goal = self.steps[index]
+            assert isinstance(goal, GoalStep)
+            status = self.goals[goal.id]
+            attempts = self.sequences.pop(goal.id, [])
+            meets, attempts = count_event(goal, status, attempts, criteria, at)
+            if attempts:
+                self.sequences[goal.id] = attempts
+            if meets:
+                matched.append(index)
+            elif self.waiting is not None and self.waiting.goal == goal.id:
+                self._emit(ShowDetails(self._shown()))  # "waiting for goal X: 2 of 3"
         if not matched:
             return False
         here = self.pending_move if self.pending_move is not None else self.position
@@ -259,11 +292,17 @@ class EnrollmentState:
 
     def _shown(self) -> Shown:
         step = self.steps[self.position] if self.position < len(self.steps) else None
+        progress = None
+        if self.waiting is not None and self.waiting.goal is not None:
+            goal = self.steps[self.positions[self.waiting.goal]]
+            assert isinstance(goal, GoalStep)
+            progress = goal_progress(goal, self.goals[goal.id])
         return Shown(
             step=step.id if step is not None else None,
             waiting=self.waiting,
             goals_met=tuple(goal_id for goal_id, g in self.goals.items() if g.met),
             reached=tuple(self.reached),
+            goal_progress=progress,
         )
 
 

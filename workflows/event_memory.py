@@ -65,7 +65,7 @@ def longest_lookback(automation: Automation) -> timedelta | None:
         parse_duration(criterion.lookback)
         for step in automation.steps
         if isinstance(step, GoalStep)
-        for criterion in step.any_of
+        for criterion in step.criteria
         if criterion.lookback is not None
     ]
     return max(found, default=None)

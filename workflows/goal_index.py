@@ -19,8 +19,9 @@ from workflows.definition import Automation, CustomCriterion, GoalCriterion, Goa
 from workflows.durations import parse_duration
 from workflows.events import ContactEvent
 
-# (position of the goal step, criterion, its lookback as a duration)
-Entry = tuple[int, GoalCriterion, timedelta | None]
+# (position of the goal step, index of the criterion in the step, criterion, its lookback as a
+# duration)
+Entry = tuple[int, int, GoalCriterion, timedelta | None]
 
 
 class GoalIndex:
@@ -33,9 +34,9 @@ class GoalIndex:
         for position, step in enumerate(automation.steps):
             if not isinstance(step, GoalStep):
                 continue
-            for criterion in step.any_of:
+            for index, criterion in enumerate(step.criteria):
                 lookback = parse_duration(criterion.lookback) if criterion.lookback else None
-                entry = (position, criterion, lookback)
+                entry = (position, index, criterion, lookback)
                 if isinstance(criterion, CustomCriterion) and criterion.name is not None:
                     self.named.setdefault(criterion.name, []).append(entry)
                 else:

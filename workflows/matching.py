@@ -152,6 +152,37 @@ def goal_criterion_matches(
     )
 
 
+def criteria_met_by(
+    automation: Automation,
+    event: ContactEvent,
+    automation_id: str,
+    context: dict[str, Any] | None = None,
+    age: timedelta | None = None,
+    any_case: AnyCase = always,
+) -> dict[int, set[int]]:
+    """The criteria `event` matches, by position of their goal step (in document order): the
+    indices of each step's criteria (workflows/goal_counting.py counts them toward the goal).
+    `context` is the enrollment's, for criteria keyed to it (`match_context`); `age` as for
+    `goal_criterion_matches`. Only the criteria that can meet the event are tried
+    (workflows/goal_index.py)."""
+    context = context or {}
+    data = event.data
+    found: dict[int, set[int]] = {}
+    # `match_context` keys already compared for this event: criteria share them, and a value
+    # may be large (the context holds up to 16 KiB).
+    keys_equal: dict[str, bool] = {}
+    for position, index, criterion, lookback in goal_index(automation).candidates(event):
+        if age is not None and (lookback is None or lookback < age):
+            continue
+        if not criterion_matches(criterion, event, automation_id, any_case):
+            continue
+        keys = criterion.match_context
+        if keys and not all(_key_equal(key, data, context, keys_equal) for key in keys):
+            continue
+        found.setdefault(position, set()).add(index)
+    return dict(sorted(found.items()))
+
+
 def goals_met_by(
     automation: Automation,
     event: ContactEvent,
@@ -160,28 +191,9 @@ def goals_met_by(
     age: timedelta | None = None,
     any_case: AnyCase = always,
 ) -> list[int]:
-    """Positions of the goal steps that `event` meets, in document order; `context` is the
-    enrollment's, for criteria keyed to it (`match_context`); `age` as for
-    `goal_criterion_matches`. Only the criteria that can meet the event are tried
-    (workflows/goal_index.py)."""
-    context = context or {}
-    data = event.data
-    met: set[int] = set()
-    # `match_context` keys already compared for this event: criteria share them, and a value
-    # may be large (the context holds up to 16 KiB).
-    keys_equal: dict[str, bool] = {}
-    for position, criterion, lookback in goal_index(automation).candidates(event):
-        if position in met:
-            continue
-        if age is not None and (lookback is None or lookback < age):
-            continue
-        if not criterion_matches(criterion, event, automation_id, any_case):
-            continue
-        keys = criterion.match_context
-        if keys and not all(_key_equal(key, data, context, keys_equal) for key in keys):
-            continue
-        met.add(position)
-    return sorted(met)
+    """Positions of the goal steps with a criterion `event` matches, in document order (an
+    `any_of` goal without `min_count` is met by it)."""
+    return list(criteria_met_by(automation, event, automation_id, context, age, any_case))
 
 
 def _key_equal(

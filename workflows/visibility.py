@@ -9,7 +9,7 @@ from collections.abc import Callable
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.commands import Finish, ShowGoals, Shown, ShowProgress
+    from workflows.commands import Finish, ShowDetails, ShowGoals, Shown, ShowProgress
     from workflows.enrollment_state import iso
     from workflows.messages import EnrollmentInput
     from workflows.patches import SEARCH_ATTRIBUTES_AT_PAUSES
@@ -28,10 +28,12 @@ class Visibility:
         self.patched = patched
         self.all_built_in = all_built_in
 
-    def carry_out(self, command: ShowProgress | ShowGoals | Finish) -> None:
+    def carry_out(self, command: ShowProgress | ShowDetails | ShowGoals | Finish) -> None:
         match command:
             case ShowProgress(shown=shown):
                 self._show_progress(shown)
+            case ShowDetails(shown=shown):
+                workflow.set_current_details(self._details(shown))
             case ShowGoals(shown=shown, moving=moving):
                 if not moving or not self._at_pauses():
                     self._update_search_attributes(shown)
@@ -48,12 +50,21 @@ class Visibility:
         return f"automation {self.input.automation_id} v{self.input.version}"
 
     def _show_progress(self, shown: Shown) -> None:
+        workflow.set_current_details(self._details(shown))
+        if shown.waiting is not None or not self._at_pauses():
+            self._update_search_attributes(shown)
+
+    def _details(self, shown: Shown) -> str:
+        """The Temporal UI's details line: the automation, the step, what it waits for."""
         parts = [self._automation()]
         if shown.step is not None:
             parts.append(f"step {shown.step}")
         waiting = shown.waiting
         if waiting is not None and waiting.kind == "goal":
-            parts.append(f"waiting for goal {waiting.goal}")
+            counted = ""
+            if shown.goal_progress is not None:
+                counted = f": {shown.goal_progress[0]} of {shown.goal_progress[1]}"
+            parts.append(f"waiting for goal {waiting.goal}{counted}")
         elif waiting is not None and waiting.kind == "send_window":
             parts.append(f"send window opens {iso(waiting.until)}")
         elif waiting is not None and waiting.kind == "budget":
@@ -62,9 +73,7 @@ class Visibility:
             parts.append(f"quiet hours end {iso(waiting.until)}")
         elif waiting is not None:
             parts.append(f"waiting until {iso(waiting.until)}")
-        workflow.set_current_details(" · ".join(parts))
-        if waiting is not None or not self._at_pauses():
-            self._update_search_attributes(shown)
+        return " · ".join(parts)
 
     def _at_pauses(self) -> bool:
         """Search attributes are written when the enrollment pauses (a wait, a goal it waits

@@ -154,11 +154,11 @@ def _goal_criteria(automation: Automation) -> Iterator[Problem]:
             )
         if step.jump_from != "above":
             continue
-        for j, criterion in enumerate(step.any_of):
+        for j, criterion in enumerate(step.criteria):
             email_step = criterion.email_step if isinstance(criterion, EmailCriterion) else None
             if email_step is not None and positions.get(email_step, -1) > i:
                 yield _warning(
-                    ("steps", i, "any_of", j, "email_step"),
+                    ("steps", i, step.kind, j, "email_step"),
                     "goal_before_its_email",
                     f"email {email_step!r} is sent after goal {step.id!r}, so only an event of "
                     "a later visit can meet it: move the goal below the email, or set jump_from "
@@ -183,7 +183,7 @@ def _email_links(automation: Automation) -> Iterator[Problem]:
     ]
     for i, step in enumerate(automation.steps):
         if isinstance(step, GoalStep):
-            criteria += [(("steps", i, "any_of", j), c) for j, c in enumerate(step.any_of)]
+            criteria += [(("steps", i, step.kind, j), c) for j, c in enumerate(step.criteria)]
     for loc, criterion in criteria:
         if not isinstance(criterion, EmailCriterion) or criterion.event != "email.clicked":
             continue
@@ -224,7 +224,7 @@ def _unknown_trigger_links(automation: Automation, known: Collection[str]) -> It
                 if link not in known:
                     yield unknown(("steps", i, *where), link)
         if isinstance(step, GoalStep):
-            criteria += [(("steps", i, "any_of", j), c) for j, c in enumerate(step.any_of)]
+            criteria += [(("steps", i, step.kind, j), c) for j, c in enumerate(step.criteria)]
     for loc, criterion in criteria:
         link_id = criterion.link_id if isinstance(criterion, TriggerLinkCriterion) else None
         if link_id is not None and link_id not in known:

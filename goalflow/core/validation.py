@@ -107,6 +107,9 @@ def _with_document_locs(data: Any, err: ValidationError) -> ValidationError:
     for e in err.errors():
         ctx = e.get("ctx")
         loc = _document_loc(data, e["loc"], e["type"], ctx)
+        if ctx and isinstance(ctx.get("at"), str):
+            # A rule across an object's fields names the field to change (workflows/definition).
+            loc = (*loc, ctx["at"])
         try:  # a built-in error type keeps its type, message and documentation url
             ValidationError.from_exception_data(
                 err.title,
@@ -157,14 +160,14 @@ def parse_automation(
                     "unknown_step",
                     f"no step has id {step.on_met.step!r}",
                 )
-            for j, criterion in enumerate(step.any_of):
+            for j, criterion in enumerate(step.criteria):
                 if (
                     isinstance(criterion, EmailCriterion)
                     and criterion.email_step is not None
                     and criterion.email_step not in email_steps
                 ):
                     errors.add(
-                        ("steps", i, "any_of", j, "email_step"),
+                        ("steps", i, step.kind, j, "email_step"),
                         "unknown_email_step",
                         f"{criterion.email_step!r} is not a send_email step of this automation",
                     )

@@ -16,6 +16,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from goalflow.core.validation import parse_automation
 from workflows.definition import (
+    AppointmentCriterion,
     Automation,
     EmailCriterion,
     GoalStep,
@@ -184,8 +185,11 @@ def test_seed_definition_validates() -> None:
     assert goal.on_met == OnMetGoto(action="goto", step="confirm-mail")
     assert goal.if_unmet == IfUnmetWait(action="wait", timeout="P14D", on_timeout="end")
     assert goal.jump_from == "above"
-    assert goal.any_of[0].event == "appointment.status_changed"
-    assert goal.any_of[0].status == ["confirmed"]
+    assert goal.kind == "any_of"
+    criterion = goal.criteria[0]
+    assert isinstance(criterion, AppointmentCriterion)
+    assert criterion.event == "appointment.status_changed"
+    assert criterion.status == ["confirmed"]
     assert [step.id for step in parsed.steps].index("confirm-mail") == 5
     # trigger_link('book-call') is not defined anywhere: allowed, with a warning.
     assert warnings == ["steps.0.html: trigger link 'book-call' is not defined yet"]
@@ -613,7 +617,7 @@ def test_email_step_naming_a_send_email_step_is_accepted() -> None:
     parsed, _ = parse_automation(automation(goal, mail))
     parsed_goal = parsed.steps[0]
     assert isinstance(parsed_goal, GoalStep)
-    criterion = parsed_goal.any_of[0]
+    criterion = parsed_goal.criteria[0]
     assert isinstance(criterion, EmailCriterion)
     assert criterion.email_step == "mail"
 

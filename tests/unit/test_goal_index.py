@@ -29,7 +29,7 @@ def scanning(
         i
         for i, step in enumerate(automation.steps)
         if isinstance(step, GoalStep)
-        and any(goal_criterion_matches(c, event, AID, context, age) for c in step.any_of)
+        and any(goal_criterion_matches(c, event, AID, context, age) for c in step.criteria)
     ]
 
 

@@ -35,6 +35,7 @@ from workflows.definition._conditions import (
 )
 from workflows.definition._criteria import (
     MAX_LOOKBACK,
+    MAX_MIN_COUNT,
     AppointmentCriterion,
     AppointmentGoalCriterion,
     AppointmentTrigger,
@@ -69,12 +70,14 @@ from workflows.definition._criteria import (
 )
 from workflows.definition._steps import (
     CLOCK_PATTERN,
+    GOAL_KINDS,
     WEEKDAYS,
     AddTagStep,
     Automation,
     AutomationSettings,
     Clock,
     EndStep,
+    GoalKind,
     GoalStep,
     Holdout,
     IfElseStep,
@@ -97,7 +100,9 @@ __all__ = [
     "CLOCK_PATTERN",
     "CONDITION_TAGS",
     "EMAIL_EVENTS",
+    "GOAL_KINDS",
     "MAX_LOOKBACK",
+    "MAX_MIN_COUNT",
     "STEP_ID_PATTERN",
     "WEEKDAYS",
     "AddTagStep",
@@ -129,6 +134,7 @@ __all__ = [
     "EventType",
     "FieldCondition",
     "GoalCriterion",
+    "GoalKind",
     "GoalStep",
     "HasTag",
     "Holdout",

@@ -8,7 +8,10 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
     StringConstraints,
+    model_serializer,
     model_validator,
 )
 
@@ -74,6 +77,7 @@ class CustomCriterion(Strict):
 
 ContextKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 MAX_LOOKBACK = timedelta(days=30)
+MAX_MIN_COUNT = 1000
 
 
 def _check_lookback(value: str) -> str:
@@ -102,6 +106,31 @@ class _GoalOptions(Strict):
             "enrollment also count (R15 in docs/automations.md)"
         ),
     )
+    min_count: int | None = Field(
+        None,
+        ge=2,
+        le=MAX_MIN_COUNT,
+        description=(
+            "2 to 1000: the criterion matches at its n-th matching event, not its first "
+            "(R21 in docs/automations.md)"
+        ),
+    )
+
+    @model_serializer(mode="wrap")
+    def _dump_min_count_when_set(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        # A criterion without `min_count` dumps as it did before the field existed (Temporal's
+        # converter writes every null): enrollment inputs and stored versions stay the same.
+        data: dict[str, Any] = handler(self)
+        if self.min_count is None:
+            data.pop("min_count", None)
+        return data
+
+    @property
+    def needed(self) -> int:
+        """How many matching events the criterion needs: its `min_count`, else 1."""
+        return self.min_count or 1
 
 
 class SmsCriterion(Strict):

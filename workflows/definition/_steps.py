@@ -15,6 +15,7 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from workflows.definition._base import Duration, StepId, Strict, TagName
 from workflows.definition._conditions import (
@@ -176,12 +177,81 @@ class IfElseStep(StepBase):
     else_: StepId = Field(alias="else")
 
 
+GoalKind = Literal["any_of", "all_of", "sequence"]
+GOAL_KINDS: tuple[GoalKind, ...] = ("any_of", "all_of", "sequence")
+
+
 class GoalStep(StepBase):
+    """A goal: met by any one of its criteria (`any_of`), by all of them in any order
+    (`all_of`), or by all of them in the listed order (`sequence`, optionally `within` a
+    duration of the first match). R1-R10 and R21 in docs/automations.md."""
+
     type: Literal["goal"]
-    any_of: list[GoalCriterion] = Field(min_length=1, max_length=50)
+    any_of: list[GoalCriterion] | None = Field(
+        None, min_length=1, max_length=50, description="met by any one criterion"
+    )
+    all_of: list[GoalCriterion] | None = Field(
+        None, min_length=1, max_length=50, description="met once every criterion has matched"
+    )
+    sequence: list[GoalCriterion] | None = Field(
+        None,
+        min_length=1,
+        max_length=50,
+        description="met once the criteria have matched in this order",
+    )
+    within: Duration | None = Field(
+        None,
+        description="sequence only: all of it within this long of its first match; a first "
+        "match that runs out is dropped and the next one counts",
+    )
     on_met: OnMet = Field(default_factory=lambda: OnMetContinue(action="continue"))
     if_unmet: IfUnmet = Field(default_factory=lambda: IfUnmetContinue(action="continue"))
     jump_from: Literal["above", "anywhere"] = "above"
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> GoalStep:
+        given = [kind for kind in GOAL_KINDS if getattr(self, kind) is not None]
+        if not given:
+            raise PydanticCustomError(
+                "goal_kind_missing",
+                "a goal step needs one of any_of, all_of or sequence",
+                {"at": "any_of"},
+            )
+        if len(given) > 1:
+            raise PydanticCustomError(
+                "goal_kinds",
+                "a goal step takes exactly one of any_of, all_of or sequence, not {both}",
+                {"at": given[1], "both": " and ".join(given)},
+            )
+        if self.within is not None and self.sequence is None:
+            raise PydanticCustomError(
+                "within_without_sequence",
+                "within applies to a sequence goal only (use sequence, or remove within)",
+                {"at": "within"},
+            )
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump_given_kind(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        # Only the kind given (and `within` when set): an `any_of` goal dumps exactly as it did
+        # before the other kinds existed, so enrollment inputs and stored versions stay the same.
+        data: dict[str, Any] = handler(self)
+        for field in (*GOAL_KINDS, "within"):
+            if getattr(self, field) is None:
+                data.pop(field, None)
+        return data
+
+    @property
+    def kind(self) -> GoalKind:
+        return next(kind for kind in GOAL_KINDS if getattr(self, kind) is not None)
+
+    @property
+    def criteria(self) -> list[GoalCriterion]:
+        """The criteria of its kind, in the order of the definition."""
+        found: list[GoalCriterion] = getattr(self, self.kind)
+        return found
 
 
 class EndStep(StepBase):

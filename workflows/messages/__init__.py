@@ -57,12 +57,14 @@ from workflows.messages._contact_state import (
     ContactState,
 )
 from workflows.messages._enrollment import (
+    CriterionStatus,
     EnrollmentInput,
     EnrollmentProgress,
     EnrollmentView,
     GoalStatus,
     OutcomeReport,
     OutcomeType,
+    SequenceAttempt,
     TimelineEntry,
     Waiting,
 )
@@ -155,6 +157,7 @@ __all__ = [
     "ContactSnapshot",
     "ContactState",
     "ContactView",
+    "CriterionStatus",
     "DeliveryResult",
     "EmailRequest",
     "EnrollOp",
@@ -184,6 +187,7 @@ __all__ = [
     "PublishRequest",
     "PublishResult",
     "QueuedOp",
+    "SequenceAttempt",
     "SmsRequest",
     "StateRequest",
     "StepChange",

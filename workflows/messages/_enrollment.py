@@ -63,11 +63,30 @@ class TimelineEntry(BaseModel):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+class CriterionStatus(BaseModel):
+    """One criterion of a goal: `count` matching events counted toward it (for a `sequence`
+    not met yet, those of its attempt closest to done), `matched` once it has its `min_count`."""
+
+    matched: bool = False
+    count: int = 0
+
+
 class GoalStatus(BaseModel):
     step_id: str
     met: bool = False
     met_at: datetime | None = None
     event_id: str | None = None
+    # In the order of the definition; empty in what runs from before compound goals carried.
+    criteria: list[CriterionStatus] = Field(default_factory=list)
+
+
+class SequenceAttempt(BaseModel):
+    """A run through a `sequence` goal begun by the first-criterion match at `started`:
+    `position` criteria done, `count` events toward the next one (R21)."""
+
+    started: datetime
+    position: int = 0
+    count: int = 0
 
 
 def _unset(value: object) -> bool:
@@ -101,6 +120,8 @@ class EnrollmentProgress(BaseModel):
     contact: ContactSnapshot
     waiting: Waiting | None
     reached: list[str] = Field(default_factory=list)
+    # The attempts of each `sequence` goal not met yet, by goal id (R21).
+    sequences: dict[str, list[SequenceAttempt]] = Field(default_factory=dict)
 
 
 class EnrollmentView(BaseModel):
