@@ -134,6 +134,25 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             {"id": "after", "type": "add_tag", "tag": "done"},
         ],
     },
+    # R21: a sequence goal with min_count and within, its attempts carried across
+    # continue-as-new (forced after two events, see _record), met by the last event needed.
+    "compound": {
+        "name": "a compound goal met in order",
+        "steps": [
+            {"id": "w", "type": "wait", "duration": "P1D"},
+            {
+                "id": "g",
+                "type": "goal",
+                "sequence": [
+                    {"event": "custom", "name": "look"},
+                    {"event": "custom", "name": "buy", "min_count": 2},
+                ],
+                "within": "PT6H",
+                "if_unmet": {"action": "wait"},
+            },
+            {"id": "after", "type": "add_tag", "tag": "done"},
+        ],
+    },
     "sms": {
         "name": "an SMS recorded in the phone directory",
         "steps": [
@@ -266,7 +285,12 @@ async def _record(engine: WorkflowDriver, name: str, definition: dict[str, Any])
         contact,
         automation_id=name.replace("_", "-"),
         contact={"email": f"{contact}@example.com", "phone": SMS_TO, "tags": tags},
+        enrollment_continue_as_new_after=2 if name == "compound" else None,
     )
+    if name == "compound":
+        await engine.until(enrolled.enrollment_id, lambda v: v.waiting is not None)
+        for n, what in enumerate(["buy", "look", "buy", "buy"]):
+            await engine.send(contact, "custom", {"name": what}, id=f"{name}-{n}")
     if name == "bounded":
         await engine.until(enrolled.enrollment_id, lambda v: v.waiting is not None)
         await engine.send(contact, "contact.tag_added", {"tag": "outside"}, id=f"{name}-tag")

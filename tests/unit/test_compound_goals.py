@@ -36,8 +36,8 @@ def enrollment(goal: dict[str, Any], *, above: bool = True, **input: Any) -> Int
     """A contact waiting a long wait above goal `g` (or, `above=False`, held below it)."""
     wait = {"id": "w", "type": "wait", "duration": "P60D"}
     g = {"id": "g", "type": "goal", "if_unmet": {"action": "continue"}, **goal}
-    hold = {"id": "hold", "type": "goal", "any_of": [{"event": "custom", "name": "never"}]}
-    hold["if_unmet"] = {"action": "wait"}
+    never = [{"event": "custom", "name": "never"}]
+    hold = {"id": "hold", "type": "goal", "any_of": never, "if_unmet": {"action": "wait"}}
     steps = [wait, g, hold] if above else [g, hold]
     automation = Automation.model_validate({"name": "compound", "steps": steps})
     machine = Interpreter(
@@ -284,10 +284,12 @@ def _sequence_done(
     return False
 
 
+# (kind, each criterion's needed matches, `within` in hours, events as (hours, criteria matched))
+Scenario = tuple[str, list[int], int | None, list[tuple[int, frozenset[int]]]]
+
+
 @st.composite
-def scenarios(
-    draw: st.DrawFn,
-) -> tuple[str, list[int], int | None, list[tuple[int, frozenset[int]]]]:
+def scenarios(draw: st.DrawFn) -> Scenario:
     kind = draw(st.sampled_from(["any_of", "all_of", "sequence"]))
     n = draw(st.integers(1, 3))
     needed = draw(st.lists(st.integers(1, 3), min_size=n, max_size=n))
@@ -305,7 +307,7 @@ def scenarios(
 @settings(max_examples=400, deadline=None)
 @given(scenarios())
 def test_the_interpreter_meets_a_goal_where_the_reference_does(
-    scenario: tuple[str, list[int], int | None, list[tuple[int, frozenset[int]]]],
+    scenario: Scenario,
 ) -> None:
     kind, needed, within, events = scenario
     goal: dict[str, Any] = {
