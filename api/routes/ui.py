@@ -56,7 +56,7 @@ from goalflow.core.tracking import signer as secret_signer
 from goalflow.service.contacts import GoalflowService
 from goalflow.service.errors import NotFound
 from goalflow.service.visibility import BadPageToken, enrollment_query, list_enrollments
-from workflows.definition import STEP_ID_PATTERN
+from workflows.definition import STEP_ID_PATTERN, GoalStep
 from workflows.messages import ENROLLMENT_PREFIX, AutomationLifecycle, EnrollmentStatus
 
 STATUSES: tuple[str, ...] = get_args(EnrollmentStatus)
@@ -278,6 +278,12 @@ async def enrollment_page(
             "context_data": view.context,
             "temporal_url": temporal_link(settings, enrollment_id),
             "step_names": {step.id: step.name for step in steps.values() if step.name},
+            # Each goal's kind and the matches each criterion needs, for its progress.
+            "goal_needs": {
+                step.id: (step.kind, [c.needed for c in step.criteria])
+                for step in steps.values()
+                if isinstance(step, GoalStep)
+            },
             "timeline": [(entry, words.sentence(entry)) for entry in view.timeline],
             "why": await _why(goalflow, view.contact_id, view.automation_id, enrollment_id),
         },

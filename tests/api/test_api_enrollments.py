@@ -53,7 +53,14 @@ async def test_enroll_get_and_goal_met_by_event(stack: Stack) -> None:
     assert waiting["waiting"]["kind"] == "timer"
     assert near(waiting["waiting"]["until"], datetime.now(UTC) + timedelta(days=1))
     assert waiting["goals"] == [
-        {"step_id": "bought", "met": False, "met_at": None, "event_id": None}
+        {
+            "step_id": "bought",
+            "met": False,
+            "met_at": None,
+            "event_id": None,
+            # R21: each criterion, in the order of the definition.
+            "criteria": [{"matched": False, "count": 0}],
+        }
     ]
     assert kinds(waiting) == [("entered", None), ("step_started", "pause"), ("waiting", "pause")]
     assert all({"at", "kind", "step_id", "detail"} == set(e) for e in waiting["timeline"])

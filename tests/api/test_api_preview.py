@@ -68,7 +68,15 @@ async def test_a_preview_answers_the_enrollment_view_with_simulated_times(stack:
     assert found["contact_id"] == contact and found["context"] == {"plan": "pro"}
     assert found["current_step"] == "g" and found["waiting"] is None
     # The purchase comes a day after the enrollment ended: too late for the goal.
-    assert found["goals"] == [{"step_id": "g", "met": False, "met_at": None, "event_id": None}]
+    assert found["goals"] == [
+        {
+            "step_id": "g",
+            "met": False,
+            "met_at": None,
+            "event_id": None,
+            "criteria": [{"matched": False, "count": 0}],
+        }
+    ]
     assert kinds(found) == [
         ("entered", None),
         ("step_started", "hello"),
