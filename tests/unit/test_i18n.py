@@ -58,6 +58,7 @@ def test_every_key_the_pages_use_is_in_the_catalogue() -> None:
     in_script |= set(re.findall(r"""\[["'][A-Za-z]+["'], ["'](unit_[a-z]+)["']\]""", script))
     in_script |= {f"type_{s}" for s in STEP_TYPES} | {f"event_{e}" for e in EVENTS}
     in_script |= {f"status_{s}" for s in APPOINTMENT_STATUSES} | {f"day_{d}" for d in WEEKDAYS}
+    in_script |= {f"{key}_{k}" for key in ("goal_kind", "goal_events_hint") for k in GOAL_KINDS}
     conditions = CONDITIONS.search(script)
     assert conditions is not None
     in_script |= {f"cond_{c}" for c in re.findall(r'"([a-z_]+)"', conditions[1])}

@@ -334,6 +334,8 @@
         }));
       nodes.push(text(criterion, "lookback", path.concat(["lookback"]), t("lookback"),
         { optional: true }));
+      nodes.push(text(criterion, "min_count", path.concat(["min_count"]), t("min_count"),
+        { optional: true, type: "number", inputmode: "numeric", read: whole }));
     }
     return nodes;
   }
@@ -411,7 +413,7 @@
       if (step["else"] === from) { step["else"] = to; }
       if (step.on_met && step.on_met.step === from) { step.on_met.step = to; }
       (step.paths || []).forEach(function (p) { if (p.next === from) { p.next = to; } });
-      (step.any_of || []).forEach(fix);
+      GOAL_KINDS.forEach(function (kind) { (step[kind] || []).forEach(fix); });
     });
     def.triggers.forEach(fix);
   }
@@ -540,22 +542,41 @@
     ]))];
   }
 
+  // How a goal's criteria combine: any one of them, all of them, all of them in order.
+  var GOAL_KINDS = ["any_of", "all_of", "sequence"];
+
+  function goalKind(step) {
+    return GOAL_KINDS.filter(function (kind) { return step[kind] !== undefined; })[0] || "any_of";
+  }
+
   function goalFields(step, i, path) {
     var nodes = [];
-    step.any_of = step.any_of || [];
-    var criteria = step.any_of.map(function (c, j) {
-      return criterionBox(step.any_of, j, path.concat(["any_of", j]), data.goal_events, true,
+    var kind = goalKind(step);
+    step[kind] = step[kind] || [];
+    var list = step[kind];
+    nodes.push(select({ kind: kind }, "kind", path.concat([kind]), t("goal_kind"),
+      GOAL_KINDS.map(function (k) { return [k, t("goal_kind_" + k)]; }),
+      function (value) {
+        GOAL_KINDS.forEach(function (k) { delete step[k]; });
+        step[value] = list;
+        if (value !== "sequence") { delete step.within; }
+      }));
+    var criteria = list.map(function (c, j) {
+      return criterionBox(list, j, path.concat([kind, j]), data.goal_events, true,
         t("remove_criterion"));
     });
-    nodes.push(el("fieldset", { "class": "group", "data-loc": locOf(path.concat(["any_of"])) }, [
+    nodes.push(el("fieldset", { "class": "group", "data-loc": locOf(path.concat([kind])) }, [
       el("legend", { text: t("goal_events") }),
-      el("p", { "class": "hint", text: t("goal_events_hint") }),
+      el("p", { "class": "hint", text: t("goal_events_hint_" + kind) }),
     ].concat(criteria).concat([
       button(t("add_criterion"), function () {
-        step.any_of.push({ event: "appointment.status_changed" });
+        list.push({ event: "appointment.status_changed" });
         changed(true);
       }, { "class": "small" }),
     ])));
+    if (kind === "sequence") {
+      nodes.push(duration(step, "within", path.concat(["within"]), t("goal_within")));
+    }
 
     step.on_met = step.on_met || { action: "continue" };
     var onMet = step.on_met;
