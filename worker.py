@@ -158,7 +158,7 @@ def build_worker(
         # Heartbeats (bulk batches) are sent at most every 2 s rather than at 80% of the
         # heartbeat timeout: a loaded worker keeps a wide margin before the timeout.
         max_heartbeat_throttle_interval=timedelta(seconds=2),
-        max_cached_workflows=settings.worker_cached_workflows,
+        max_cached_workflows=settings.worker_cache_size,
     )
 
 

@@ -6,11 +6,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from goalflow.core.outbound import OutboundPolicy, parse_networks
 from workflows.messages import DEFAULT_TASK_QUEUE
+
+# Memory a workflow in the worker's cache holds: worker RSS grew 94.2 -> 434.1 MB from idle to
+# 100,000 enrollments held with the default 1,000 workflows cached (docs/benchmarks.md), about
+# 340 KiB each. `goalflow bench sandbox` measures the sandbox's share on this machine.
+KIB_PER_CACHED_WORKFLOW = 340
+# The workflow tasks a worker runs at once: each needs its workflow cached (local activities).
+MIN_CACHED_WORKFLOWS = 100
+MIN_WORKER_CACHE_MB = MIN_CACHED_WORKFLOWS * KIB_PER_CACHED_WORKFLOW // 1024 + 1
 
 
 class Settings(BaseSettings):
@@ -80,6 +88,14 @@ class Settings(BaseSettings):
     worker_cached_workflows: int = Field(
         1000, ge=100, le=100_000, alias="GOALFLOW_WORKER_CACHED_WORKFLOWS"
     )
+    # Or the cache as a memory budget: as many workflows as fit at KIB_PER_CACHED_WORKFLOW each
+    # (the 100 a worker runs at once at least). Give one of the two.
+    worker_cache_mb: int | None = Field(
+        None,
+        ge=MIN_WORKER_CACHE_MB,
+        le=100_000,
+        alias="GOALFLOW_WORKER_CACHE_MB",
+    )
     # CIDRs (comma-separated) of non-public networks webhook steps may call; public addresses
     # are always allowed (goalflow/core/outbound.py, docs/security.md).
     outbound_allowed_networks: str = Field("", alias="GOALFLOW_OUTBOUND_ALLOWED_NETWORKS")
@@ -92,6 +108,21 @@ class Settings(BaseSettings):
     def _networks(cls, value: str) -> str:
         parse_networks(value)  # a bad CIDR stops the process at start, not at the first call
         return value
+
+    @model_validator(mode="after")
+    def _one_cache_size(self) -> Settings:
+        if self.worker_cache_mb is not None and "worker_cached_workflows" in self.model_fields_set:
+            raise ValueError(
+                "set GOALFLOW_WORKER_CACHE_MB or GOALFLOW_WORKER_CACHED_WORKFLOWS, not both"
+            )
+        return self
+
+    @property
+    def worker_cache_size(self) -> int:
+        """The workflows the worker keeps cached: from the memory budget when one is given."""
+        if self.worker_cache_mb is None:
+            return self.worker_cached_workflows
+        return max(MIN_CACHED_WORKFLOWS, self.worker_cache_mb * 1024 // KIB_PER_CACHED_WORKFLOW)
 
     @property
     def outbound_policy(self) -> OutboundPolicy:

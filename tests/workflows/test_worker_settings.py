@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 from temporalio.testing import WorkflowEnvironment
 
-from goalflow.core.settings import Settings
+from goalflow.core.settings import KIB_PER_CACHED_WORKFLOW, MIN_WORKER_CACHE_MB, Settings
 from worker import build_worker
 
 
@@ -29,3 +29,22 @@ async def test_cache_size_comes_from_the_setting(dev_env: WorkflowEnvironment) -
 def test_a_cache_too_small_for_local_activities_is_refused(size: int) -> None:
     with pytest.raises(ValidationError, match="GOALFLOW_WORKER_CACHED_WORKFLOWS"):
         Settings.model_validate({"GOALFLOW_WORKER_CACHED_WORKFLOWS": size})
+
+
+async def test_cache_size_from_a_memory_budget(dev_env: WorkflowEnvironment) -> None:
+    budget = Settings.model_validate({"GOALFLOW_WORKER_CACHE_MB": 340})
+    async with httpx.AsyncClient() as http:
+        worker = build_worker(dev_env.client, budget, http, task_queue="cache-mb")
+    assert worker.config().get("max_cached_workflows") == 340 * 1024 // KIB_PER_CACHED_WORKFLOW
+    assert worker.config().get("max_cached_workflows") == 1024
+
+
+def test_a_memory_budget_too_small_or_beside_a_count_is_refused() -> None:
+    with pytest.raises(ValidationError, match="GOALFLOW_WORKER_CACHE_MB"):
+        Settings.model_validate({"GOALFLOW_WORKER_CACHE_MB": MIN_WORKER_CACHE_MB - 1})
+    smallest = Settings.model_validate({"GOALFLOW_WORKER_CACHE_MB": MIN_WORKER_CACHE_MB})
+    assert smallest.worker_cache_size >= 100
+    with pytest.raises(ValidationError, match="not both"):
+        Settings.model_validate(
+            {"GOALFLOW_WORKER_CACHE_MB": 400, "GOALFLOW_WORKER_CACHED_WORKFLOWS": 500}
+        )
