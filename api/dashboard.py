@@ -248,6 +248,12 @@ def flow(definition: Automation) -> list[FlowStep]:
         if isinstance(step, IfElseStep):
             item.jumps += [Jump(step.then, "flow.if_true"), Jump(step.else_, "flow.else")]
         elif isinstance(step, GoalStep):
+            if step.kind != "any_of":  # R21: how its events combine
+                values = {"count": str(len(step.criteria))}
+                key = f"flow.met_by_{step.kind}"
+                if step.within is not None:
+                    key, values = "flow.met_by_sequence_within", {**values, "within": step.within}
+                item.notes.append(Note(key, values))
             if step.on_met.action == "goto":
                 item.jumps.append(Jump(step.on_met.step, "flow.when_met"))
             elif step.on_met.action == "end":

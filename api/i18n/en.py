@@ -67,6 +67,10 @@ MESSAGES: dict[str, str] = {
     "flow.go_to": "go to",
     "flow.if_true": "if true",
     "flow.else": "else",
+    "flow.met_by_all_of": "met once all {count} of its events have happened, in any order",
+    "flow.met_by_sequence": "met once its {count} events have happened in order",
+    "flow.met_by_sequence_within": "met once its {count} events have happened in order, "
+    "within {within} of the first",
     "flow.when_met": "when met",
     "flow.met_ends": "when met: the enrollment ends (goal met)",
     "flow.unmet_ends": "reached unmet: the enrollment ends",

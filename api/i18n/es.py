@@ -68,6 +68,10 @@ MESSAGES: dict[str, str] = {
     "flow.go_to": "ir a",
     "flow.if_true": "si se cumple",
     "flow.else": "si no",
+    "flow.met_by_all_of": "se cumple cuando han ocurrido sus {count} eventos, en cualquier orden",
+    "flow.met_by_sequence": "se cumple cuando han ocurrido sus {count} eventos en orden",
+    "flow.met_by_sequence_within": "se cumple cuando han ocurrido sus {count} eventos en orden, "
+    "dentro de {within} desde el primero",
     "flow.when_met": "al cumplirse",
     "flow.met_ends": "al cumplirse: la inscripción termina (objetivo cumplido)",
     "flow.unmet_ends": "alcanzado sin cumplir: la inscripción termina",

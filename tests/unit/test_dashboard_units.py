@@ -53,6 +53,32 @@ def test_flow_keeps_document_order_and_draws_every_jump() -> None:
     assert notes(drawn[3]) == ["the enrollment ends here"]
 
 
+TWO = [{"event": "custom"}, {"event": "sms.received"}]
+
+
+def test_flow_says_how_a_compound_goals_events_combine() -> None:
+    automation, _ = parse_automation(
+        {
+            "name": "compound",
+            "steps": [
+                {"id": "any", "type": "goal", "any_of": [{"event": "custom"}]},
+                {"id": "all", "type": "goal", "all_of": TWO},
+                {"id": "seq", "type": "goal", "sequence": TWO, "within": "P1D"},
+            ],
+        },
+        set(),
+    )  # fmt: skip
+    first, every, ordered = flow(automation)
+    t = translator("es")
+    assert not any(n.key.startswith("flow.met_by") for n in first.notes)
+    assert t(every.notes[0].key, **every.notes[0].values) == (
+        "se cumple cuando han ocurrido sus 2 eventos, en cualquier orden"
+    )
+    assert translator("en")(ordered.notes[0].key, **ordered.notes[0].values) == (
+        "met once its 2 events have happened in order, within P1D of the first"
+    )
+
+
 @pytest.mark.parametrize(
     ("given", "expected"),
     [

@@ -72,6 +72,7 @@ def test_every_key_the_pages_use_is_in_the_catalogue() -> None:
     used |= {f"state.{s}" for s in ("active", "paused")}
     used |= {"flow.unmet_waits_then_end", "flow.unmet_waits_then_continue"}
     used = (used - {"enrollment.kind_"}) | {f"enrollment.kind_{k}" for k in GOAL_KINDS}
+    used |= {"flow.met_by_all_of", "flow.met_by_sequence", "flow.met_by_sequence_within"}
     assert len(used) > 350
     assert sorted(used - set(EN)) == []
 
