@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
             temporal,
             settings.task_queue,
             report_outcomes=bool(settings.reporting_webhook_url),
+            answer_wait=settings.answer_wait_seconds,
         )
         app.state.goalflow = goalflow
         # The trigger set is refreshed in the background, so no request waits for it.

@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     # are always allowed (goalflow/core/outbound.py, docs/security.md).
     outbound_allowed_networks: str = Field("", alias="GOALFLOW_OUTBOUND_ALLOWED_NETWORKS")
     max_body_bytes: int = Field(10 * 1024 * 1024, alias="GOALFLOW_MAX_BODY_BYTES")
+    # Seconds the API waits for a contact's workflow to answer an enrollment, an event, a tag
+    # change or a profile save before answering 503 (no worker serves it, or all are busy).
+    answer_wait_seconds: float = Field(30.0, ge=1, le=600, alias="GOALFLOW_ANSWER_WAIT_SECONDS")
     # Enroll calls a bulk job keeps in flight per batch (two batches run at once).
     bulk_concurrency: int = Field(16, ge=1, le=256, alias="GOALFLOW_BULK_CONCURRENCY")
 

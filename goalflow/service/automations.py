@@ -52,6 +52,11 @@ def _automation_not_found(automation_id: str) -> str:
     return f"automation {automation_id!r} not found"
 
 
+# Seconds a request waits for a contact's workflow to answer before it is refused with 503
+# (GOALFLOW_ANSWER_WAIT_SECONDS).
+DEFAULT_ANSWER_WAIT = 30.0
+
+
 class AutomationOperations:
     def __init__(
         self,
@@ -61,8 +66,11 @@ class AutomationOperations:
         search_attributes: bool = True,
         triggers: TriggerCache | None = None,
         report_outcomes: bool = False,
+        answer_wait: float = DEFAULT_ANSWER_WAIT,
     ) -> None:
         self.client = client
+        # Seconds a contact's update may take before the request answers 503 (NotAnswered).
+        self.answer_wait = answer_wait
         self.task_queue = task_queue
         self.search_attributes = search_attributes
         # GOALFLOW_REPORTING_WEBHOOK_URL is set: enrollments report their outcomes.

@@ -11,13 +11,24 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.client import (
+    WithStartWorkflowOperation,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from goalflow.service import metrics
 from goalflow.service.automations import AutomationOperations
-from goalflow.service.errors import Conflict, NotFound, TooLarge, is_missing, missing_as_not_found
+from goalflow.service.errors import (
+    Conflict,
+    NotFound,
+    TooLarge,
+    answered,
+    is_missing,
+    missing_as_not_found,
+)
 from goalflow.service.events import contact_event, event_chunks
 from workflows.contact import ContactWorkflowV2, contact_start
 from workflows.events import ContactEvent
@@ -64,7 +75,8 @@ class GoalflowService(AutomationOperations):
                 f"(POST /v1/automations/{automation_id}/resume)"
             )
         try:
-            result: EnrollResult = await self.client.execute_update_with_start_workflow(
+            result: EnrollResult = await self._answered(
+                "enrollment",
                 ContactWorkflowV2.enroll,
                 EnrollRequest(
                     automation_id=automation_id,
@@ -104,7 +116,8 @@ class GoalflowService(AutomationOperations):
     ) -> EventReceipt:
         event = contact_event(contact_id, type, data, event_id=event_id, occurred_at=occurred_at)
         await self._attach_triggers([event])
-        receipt: EventReceipt = await self.client.execute_update_with_start_workflow(
+        receipt: EventReceipt = await self._answered(
+            "event",
             ContactWorkflowV2.accept_event,
             event,
             start_workflow_operation=contact_start(contact_id, self.task_queue),
@@ -120,7 +133,8 @@ class GoalflowService(AutomationOperations):
         receipts: list[EventReceipt] = []
         await self._attach_triggers(events)
         for chunk in event_chunks(events):
-            answer: EventBatchReceipt = await self.client.execute_update_with_start_workflow(
+            answer: EventBatchReceipt = await self._answered(
+                "events",
                 ContactWorkflowV2.accept_events,
                 EventBatch(events=chunk),
                 start_workflow_operation=contact_start(contact_id, self.task_queue),
@@ -135,7 +149,8 @@ class GoalflowService(AutomationOperations):
     ) -> TagChangeResult:
         cache = await self.triggers.current()
         try:
-            result: TagChangeResult = await self.client.execute_update_with_start_workflow(
+            result: TagChangeResult = await self._answered(
+                "tag change",
                 ContactWorkflowV2.change_tags,
                 TagChange(
                     id=change_id or uuid.uuid4().hex,
@@ -158,7 +173,8 @@ class GoalflowService(AutomationOperations):
             ["contact.created", "contact.updated", "contact.tag_added", "contact.tag_removed"]
         )
         try:
-            result: ProfileSaved = await self.client.execute_update_with_start_workflow(
+            result: ProfileSaved = await self._answered(
+                "profile save",
                 ContactWorkflowV2.save_profile,
                 save,
                 start_workflow_operation=contact_start(contact_id, self.task_queue),
@@ -169,6 +185,24 @@ class GoalflowService(AutomationOperations):
             )
             raise
         return result
+
+    async def _answered(
+        self,
+        what: str,
+        update: Any,
+        arg: Any,
+        *,
+        start_workflow_operation: WithStartWorkflowOperation[Any, Any],
+    ) -> Any:
+        """An update-with-start of a contact's workflow, answered within `answer_wait` or
+        refused with 503 (NotAnswered): no request waits on a contact no worker serves."""
+        return await answered(
+            self.client.execute_update_with_start_workflow(
+                update, arg, start_workflow_operation=start_workflow_operation
+            ),
+            self.answer_wait,
+            what,
+        )
 
     async def _attach_triggers(self, events: list[ContactEvent]) -> None:
         """R14: the triggers each event matches travel with it in the update that accepts it;

@@ -6,8 +6,11 @@ The API turns each into its answer in one place (`api/errors.py`: `NotFound` 404
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -32,6 +35,39 @@ class Unavailable(Exception):
     """No worker answered in time (they are all down or busy): try again shortly (503)."""
 
     retry_after = 2
+
+
+class NotAnswered(Unavailable):
+    """An update no worker answered within the API's wait: nothing may have been applied yet,
+    or it will be once a worker comes; the same request again (same ids) applies it once."""
+
+    retry_after = 1
+
+
+T = TypeVar("T")
+
+
+async def answered(call: Awaitable[T], seconds: float, what: str) -> T:
+    """`call`'s answer, or `NotAnswered` (503) when no worker gives it within `seconds`: a
+    request to a contact whose workflow no running worker serves must not hold the API (and the
+    caller) for as long as the client would wait."""
+    task = asyncio.ensure_future(call)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if task in done:
+        return task.result()
+    # The SDK answers a cancelled update call with its own error, not CancelledError.
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
+    raise NotAnswered(
+        f"no worker answered the {what} within {seconds:g} s (workers down, busy, or not "
+        "polling this task queue); retry shortly: the same request with the same ids is "
+        "applied once"
+    )
 
 
 @contextmanager
