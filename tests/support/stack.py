@@ -69,7 +69,14 @@ async def open_stack(
     try:
         async with (
             serving(env.client, settings, host="127.0.0.1", port=port),
-            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
+            httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port}",
+                timeout=30,
+                # Idle connections are dropped well before uvicorn's 5 s keep-alive ends them:
+                # with both at 5 s, a request sent on a connection the server was closing at
+                # that moment failed with ReadError (seen on a loaded machine).
+                limits=httpx.Limits(keepalive_expiry=1.0),
+            ) as http,
         ):
             yield Stack(f"http://127.0.0.1:{port}", http, settings, env, data_dir / "outbox")
     finally:
