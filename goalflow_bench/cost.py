@@ -239,7 +239,7 @@ async def cost(stack: Stack, options: BenchOptions) -> Report:
             "shows",
             "rules": "Temporal Cloud's published actions, https://docs.temporal.io/cloud/actions",
             "queries": "counted by an interceptor on the stack's Temporal client (API + bench); "
-            "the catalog's periodic refresh per second, apart",
+            "the catalog's trigger-set queries per second, apart",
         },
     )
     await ref.publish(stack.http)
@@ -264,8 +264,9 @@ async def cost(stack: Stack, options: BenchOptions) -> Report:
     queries = Counter(stack.queries)
     queries.subtract(queries_before)
     queries = +queries
-    # The API's trigger-set refresh queries the catalog every second whatever the traffic
-    # (goalflow/core/trigger_cache.py): a cost per API process and second, not per enrollment.
+    # The catalog's trigger set, queried by the API's watch when the catalog changes (and by
+    # a worker's copy on use): a cost per process and change, not per enrollment
+    # (goalflow/core/trigger_cache.py).
     periodic = {k: v for k, v in queries.items() if k.endswith(f" on {CATALOG_WORKFLOW_ID}")}
     for key in periodic:
         del queries[key]

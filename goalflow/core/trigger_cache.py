@@ -1,24 +1,33 @@
 """The trigger set, as every process that accepts events keeps it (R14).
 
 The catalog workflow holds, per automation with triggers, its latest version, its state and its
-triggers. Each API process and each worker keeps a copy, refreshed at most `interval` seconds
-apart (one catalog query per process per refresh, a cheap one when nothing changed), with the
-definitions of those versions (immutable, fetched once). Matching an event is then pure and
-local: an event that matches nothing costs Temporal nothing more, and the matches travel with
-the event in the update that accepts it. Publishing, pausing or resuming therefore takes effect
-in every process within `interval` plus one query (the process that served the call refreshes
-at once).
+triggers. Each API process and each worker keeps a copy, with the definitions of those versions
+(immutable, fetched once). Matching an event is then pure and local: an event that matches
+nothing costs Temporal nothing more, and the matches travel with the event in the update that
+accepts it.
+
+How a copy stays current: an API process *watches* the catalog (`run`): it long-polls the
+catalog workflow's history and asks for the trigger set (one query) only when a new event there
+says the catalog changed: an update completed (publish, pause, resume, a policy), a signal, a
+new run. While nothing changes it makes no query at all, and a change reaches it within the
+long poll's return plus one query: well inside R14's 2 s. Until a catalog exists, and after a
+watch fails, it checks again every `interval`. A copy nobody watches (the worker's, used by
+activities) is refreshed on use when older than `interval`, as is a watched copy whose watch is
+down. The process that served a publish/pause/resume refreshes every copy it holds at once
+(`invalidate`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import structlog
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -39,8 +48,15 @@ from workflows.messages import (
 
 log = structlog.get_logger("goalflow.triggers")
 
-# Seconds between refreshes: publish/pause/resume reach every process within about this long.
+# Seconds between refreshes of a copy nobody watches, and between attempts to watch.
 REFRESH_INTERVAL = 1.0
+# History events of the catalog after which its trigger set may have changed.
+CHANGES = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+}
 
 
 @dataclass(frozen=True)
@@ -82,6 +98,8 @@ class TriggerCache:
         self._refreshing: asyncio.Task[None] | None = None
         self.queries = 0
         self.invalidated_at = float("-inf")
+        # True while `run` watches the catalog: the copy is then current without asking.
+        self.watching = False
         _COPIES.add(self)
 
     @property
@@ -91,6 +109,8 @@ class TriggerCache:
     async def current(self) -> TriggerCache:
         """Itself, refreshed first when the copy is older than the interval (a caller waits
         only for the one refresh in flight)."""
+        if self.watching and self.refreshed_at > float("-inf"):
+            return self
         if time.monotonic() - self.refreshed_at > self.interval:
             try:
                 await self.refresh()
@@ -113,14 +133,48 @@ class TriggerCache:
         await asyncio.shield(self._refreshing)
 
     async def run(self) -> None:
-        """Refresh every interval until cancelled (API processes run this in the background so
-        that no request waits for a refresh)."""
+        """Watch the catalog until cancelled (API processes run this in the background, so
+        that no request waits for a refresh): one query to begin, then one per change."""
         while True:
             try:
-                await self.refresh()
+                await self._watch()
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:  # no catalog yet: nothing to watch
+                    log.warning("trigger set watch failed", exc_info=True)
             except Exception:
-                log.warning("trigger set refresh failed", exc_info=True)
+                log.warning("trigger set watch failed", exc_info=True)
+            finally:
+                self.watching = False
             await asyncio.sleep(self.interval)
+
+    async def _watch(self) -> None:
+        """Refresh now, then after each event of the catalog's current run that may change the
+        trigger set, until the run closes (it continues as new). Events in a burst take one
+        refresh in flight and at most one after it."""
+        described = await self.client.get_workflow_handle(self.catalog_id).describe()
+        known = described.history_length  # what the refresh below already reflects
+        await self.refresh()
+        self.watching = True
+        run = self.client.get_workflow_handle(self.catalog_id, run_id=described.run_id)
+        changed = asyncio.Event()
+
+        async def refresher() -> None:
+            while True:
+                await changed.wait()
+                changed.clear()
+                await self.refresh()
+
+        refreshing = asyncio.create_task(refresher())
+        try:
+            async for event in run.fetch_history_events(wait_new_event=True):
+                if event.event_id > known and event.event_type in CHANGES:
+                    changed.set()
+                if refreshing.done():
+                    refreshing.result()  # a failed refresh ends the watch
+        finally:
+            refreshing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refreshing
 
     async def _refresh(self) -> None:
         started = time.monotonic()
