@@ -225,3 +225,7 @@ def test_cli_cost_at_a_tiny_size() -> None:
     budgeted = report["figures"]["with_message_budget"]["actions_by_category"]
     assert budgeted == {**categories, "updates": categories["updates"] + 2}
     assert verdicts["extra actions per send with a message budget set (2 sends per unit)"] == "met"
+    # Idle, the API watches the catalog and the worker's copies are refreshed on use: no
+    # catalog query at all (issue 34's "zero periodic queries").
+    assert report["figures"]["idle_catalog_queries"]["queries"] == 0
+    assert verdicts["catalog queries over 10 s of an idle system"] == "met"
