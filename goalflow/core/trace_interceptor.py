@@ -1,123 +1,196 @@
-"""temporalio's TracingInterceptor, extended so that one request is one trace through messages.
+"""One request, one trace, through the messages it sends to running workflows.
 
-The SDK's interceptor puts everything a workflow does in the trace of the request that started
-it; an update or signal it receives later is a span of that trace, only *linked* to the sender.
-goalflow's contact workflows live for months and most requests reach a running one
-(`POST /v1/events`), so a request would end at the workflow's door. Here:
+temporalio's TracingInterceptor puts all a workflow does in the trace of the request that
+started it; a later update or signal is a span in that trace, only *linked* to its sender. A
+contact's workflow lives long and most requests reach it running (`POST /v1/events`), so the
+email that an event's goal sends would sit in the trace of the contact's first request. This
+interceptor goes inside the SDK's (after it in the interceptor list) and, for a message whose
+headers carry a trace context:
 
-- An update or signal that carries a trace context in its headers is handled under that
-  context: its span is a child of the sender's span (linked to the workflow's own trace).
-  Without one, it is the SDK's span, in the workflow's trace.
-- The workflow remembers, in memory only, the context of the last message it handled: its
-  *cause*. The commands it issues outside a handler (signals, child workflows, activities, local
-  activities), typically from its main coroutine that the handler woke, are children of that
-  cause until the next message replaces it. The contact's `accept_event` update queues the
-  event; its main loop forwards it to the enrollment (a signal, in the request's trace); the
-  enrollment's handler records the move and its main coroutine sends the email (an activity in
-  the request's trace too).
+- runs the handler in the sender's context, with a `HandleUpdate:…`/`HandleSignal:…` span in
+  the sender's trace (unless the workflow's own trace is the sender's: the SDK's span is there);
+- makes the commands the workflow issues in the same workflow task (activities, local
+  activities, child workflows, signals), from the handler or from the main coroutine it woke,
+  children of the sender's context. The contact's `accept_event` update queues the event; its
+  main loop forwards it by signal to the enrollments; their signal handler sets the goal's move;
+  their main loop sends the email: all in one workflow task each, so all in the request's trace.
 
-Several messages handled in one workflow task: what follows is attributed to the last one. The
-commands a workflow issues are the same with or without tracing (only their headers differ,
-which replay does not compare), and spans are only made when not replaying, as in the SDK.
-This subclasses the SDK's documented extension point (`TracingWorkflowInboundInterceptor`) and
-its `_completed_span` hook; tests/api/test_tracing.py fails if they change.
+A later workflow task (a timer that fires, an activity's result) is the workflow's own again:
+an email sent three days after an event is not that event's. The remembered message lives in
+memory only: the commands are the same with tracing or without (their headers differ, and
+headers are not part of Temporal's determinism checks); no span is made while replaying (the
+SDK's rule, kept by `completed_span`). Public API only: the SDK interceptor's header key,
+propagator and payload converter, and `temporalio.contrib.opentelemetry.workflow.completed_span`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import opentelemetry.context
 import opentelemetry.trace
 import temporalio.api.common.v1
+import temporalio.client
 import temporalio.worker
-from temporalio.contrib.opentelemetry import TracingInterceptor, TracingWorkflowInboundInterceptor
+import temporalio.workflow
+from opentelemetry.context import Context
+from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.contrib.opentelemetry.workflow import completed_span
 
-# On the context while a message handler runs: its own commands follow its context as is.
+# Set on the context a message handler runs in: its commands follow its own sender.
 _HANDLING = opentelemetry.context.create_key("goalflow_handling_message")
 
 Carrier = dict[str, Any]
-Headers = Any  # Mapping[str, temporalio.api.common.v1.Payload]
-SERVER = opentelemetry.trace.SpanKind.SERVER
 
 
-class CausalTracingInterceptor(TracingInterceptor):
-    """The process's Temporal interceptor when tracing is on (goalflow/core/tracing.py)."""
+class CausalTracingInterceptor(temporalio.client.Interceptor, temporalio.worker.Interceptor):
+    """Put right after `tracing` in the client's interceptors (goalflow/core/tracing.py); the
+    worker built on the client takes both, in that order."""
+
+    def __init__(self, tracing: TracingInterceptor) -> None:
+        self.tracing = tracing
 
     def workflow_interceptor_class(
         self, input: temporalio.worker.WorkflowInterceptorClassInput
-    ) -> type[TracingWorkflowInboundInterceptor]:
-        super().workflow_interceptor_class(input)  # registers the SDK's span-making function
-        return CausalWorkflowInboundInterceptor
+    ) -> type[temporalio.worker.WorkflowInboundInterceptor]:
+        class Bound(CausalWorkflowInboundInterceptor):
+            tracing = self.tracing
+
+        return Bound
 
 
-class CausalWorkflowInboundInterceptor(TracingWorkflowInboundInterceptor):
+@dataclass(frozen=True)
+class _Cause:
+    """The trace context of the last message handled, and the workflow task it came in."""
+
+    carrier: Carrier
+    history_length: int
+
+
+class CausalWorkflowInboundInterceptor(temporalio.worker.WorkflowInboundInterceptor):
+    tracing: ClassVar[TracingInterceptor]
+
     def __init__(self, next: temporalio.worker.WorkflowInboundInterceptor) -> None:
         super().__init__(next)
-        # The trace context of the last message handled: the parent of the commands after it.
-        self._cause: Carrier | None = None
+        self._cause: _Cause | None = None
+
+    def init(self, outbound: temporalio.worker.WorkflowOutboundInterceptor) -> None:
+        super().init(CausalWorkflowOutboundInterceptor(outbound, self))
 
     async def handle_signal(self, input: temporalio.worker.HandleSignalInput) -> None:
-        with self._message(f"HandleSignal:{input.signal}", input.headers, remember=True):
-            await self.next.handle_signal(input)
-
-    def handle_update_validator(self, input: temporalio.worker.HandleUpdateInput) -> None:
-        with self._message(f"ValidateUpdate:{input.update}", input.headers, remember=False):
-            self.next.handle_update_validator(input)
+        with self._handling(f"HandleSignal:{input.signal}", input.headers):
+            await super().handle_signal(input)
 
     async def handle_update_handler(self, input: temporalio.worker.HandleUpdateInput) -> Any:
-        with self._message(f"HandleUpdate:{input.update}", input.headers, remember=True):
-            return await self.next.handle_update_handler(input)
+        with self._handling(f"HandleUpdate:{input.update}", input.headers):
+            return await super().handle_update_handler(input)
 
     @contextmanager
-    def _message(self, name: str, headers: Headers, *, remember: bool) -> Iterator[None]:
-        """Handle a message under its sender's context when it has one (its span a child of
-        the sender's, linked to the workflow's trace), else as the SDK does."""
-        sent = self._sender(headers)
-        with self._top_level_workflow_context(success_is_complete=False):
-            if sent is None:
-                if remember:
-                    self._cause = None  # what follows is the workflow's own again
-                self._completed_span(name, kind=SERVER)
-                yield
-                return
-            if remember:
-                self._cause = sent
-            context = self._set_on_context(self.text_map_propagator.extract(sent))
-            token = opentelemetry.context.attach(
-                opentelemetry.context.set_value(_HANDLING, True, context)
-            )
-            try:
-                self._completed_span(
-                    name, link_context_carrier=self._load_workflow_context_carrier(), kind=SERVER
-                )
-                yield
-            finally:
-                opentelemetry.context.detach(token)
-
-    def _sender(self, headers: Headers) -> Carrier | None:
-        payload: temporalio.api.common.v1.Payload | None = headers.get(self.header_key)
-        if not payload:
-            return None
-        carrier = self.payload_converter.from_payloads([payload])[0]
-        return carrier if isinstance(carrier, dict) and carrier else None
-
-    def _completed_span(self, span_name: str, **kwargs: Any) -> None:
-        """The SDK's span for an outbound command (`add_to_outbound`), made a child of the last
-        message's context when issued outside a handler."""
+    def caused(self) -> Iterator[None]:
+        """Around an outbound command: outside a handler, in the workflow task of a traced
+        message, the command is a child of that message's sender."""
         cause = self._cause
         if (
             cause is None
-            or kwargs.get("add_to_outbound") is None
             or opentelemetry.context.get_value(_HANDLING)
+            or cause.history_length != temporalio.workflow.info().get_current_history_length()
         ):
-            super()._completed_span(span_name, **kwargs)
+            yield
             return
-        context = self._set_on_context(self.text_map_propagator.extract(cause))
-        token = opentelemetry.context.attach(context)
-        try:
-            super()._completed_span(span_name, **kwargs)
-        finally:
+        with _attached(self._extract(cause.carrier)):
+            yield
+
+    @contextmanager
+    def _handling(
+        self, name: str, headers: Mapping[str, temporalio.api.common.v1.Payload]
+    ) -> Iterator[None]:
+        sent = self._carrier(headers)
+        if sent is None:
+            self._cause = None  # an untraced message: what follows is the workflow's own
+            yield
+            return
+        self._cause = _Cause(sent, temporalio.workflow.info().get_current_history_length())
+        context = self._extract(sent)
+        with _attached(opentelemetry.context.set_value(_HANDLING, True, context)):
+            if _trace_id(context) != self._workflow_trace_id():
+                completed_span(name)
+            yield
+
+    def _carrier(self, headers: Mapping[str, temporalio.api.common.v1.Payload]) -> Carrier | None:
+        payload = headers.get(self.tracing.header_key)
+        if not payload:
+            return None
+        carrier: Carrier | None = self.tracing.payload_converter.from_payloads([payload])[0]
+        return carrier or None
+
+    def _extract(self, carrier: Carrier) -> Context:
+        """The current context (the SDK's interceptor is on it) with the carrier's span."""
+        return self.tracing.text_map_propagator.extract(
+            carrier, opentelemetry.context.get_current()
+        )
+
+    def _workflow_trace_id(self) -> int | None:
+        own = self._carrier(temporalio.workflow.info().headers)
+        return None if own is None else _trace_id(self.tracing.text_map_propagator.extract(own))
+
+
+class CausalWorkflowOutboundInterceptor(temporalio.worker.WorkflowOutboundInterceptor):
+    """Calls the SDK's outbound interceptor (which makes the command's span from the current
+    context and puts it in the command's headers) under the message's context."""
+
+    def __init__(
+        self,
+        next: temporalio.worker.WorkflowOutboundInterceptor,
+        root: CausalWorkflowInboundInterceptor,
+    ) -> None:
+        super().__init__(next)
+        self.root = root
+
+    def start_activity(
+        self, input: temporalio.worker.StartActivityInput
+    ) -> temporalio.workflow.ActivityHandle[Any]:
+        with self.root.caused():
+            return super().start_activity(input)
+
+    def start_local_activity(
+        self, input: temporalio.worker.StartLocalActivityInput
+    ) -> temporalio.workflow.ActivityHandle[Any]:
+        with self.root.caused():
+            return super().start_local_activity(input)
+
+    async def start_child_workflow(
+        self, input: temporalio.worker.StartChildWorkflowInput
+    ) -> temporalio.workflow.ChildWorkflowHandle[Any, Any]:
+        with self.root.caused():
+            return await super().start_child_workflow(input)
+
+    async def signal_child_workflow(
+        self, input: temporalio.worker.SignalChildWorkflowInput
+    ) -> None:
+        with self.root.caused():
+            await super().signal_child_workflow(input)
+
+    async def signal_external_workflow(
+        self, input: temporalio.worker.SignalExternalWorkflowInput
+    ) -> None:
+        with self.root.caused():
+            await super().signal_external_workflow(input)
+
+
+@contextmanager
+def _attached(context: Context) -> Iterator[None]:
+    token = opentelemetry.context.attach(context)
+    try:
+        yield
+    finally:
+        # A handler of an evicted workflow is closed wherever garbage collection runs, where
+        # this context is not the current one and the token is not valid: nothing to detach.
+        if opentelemetry.context.get_current() is context:
             opentelemetry.context.detach(token)
+
+
+def _trace_id(context: Context) -> int:
+    return opentelemetry.trace.get_current_span(context).get_span_context().trace_id

@@ -1,9 +1,9 @@
 """OpenTelemetry traces (docs/operations.md, "Traces"): with OTEL_EXPORTER_OTLP_ENDPOINT set, the
 API's requests (FastAPI's instrumentation), the Temporal calls they make, and the workflow and
-activity runs those lead to (temporalio's TracingInterceptor, extended so that an update or
-signal to a running workflow and what it causes stay in the sender's trace:
-goalflow/core/trace_interceptor.py; on the client and so on the worker built on it) are spans of
-one trace per request, exported over OTLP/HTTP. Unset: no provider,
+activity runs those lead to (temporalio's TracingInterceptor, on the client and so on the worker
+built on it) are spans of one trace per request, exported over OTLP/HTTP. A request that reaches
+a running workflow by update or signal stays one trace through what that message makes the
+workflows do in the same workflow task (goalflow/core/trace_interceptor.py). Unset: no provider,
 no interceptor, no instrumentation: nothing is recorded or exported.
 """
 
@@ -49,9 +49,13 @@ def client_interceptors(settings: Settings) -> list[Any]:
     provider = tracer_provider(settings)
     if provider is None:
         return []
+    from temporalio.contrib.opentelemetry import TracingInterceptor
+
     from goalflow.core.trace_interceptor import CausalTracingInterceptor
 
-    return [CausalTracingInterceptor(provider.get_tracer(TRACER_NAME))]
+    tracing = TracingInterceptor(provider.get_tracer(TRACER_NAME))
+    # In this order: the SDK's makes the spans, ours (inside it) parents them by message.
+    return [tracing, CausalTracingInterceptor(tracing)]
 
 
 def instrument_app(app: FastAPI, settings: Settings) -> None:
