@@ -261,11 +261,13 @@ async def test_two_workers_one_killed_the_other_carries_on(
             lambda: views(goalflow, enrollments), reached("pause"), within=60, interval=0.5
         )
         doomed_prefix = f"{doomed.pid}@"
+        doomed.kill()
+        # Who did what up to the kill, read after it: read before it, the 2 s pause's timers
+        # could fire (and worker A complete their tasks) while 30 histories were being read.
         before = [await workflow_task_identities(client, e) for e in enrollments]
         assert any(i.startswith(doomed_prefix) for ids in before for i in ids), (
             "worker A did no work before the kill: the drill would prove nothing"
         )
-        doomed.kill()
 
         await assert_eventually(
             lambda: views(goalflow, enrollments), waiting_at("bought"), within=120, interval=1

@@ -210,7 +210,10 @@ async def test_the_workflows_meet_a_goal_where_the_reference_does(
     )
     compound |= {"if_unmet": {"action": "continue"}, "on_met": {"action": "continue"}}
     if within is not None:
-        compound["within"] = f"PT{within}H"
+        # Half an hour more than the reference's whole hours: events here are accepted at the
+        # workflow's clock, which also advances by the milliseconds between two sends, so an
+        # event exactly `within` after the first would fall just outside; no gap is in between.
+        compound["within"] = f"PT{within}H30M"
     contact = new_id()
     steps = (SENTINEL, {"id": "w", "type": "wait", "duration": "P60D"}, compound, HOLD)
     enrolled = await engine.enroll(automation(*steps), contact)
