@@ -39,6 +39,7 @@ from goalflow.core.send_budget import MessageBudget
 from goalflow.core.settings import Settings, get_settings
 from goalflow.core.sms_recipients import PhoneDirectory
 from goalflow.core.tracking import Tracker
+from goalflow.core.workflow_code import sandboxed_runner
 from workflows.automation import AutomationWorkflow, CatalogWorkflow
 from workflows.bulk import BulkChunkWorkflow, BulkEnrollWorkflow
 from workflows.contact import ContactWorkflowV2
@@ -154,6 +155,8 @@ def build_worker(
         task_queue=queue,
         workflows=list(WORKFLOWS),
         activities=chosen,
+        # Each workflow module compiled once per process, executed afresh per workflow.
+        workflow_runner=sandboxed_runner(),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         # Heartbeats (bulk batches) are sent at most every 2 s rather than at 80% of the
         # heartbeat timeout: a loaded worker keeps a wide margin before the timeout.

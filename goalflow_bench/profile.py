@@ -1,7 +1,7 @@
-"""`goalflow bench profile`: the throughput work under py-spy. py-spy samples the goalflow
-worker process and this process (the API, with the benchmark's own HTTP client and the floor
-worker beside it) and each sampling becomes an SVG flame graph and a table of the frames where
-the time is spent (self time)."""
+"""`goalflow bench profile`: the throughput work (or, with `--work ingest`, the ingest work)
+under py-spy. py-spy samples the goalflow worker process and this process (the API, with the
+benchmark's own HTTP client and the floor worker beside it) and each sampling becomes an SVG
+flame graph and a table of the frames where the time is spent (self time)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from goalflow_bench.report import Report, note
-from goalflow_bench.runs import BenchOptions, throughput
+from goalflow_bench.runs import BenchOptions, ingest, throughput
 from goalflow_bench.stack import Stack
 
 TOP = 15
 RATE = 100  # samples per second
 # Innermost frames that are waiting, not working: the event loop's select and an idle thread of
 # a pool. --nonblocking sampling cannot tell idle threads apart, so the table leaves these out.
+WORK = {"throughput": throughput, "ingest": ingest}
 IDLE = ("EpollSelector.select (", "_worker (concurrent/futures/thread.py", "Condition.wait (")
 
 
@@ -151,6 +152,10 @@ def _write(report: Report, raws: dict[str, Path], errors: dict[str, str]) -> Non
 async def profile(stack: Stack, options: BenchOptions) -> Report:
     if not stack.worker_process:
         raise SystemExit("goalflow bench profile: needs the worker in a process of its own")
+    work = options.work or "throughput"
+    if work not in WORK:
+        known = ", ".join(WORK)
+        raise SystemExit(f"goalflow bench profile: --work is one of {known}, not {work!r}")
     out = Path(options.output or "goalflow-profile")
     os.makedirs(out, exist_ok=True)
     targets = {"worker": stack.worker_pid, "api": os.getpid()}
@@ -158,10 +163,11 @@ async def profile(stack: Stack, options: BenchOptions) -> Report:
     samplers = {name: _start(pid, raws[name]) for name, pid in targets.items()}
     note(f"profile: py-spy sampling the worker ({stack.worker_pid}) and the API ({os.getpid()})")
     try:
-        report = await throughput(stack, options)
+        report = await WORK[work](stack, options)
     finally:
         errors = {name: _stop(sampler) for name, sampler in samplers.items()}
     report.benchmark = "profile"
+    report.parameters["work"] = work
     report.parameters["sampler"] = f"py-spy record --nonblocking --rate {RATE}"
     report.parameters["api_process"] = "the API, with the benchmark's driver and floor worker"
     _write(report, raws, errors)

@@ -33,6 +33,7 @@ class BenchOptions:
     temporal_address: str | None = None
     triggered_automations: int | None = None
     output: str | None = None  # profile: the directory for the flame graphs
+    work: str | None = None  # profile: the benchmark run under the sampler (throughput, ingest)
 
 
 def _stack_parameters(stack: Stack) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from goalflow.cli.binaries import temporal_cli
 from goalflow.core.validation import parse_automation
+from goalflow.core.workflow_code import sandboxed_runner
 from goalflow_bench.report import rss_mb
 from worker import WORKFLOWS
 from workflows.contact import ContactWorkflowV2, contact_start
@@ -51,7 +52,7 @@ WARM_UP = 20
 
 def _runner(variant: str) -> WorkflowRunner:
     if variant == "shipped":
-        return SandboxedWorkflowRunner()
+        return sandboxed_runner()
     if variant == "workflows-package-passed-through":
         restrictions = SandboxRestrictions.default.with_passthrough_modules("workflows")
         return SandboxedWorkflowRunner(restrictions=restrictions)

@@ -26,7 +26,6 @@ from workflows.contact_enrollments import Enrollments
 from workflows.contact_profile import ProfileChanges
 from workflows.contact_queue import OrderedQueue
 from workflows.contact_triggers import Triggers, matching
-from workflows.enrollment import EnrollmentWorkflowV2
 
 with workflow.unsafe.imports_passed_through():
     from workflows.budget import (
@@ -98,7 +97,9 @@ class ContactWorkflowV2:
     # False in the first type, whose histories hold the patches: `workflow.patched` asks them.
     ALL_PATCHES_BUILT_IN: ClassVar[bool] = True
     # The enrollment type this contact starts (the first type starts the first type).
-    ENROLLMENT: ClassVar[type[EnrollmentWorkflowV2]] = EnrollmentWorkflowV2
+    # The child type, by name: the sandbox then need not execute the enrollment's module for
+    # every contact it loads.
+    ENROLLMENT: ClassVar[str] = "EnrollmentWorkflowV2"
 
     @workflow.init
     def __init__(self, state: ContactState) -> None:

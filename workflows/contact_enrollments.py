@@ -18,12 +18,12 @@ from temporalio.exceptions import ApplicationError, ChildWorkflowError
 from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 from workflows.contact_profile import ProfileChanges
-from workflows.enrollment import EnrollmentWorkflowV2, first_stop
 
 with workflow.unsafe.imports_passed_through():
     from workflows.event_memory import recall, remember
     from workflows.events import ContactEvent
     from workflows.experiments import HOLDOUT_MARK, is_held_out
+    from workflows.interpreter import first_stop
     from workflows.limits import enrollment_refusal, forward_parts, json_bytes
     from workflows.messages import (
         REENTRY_REFUSED,
@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         ContactState,
         EnrollmentEnded,
         EnrollmentInput,
+        EnrollmentView,
         EnrollReceipt,
         EnrollRequest,
         EnrollResult,
@@ -49,16 +50,16 @@ ENROLL_RECEIPTS = 100
 
 
 class Enrollments:
-    """The enrollments in `state.active`. `enrollment_type` is the child type started (the first
-    contact type starts the first enrollment type); `first_stop_at_start`: the child's search
-    attributes at start name its first stop rather than its first step (V2); `patched` asks a
-    patch of the contact's type."""
+    """The enrollments in `state.active`. `enrollment_type` is the name of the child type
+    started (the first contact type starts the first enrollment type); `first_stop_at_start`:
+    the child's search attributes at start name its first stop rather than its first step (V2);
+    `patched` asks a patch of the contact's type."""
 
     def __init__(
         self,
         state: ContactState,
         profile: ProfileChanges,
-        enrollment_type: type[EnrollmentWorkflowV2],
+        enrollment_type: str,
         first_stop_at_start: bool,
         patched: Callable[[str], bool],
     ) -> None:
@@ -140,7 +141,7 @@ class Enrollments:
         # for a signal, a billable action and five history events.
         watched = self.patched(CONTACT_LEARNS_END_FROM_CHILD_COMPLETION)
         child = await workflow.start_child_workflow(
-            self.enrollment_type.run,
+            self.enrollment_type,
             EnrollmentInput(
                 enrollment_id=enrollment_id,
                 automation_id=request.automation_id,
@@ -158,6 +159,7 @@ class Enrollments:
                 report_outcomes=request.report_outcomes,
             ),
             id=enrollment_id,
+            result_type=EnrollmentView,
             parent_close_policy=ParentClosePolicy.ABANDON,
             search_attributes=attributes,
             memo={"version": request.version, "status": "active"},

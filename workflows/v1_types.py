@@ -35,7 +35,7 @@ class EnrollmentWorkflow(EnrollmentWorkflowV2):
 @workflow.defn
 class ContactWorkflow(ContactWorkflowV2):
     ALL_PATCHES_BUILT_IN = False
-    ENROLLMENT = EnrollmentWorkflow
+    ENROLLMENT = "EnrollmentWorkflow"
 
     @workflow.run
     async def run(self, state: ContactState) -> ContactView:

@@ -97,6 +97,11 @@ class Benchmark(StrEnum):
     profile = "profile"
 
 
+class ProfiledWork(StrEnum):
+    throughput = "throughput"
+    ingest = "ingest"
+
+
 # The benchmarks are a package of their own (goalflow_bench), a development tool that the
 # runtime never imports and the Docker image leaves out.
 BENCH_MISSING = (
@@ -128,6 +133,10 @@ def bench(
     ] = None,
     output: Annotated[
         str | None, typer.Option(help="profile: directory for the flame graphs")
+    ] = None,
+    work: Annotated[
+        ProfiledWork | None,
+        typer.Option(help="profile: the work sampled (default: throughput)"),
     ] = None,
     worker_process: Annotated[
         bool | None,
@@ -163,6 +172,7 @@ def bench(
         temporal_address=os.environ.get("TEMPORAL_ADDRESS") or None,
         triggered_automations=triggered_automations,
         output=output,
+        work=work.value if work else None,
     )
     report = asyncio.run(run_benchmark(benchmark.value, options))
     typer.echo(report.to_json() if as_json else report.to_table())

@@ -64,3 +64,36 @@ def test_cli_profile_writes_flame_graphs_and_tables(tmp_path: Path) -> None:
     assert report["benchmark"] == "profile"
     assert set(report["top_frames"]) == {"worker", "api"}
     assert report["figures"]["goalflow_failures"] == 0
+
+
+def test_cli_profile_samples_the_ingest_work(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TEMPORAL_ADDRESS"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    out = tmp_path / "ingest"
+    command = [sys.executable, "-m", "goalflow.cli", "bench", "profile", "--json"]
+    sizes = ["--seconds", "1", "--contacts", "5", "--batch-size", "10", "--concurrency", "4"]
+    done = subprocess.run(
+        [*command, "--work", "ingest", "--output", str(out), *sizes],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert report["parameters"]["work"] == "ingest"
+    assert report["figures"]["events_per_s"] > 0
+    assert report["figures"]["batch_events_per_s"] > 0
+    assert set(report["top_frames"]) == {"worker", "api"}
+    for name in ("worker", "api"):
+        assert (out / f"{name}.svg").read_text().startswith("<svg")
+
+
+def test_cli_profile_refuses_unknown_work(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "goalflow.cli", "bench", "profile", "--work", "nap"]
+    done = subprocess.run(
+        [*command, "--output", str(tmp_path)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 2
+    assert "--work" in done.stderr and "'nap'" in done.stderr
+    assert not any(tmp_path.iterdir())
