@@ -1,21 +1,24 @@
-"""`python -m goalflow_bench.sandbox`: worker memory per cached workflow, by sandbox setting.
+"""`python -m goalflow_bench.sandbox`: worker memory per cached workflow, and the time to create
+a workflow instance, by sandbox setting.
 
 Temporal's sandbox executes a workflow's module afresh for each workflow instance it keeps, so
 that workflow code cannot share state between workflows or reach non-deterministic calls
 unnoticed. goalflow's workflow modules import their deterministic, side-effect-free helpers
-(`workflows.definition`, `workflows.messages`, `workflows.matching`, …) passed through
-(`workflow.unsafe.imports_passed_through()`): one copy per process, not per workflow. What is
-executed per workflow is the workflow module itself with the Temporal-facing pieces it wires
-(`workflows/contact.py` with `contact_queue.py`, `contact_profile.py`, `contact_enrollments.py`,
-`contact_triggers.py`; `workflows/enrollment.py` with `actions.py`, `pause.py`,
-`visibility.py`), under the sandbox's guard; the enrollment's step interpreter and the contact's
-seen event ids are passed through.
+(`workflows.definition`, `workflows.messages`, `workflows.matching`, `workflows.action_table`,
+…) passed through (`workflow.unsafe.imports_passed_through()`): one copy per process, not per
+workflow. What is executed per workflow is the workflow module itself with the Temporal-facing
+pieces it wires (`workflows/contact.py` with `contact_queue.py`, `contact_profile.py`,
+`contact_enrollments.py`, `contact_triggers.py`, `contact_budget.py`; `workflows/enrollment.py`
+with `actions.py`, `enrollment_migration.py`, `pause.py`, `visibility.py`, `reporting.py`), under
+the sandbox's guard, from code objects compiled once per process
+(`goalflow/core/workflow_code.py`).
 
 This holds `--enrollments` contacts at a one-day wait (two cached workflows each: the contact and
 its enrollment), in a worker process of its own per setting, and reports the worker's resident
-memory per cached workflow for: the worker as shipped; the `workflows` package passed through as
-a whole (the workflow modules too, so their code runs outside the guard); every module passed
-through; and no sandbox at all. Each worker runs against one embedded Temporal dev server.
+memory per cached workflow and the time each workflow instance took to create (the runner's
+`create_instance`, timed by a wrapper) for: the worker as shipped; the `workflows` package passed
+through as a whole (the workflow modules too, so their code runs outside the guard); every module
+passed through; and no sandbox at all. Each worker runs against one embedded Temporal dev server.
 """
 
 from __future__ import annotations
@@ -25,14 +28,23 @@ import asyncio
 import gc
 import json
 import os
+import statistics
 import sys
+import time
 import uuid
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker import (
+    UnsandboxedWorkflowRunner,
+    Worker,
+    WorkflowInstance,
+    WorkflowInstanceDetails,
+    WorkflowRunner,
+)
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from goalflow.cli.binaries import temporal_cli
@@ -62,6 +74,30 @@ def _runner(variant: str) -> WorkflowRunner:
     if variant == "unsandboxed":
         return UnsandboxedWorkflowRunner()
     raise ValueError(f"unknown variant {variant!r}")
+
+
+class TimedRunner(WorkflowRunner):
+    """Another runner, with the time each workflow instance takes to create: for the sandbox,
+    executing the workflow's module afresh, then the workflow object."""
+
+    def __init__(self, inner: WorkflowRunner) -> None:
+        self.inner = inner
+        self.seconds: list[float] = []
+
+    def prepare_workflow(self, defn: Any) -> None:
+        self.inner.prepare_workflow(defn)
+
+    def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
+        started = time.perf_counter()
+        try:
+            return self.inner.create_instance(det)
+        finally:
+            self.seconds.append(time.perf_counter() - started)
+
+    def set_worker_level_failure_exception_types(
+        self, types: Sequence[type[BaseException]]
+    ) -> None:
+        self.inner.set_worker_level_failure_exception_types(types)
 
 
 VARIANTS = (
@@ -104,28 +140,34 @@ async def _child(variant: str, address: str, count: int) -> dict[str, Any]:
     """One worker with `variant`'s runner: its RSS per cached workflow."""
     client = await Client.connect(address, data_converter=pydantic_data_converter)
     task_queue = f"sandbox-{variant}-{uuid.uuid4().hex[:6]}"
+    runner = TimedRunner(_runner(variant))
     worker = Worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
         activities=[],
-        workflow_runner=_runner(variant),
+        workflow_runner=runner,
         max_cached_workflows=2 * (count + WARM_UP) + 100,
     )
     async with worker:
         await _hold(client, task_queue, f"warm-{task_queue}", WARM_UP)
         gc.collect()
         before = rss_mb(os.getpid()) or 0.0
+        runner.seconds.clear()
         await _hold(client, task_queue, f"held-{task_queue}", count)
         gc.collect()
         after = rss_mb(os.getpid()) or 0.0
     cached = 2 * count
+    created = [1000 * seconds for seconds in runner.seconds]
     return {
         "variant": variant,
         "cached_workflows": cached,
         "rss_before_mb": round(before, 1),
         "rss_holding_mb": round(after, 1),
         "kib_per_cached_workflow": round((after - before) * 1024 / cached, 1),
+        "instances_created": len(created),
+        "ms_per_instance": round(statistics.mean(created), 2) if created else None,
+        "ms_per_instance_p50": round(statistics.median(created), 2) if created else None,
     }
 
 
@@ -160,11 +202,15 @@ def cli() -> None:
         print(json.dumps(asyncio.run(_child(args.child, args.address, args.enrollments))))
         _exit_now()
     results = asyncio.run(main(args.enrollments))
-    print(f"{'setting':34} {'cached':>7} {'RSS before':>11} {'holding':>9} {'KiB/workflow':>13}")
+    print(
+        f"{'setting':34} {'cached':>7} {'RSS before':>11} {'holding':>9} {'KiB/workflow':>13}"
+        f" {'ms/instance':>12} {'p50':>6}"
+    )
     for r in results:
         print(
             f"{r['variant']:34} {r['cached_workflows']:>7} {r['rss_before_mb']:>9.1f}MB"
             f" {r['rss_holding_mb']:>7.1f}MB {r['kib_per_cached_workflow']:>13.1f}"
+            f" {r['ms_per_instance']:>12} {r['ms_per_instance_p50']:>6}"
         )
     _exit_now()
 
