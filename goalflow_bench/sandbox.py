@@ -16,7 +16,8 @@ the sandbox's guard, from code objects compiled once per process
 This holds `--enrollments` contacts at a one-day wait (two cached workflows each: the contact and
 its enrollment), in a worker process of its own per setting, and reports the worker's resident
 memory per cached workflow and the time each workflow instance took to create (the runner's
-`create_instance`, timed by a wrapper) for: the worker as shipped; the `workflows` package passed
+`create_instance`, timed by a wrapper) for: the worker as shipped; the same without the
+compile-once finder (the SDK's sandbox as it comes); the `workflows` package passed
 through as a whole (the workflow modules too, so their code runs outside the guard); every module
 passed through; and no sandbox at all. Each worker runs against one embedded Temporal dev server.
 """
@@ -65,6 +66,10 @@ WARM_UP = 20
 def _runner(variant: str) -> WorkflowRunner:
     if variant == "shipped":
         return sandboxed_runner()
+    if variant == "without-compile-once":
+        # The SDK's sandbox as it comes: each instance loads its modules' code again (from the
+        # bytecode cache, or by compiling the source where there is none).
+        return SandboxedWorkflowRunner()
     if variant == "workflows-package-passed-through":
         restrictions = SandboxRestrictions.default.with_passthrough_modules("workflows")
         return SandboxedWorkflowRunner(restrictions=restrictions)
@@ -102,6 +107,7 @@ class TimedRunner(WorkflowRunner):
 
 VARIANTS = (
     "shipped",
+    "without-compile-once",
     "workflows-package-passed-through",
     "all-modules-passed-through",
     "unsandboxed",
