@@ -26,6 +26,7 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from goalflow.service.visibility import ENROLLMENT_TYPES, enrollment_query
+from goalflow_bench.main import quiet_logs
 from goalflow_bench.report import note
 from goalflow_bench.stack import StackOptions, open_stack
 from workflows.search_attributes import (
@@ -163,6 +164,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
+    quiet_logs()  # stdout carries the JSON alone; warnings and above go to stderr
     result = asyncio.run(run(args.enrollments, args.repeat, args.concurrency))
     print(json.dumps(result, indent=2))
 

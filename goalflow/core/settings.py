@@ -14,7 +14,7 @@ from workflows.messages import DEFAULT_TASK_QUEUE
 
 # Memory a workflow in the worker's cache holds: worker RSS grew 94.2 -> 434.1 MB from idle to
 # 100,000 enrollments held with the default 1,000 workflows cached (docs/benchmarks.md), about
-# 340 KiB each. `goalflow bench sandbox` measures the sandbox's share on this machine.
+# 340 KiB each. `python -m goalflow_bench.sandbox` measures the sandbox's share on this machine.
 KIB_PER_CACHED_WORKFLOW = 340
 # The workflow tasks a worker runs at once: each needs its workflow cached (local activities).
 MIN_CACHED_WORKFLOWS = 100
