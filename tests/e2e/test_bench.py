@@ -7,14 +7,12 @@ Smoke tests only: no figure is compared with a time; the benchmarks themselves a
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 
 from goalflow_bench.main import BenchOptions, run_benchmark
+from tests.support.bench_cli import run_bench
 
 VERDICTS = {"met", "missed", "not available"}
 
@@ -47,16 +45,8 @@ async def _run(kind: str, **sizes: Any) -> dict[str, Any]:
 
 
 def test_cli_throughput_on_its_own_embedded_server() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "TEMPORAL_ADDRESS"}
     sizes = ["--contacts", "4", "--rounds", "2", "--concurrency", "4"]
-    done = subprocess.run(
-        [sys.executable, "-m", "goalflow.cli", "bench", "throughput", "--json", *sizes],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = run_bench("throughput", "--json", *sizes)
     report = json.loads(done.stdout)
     _check_common(report, "throughput")
     figures = report["figures"]

@@ -4,10 +4,6 @@ size. The counter follows Temporal Cloud's published rules (docs/benchmarks.md).
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 from typing import Any
@@ -30,6 +26,7 @@ from goalflow_bench.actions import count_actions, event_name
 from goalflow_bench.cost import floor_unit
 from goalflow_bench.floor import FloorWorkflow
 from goalflow_bench.runs import CLICK_DELAY
+from tests.support.bench_cli import bench_json
 
 E = EventType
 
@@ -184,16 +181,7 @@ async def test_the_floor_is_signalled_only_once_its_timer_runs(
 
 
 def test_cli_cost_at_a_tiny_size() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "TEMPORAL_ADDRESS"}
-    done = subprocess.run(
-        [sys.executable, "-m", "goalflow.cli", "bench", "cost", "--json", "--contacts", "2"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout)
+    report = bench_json("goalflow.cli", "bench", "cost", "--json", "--contacts", "2")
     assert report["benchmark"] == "cost"
     floor = report["figures"]["floor"]
     # The floor is fixed by its shape: started, a timer, a signal; 11 events.

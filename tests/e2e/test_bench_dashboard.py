@@ -3,12 +3,8 @@ timing for each page (the figure itself is measured by hand, never by a test).""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 from goalflow_bench.dashboard import run
+from tests.support.bench_cli import bench_json
 
 
 async def test_dashboard_benchmark_reports_each_page() -> None:
@@ -30,15 +26,6 @@ async def test_dashboard_benchmark_reports_each_page() -> None:
 
 def test_the_command_prints_its_json_alone() -> None:
     """The stack's request log goes to stderr, so stdout parses as the report."""
-    env = {k: v for k, v in os.environ.items() if k != "TEMPORAL_ADDRESS"}
-    command = [sys.executable, "-m", "goalflow_bench.dashboard", "--enrollments", "5"]
-    done = subprocess.run(
-        [*command, "--repeat", "1", "--concurrency", "4"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout)
+    sizes = ["--enrollments", "5", "--repeat", "1", "--concurrency", "4"]
+    report = bench_json("goalflow_bench.dashboard", *sizes)
     assert report["enrollments"] == 10

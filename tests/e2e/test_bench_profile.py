@@ -3,14 +3,13 @@ flame graph (SVG) and a top-frames table per process. Nothing here compares with
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
 from goalflow_bench.profile import flame_svg, frames_table, read_stacks, top_frames
+from tests.support.bench_cli import bench_json, run_bench
 
 
 def test_top_frames_count_self_time_and_leave_idle_out(tmp_path: Path) -> None:
@@ -42,45 +41,26 @@ def test_top_frames_count_self_time_and_leave_idle_out(tmp_path: Path) -> None:
 
 
 def test_cli_profile_writes_flame_graphs_and_tables(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "TEMPORAL_ADDRESS"}
-    # py-spy is installed beside this interpreter (the test extra).
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     sizes = ["--contacts", "4", "--rounds", "2", "--concurrency", "4"]
     out = tmp_path / "profile"
-    command = [sys.executable, "-m", "goalflow.cli", "bench", "profile", "--output", str(out)]
-    done = subprocess.run([*command, *sizes], capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = run_bench("profile", "--output", str(out), *sizes)
     for name in ("worker", "api"):
         svg = (out / f"{name}.svg").read_text()
         assert svg.startswith("<svg") and "samples" in svg
         assert f"top frames, {name}: self time" in done.stdout
     assert "self %  samples  frame" in done.stdout
 
-    as_json = subprocess.run(
-        [*command, "--json", *sizes], capture_output=True, text=True, env=env, timeout=300
-    )
-    assert as_json.returncode == 0, as_json.stderr[-3000:]
-    report = json.loads(as_json.stdout)
+    report = bench_json("goalflow.cli", "bench", "profile", "--output", str(out), "--json", *sizes)
     assert report["benchmark"] == "profile"
     assert set(report["top_frames"]) == {"worker", "api"}
     assert report["figures"]["goalflow_failures"] == 0
 
 
 def test_cli_profile_samples_the_ingest_work(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "TEMPORAL_ADDRESS"}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     out = tmp_path / "ingest"
-    command = [sys.executable, "-m", "goalflow.cli", "bench", "profile", "--json"]
     sizes = ["--seconds", "1", "--contacts", "5", "--batch-size", "10", "--concurrency", "4"]
-    done = subprocess.run(
-        [*command, "--work", "ingest", "--output", str(out), *sizes],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout)
+    command = ["bench", "profile", "--json", "--work", "ingest", "--output", str(out)]
+    report = bench_json("goalflow.cli", *command, *sizes)
     assert report["parameters"]["work"] == "ingest"
     assert report["figures"]["events_per_s"] > 0
     assert report["figures"]["batch_events_per_s"] > 0
