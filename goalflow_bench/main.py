@@ -12,13 +12,15 @@ import structlog
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 from goalflow_bench.cost import cost
+from goalflow_bench.ingest import ingest
+from goalflow_bench.populations import BENCHMARKS as POPULATIONS
 from goalflow_bench.profile import profile
 from goalflow_bench.report import Report, machine, note, versions
 from goalflow_bench.runs import BENCHMARKS as RUNS
 from goalflow_bench.runs import BenchOptions
 from goalflow_bench.stack import StackOptions, open_stack
 
-BENCHMARKS = {**RUNS, "cost": cost, "profile": profile}
+BENCHMARKS = {**RUNS, "ingest": ingest, **POPULATIONS, "cost": cost, "profile": profile}
 KINDS = tuple(BENCHMARKS)
 
 # Scale reads the worker's resident memory, profile samples the worker: a worker process of its

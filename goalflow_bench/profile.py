@@ -14,8 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from goalflow_bench.ingest import ingest
 from goalflow_bench.report import Report, note
-from goalflow_bench.runs import BenchOptions, ingest, throughput
+from goalflow_bench.runs import BenchOptions, throughput
 from goalflow_bench.stack import Stack
 
 TOP = 15
