@@ -23,7 +23,6 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
-import threading
 from collections.abc import Sequence
 from types import CodeType, ModuleType
 
@@ -32,7 +31,6 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 PACKAGES = frozenset({"workflows"})
 
 _codes: dict[str, CodeType] = {}
-_lock = threading.Lock()
 
 
 class _CompiledOnceLoader(importlib.machinery.SourceFileLoader):
@@ -44,8 +42,7 @@ class _CompiledOnceLoader(importlib.machinery.SourceFileLoader):
             made = super().get_code(fullname)
             if made is None:  # pragma: no cover - a source file always has code
                 raise ImportError(f"no code for {fullname}", name=fullname)
-            with _lock:
-                code = _codes.setdefault(self.path, made)
+            code = _codes.setdefault(self.path, made)  # atomic: the first one made is kept
         return code
 
 
@@ -65,30 +62,32 @@ class WorkflowCodeFinder(importlib.abc.MetaPathFinder):
         if fullname.partition(".")[0] not in PACKAGES:
             return None
         found = self._found.get(fullname)
-        if found is not None:
-            origin, locations = found
-            return importlib.util.spec_from_file_location(
-                fullname,
-                origin,
-                loader=_CompiledOnceLoader(fullname, origin),
-                submodule_search_locations=None if locations is None else list(locations),
-            )
+        if found is None:
+            spec = self._find_elsewhere(fullname, path, target)
+            if spec is None or type(spec.loader) is not importlib.machinery.SourceFileLoader:
+                return spec
+            locations = spec.submodule_search_locations
+            found = (spec.loader.path, None if locations is None else list(locations))
+            self._found[fullname] = found
+        origin, kept = found
+        return importlib.util.spec_from_file_location(
+            fullname,
+            origin,
+            loader=_CompiledOnceLoader(fullname, origin),
+            submodule_search_locations=None if kept is None else list(kept),
+        )
+
+    def _find_elsewhere(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None
+    ) -> importlib.machinery.ModuleSpec | None:
+        """What the finders after this one find."""
         for finder in sys.meta_path:
             if isinstance(finder, WorkflowCodeFinder):
                 continue
             find = getattr(finder, "find_spec", None)
             spec = find(fullname, path, target) if find is not None else None
-            if spec is None:
-                continue
-            loader = spec.loader
-            if type(loader) is importlib.machinery.SourceFileLoader:
-                spec.loader = _CompiledOnceLoader(loader.name, loader.path)
-                locations = spec.submodule_search_locations
-                self._found[fullname] = (
-                    loader.path,
-                    None if locations is None else list(locations),
-                )
-            return spec
+            if spec is not None:
+                return spec
         return None
 
 
