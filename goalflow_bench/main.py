@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import sys
+from pathlib import Path
 
 import structlog
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
@@ -18,9 +19,17 @@ from goalflow_bench.profile import profile
 from goalflow_bench.report import Report, machine, note, versions
 from goalflow_bench.runs import BENCHMARKS as RUNS
 from goalflow_bench.runs import BenchOptions
+from goalflow_bench.scale import scale
 from goalflow_bench.stack import StackOptions, open_stack
 
-BENCHMARKS = {**RUNS, "ingest": ingest, **POPULATIONS, "cost": cost, "profile": profile}
+BENCHMARKS = {
+    **RUNS,
+    "ingest": ingest,
+    "scale": scale,
+    **POPULATIONS,
+    "cost": cost,
+    "profile": profile,
+}
 KINDS = tuple(BENCHMARKS)
 
 # Scale reads the worker's resident memory, profile samples the worker: a worker process of its
@@ -31,12 +40,16 @@ _WORKER_PROCESS_DEFAULT = {"scale": True, "profile": True}
 async def run_benchmark(kind: str, options: BenchOptions) -> Report:
     if kind not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {kind!r}: one of {', '.join(KINDS)}")
+    if options.keep is not None and kind != "scale":
+        raise ValueError("--keep is for the scale benchmark only")
     worker_process = options.worker_process
     if worker_process is None:
         worker_process = _WORKER_PROCESS_DEFAULT.get(kind, False)
     found_machine = machine()
     stack_options = StackOptions(
-        temporal_address=options.temporal_address, worker_process=worker_process
+        temporal_address=options.temporal_address,
+        worker_process=worker_process,
+        keep=Path(options.keep) if options.keep else None,
     )
     note(f"{kind}: starting the stack")
     # SIGTERM (`timeout`, a CI limit) stops the run like Ctrl-C: the stack is torn down, the

@@ -1,6 +1,6 @@
-"""Scale and bulk: the benchmarks that enroll a population of contacts (ten thousand and more)
-and measure what holding or enrolling them costs, with the latency helpers of
-goalflow_bench/runs.py. None asserts anything about time."""
+"""Bulk: a population of contacts enrolled by one bulk job, against single enrollments made
+before and after it, with the helpers of goalflow_bench/runs.py (scale, the other benchmark
+that enrolls a population: goalflow_bench/scale.py). None asserts anything about time."""
 
 from __future__ import annotations
 
@@ -9,100 +9,13 @@ import time
 from typing import Any
 
 from goalflow_bench import reference as ref
-from goalflow_bench.report import Progress, Report, note, rss_mb
+from goalflow_bench.report import Progress, Report, note
 from goalflow_bench.runs import (
     BenchOptions,
     _enroll_many,
-    _latency_run,
-    _le,
-    _measure,
     _stack_parameters,
-    _until_held,
 )
 from goalflow_bench.stack import Stack
-
-# --- scale ------------------------------------------------------------------------------------
-
-
-async def scale(stack: Stack, options: BenchOptions) -> Report:
-    held = options.enrollments or 10_000
-    rate = options.rate or 20.0
-    # Holding is the point, not speed: fewer in flight keeps an overloaded worker from failing
-    # workflow tasks on timeouts.
-    concurrency = options.concurrency or 16
-    probes = max(1, min(100, options.contacts or 100))
-    report = Report(
-        "scale",
-        {
-            "waiting_enrollments": held,
-            "probe_events": probes,
-            "baseline_enrollments": probes,
-            "rate_events_per_s": rate,
-            "enroll_concurrency": concurrency,
-            **_stack_parameters(stack),
-        },
-    )
-    await ref.publish(stack.http)
-    pid = stack.worker_pid
-    rss_start = rss_mb(pid) if pid else None
-    note(f"baseline: {probes} enrollments")
-    baseline = await _latency_run(stack, probes, rate, concurrency, "baseline")
-    rss_baseline = rss_mb(pid) if pid else None
-
-    # The held population, with the probes spread evenly through it, so that the probes are
-    # as (un)likely to be in the worker's cache as any waiting enrollment.
-    population = ref.new_contact_ids(held, "held")
-    probe_ids = ref.new_contact_ids(probes, "probe")
-    order = list(population)
-    for index, probe in enumerate(probe_ids):
-        order.insert(index * held // probes + index, probe)
-    before = ref.emails_sent(stack.data_dir / "outbox")
-    started = time.perf_counter()
-    enrolled = await _enroll_many(stack, order, concurrency, f"enrolling {len(order)}")
-    enroll_seconds = time.perf_counter() - started
-    await _until_held(stack, before + len(enrolled), within=600 + len(order) / 5)
-    rss_held = rss_mb(pid) if pid else None
-    note(f"{held} waiting; probing with {probes} events at {rate}/s")
-    at_scale = await _measure(stack, [i for i in probe_ids if i in enrolled], enrolled, rate)
-    at_scale["enroll_failures"] = len(order) - len(enrolled)
-    p99_base = baseline["accepted_to_moved_ms"]["p99"]
-    p99_scale = at_scale["accepted_to_moved_ms"]["p99"]
-    ratio = p99_scale / p99_base if p99_base and p99_scale is not None else None
-    report.figures = {
-        "waiting_enrollments": len([i for i in population if i in enrolled]),
-        "enroll_rate_per_s": round(len(order) / enroll_seconds, 1),
-        "worker_rss_mb": {
-            "start": _r(rss_start),
-            "after_baseline": _r(rss_baseline),
-            "holding": _r(rss_held),
-        },
-        "baseline": baseline,
-        "at_scale": at_scale,
-        "p99_ratio": round(ratio, 2) if ratio is not None else None,
-    }
-    report.target(
-        "waiting enrollments held", "≥ 100,000", held, "", True if held >= 100_000 else None
-    )
-    report.target("worker RSS holding them", "≤ 300 MB", _r(rss_held), "MB", _le(rss_held, 300))
-    report.target(
-        f"latency p99 vs the {probes}-enrollment case",
-        "within 1.5×",
-        round(ratio, 2) if ratio is not None else None,
-        "×",
-        _le(ratio, 1.5),
-    )
-    if held < 100_000:
-        report.notes.append(
-            f"held {held:,} (target 100,000: run with --enrollments 100000 to judge it)"
-        )
-    if not stack.worker_process:
-        report.notes.append("worker in-process: RSS is the whole bench process's")
-    return report
-
-
-def _r(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
-
 
 # --- bulk -------------------------------------------------------------------------------------
 
@@ -206,4 +119,4 @@ async def bulk(stack: Stack, options: BenchOptions) -> Report:
     return report
 
 
-BENCHMARKS = {"scale": scale, "bulk": bulk}
+BENCHMARKS = {"bulk": bulk}

@@ -35,6 +35,7 @@ class BenchOptions:
     triggered_automations: int | None = None
     output: str | None = None  # profile: the directory for the flame graphs
     work: str | None = None  # profile: the benchmark run under the sampler (throughput, ingest)
+    keep: str | None = None  # scale: a directory keeping the run, to go on with it later
 
 
 def _stack_parameters(stack: Stack) -> dict[str, Any]:

@@ -5,6 +5,7 @@ over real HTTP, as `goalflow dev` and the test fixtures assemble them."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import socket
@@ -37,6 +38,9 @@ class StackOptions:
     temporal_address: str | None = None  # an existing server; None starts the embedded one
     namespace: str = "default"
     worker_process: bool = False  # run the workers as `goalflow worker` subprocesses
+    # A directory the stack keeps (the embedded server's SQLite file, the outbox) instead of a
+    # temporary one: a later run on it starts where this one stopped (see `_kept`).
+    keep: Path | None = None
 
 
 @dataclass
@@ -131,7 +135,15 @@ async def open_stack(options: StackOptions) -> AsyncIterator[Stack]:
     from goalflow.core.namespace import prepare_namespace
     from goalflow.core.smtp_sink import SmtpSink
 
-    data_dir = Path(tempfile.mkdtemp(prefix="goalflow-bench-"))
+    if options.keep is not None and options.temporal_address is not None:
+        raise SystemExit("goalflow bench: --keep keeps the embedded server; unset TEMPORAL_ADDRESS")
+    if options.keep is not None:
+        data_dir = options.keep
+        data_dir.mkdir(parents=True, exist_ok=True)
+        kept = _kept(data_dir)
+    else:
+        data_dir = Path(tempfile.mkdtemp(prefix="goalflow-bench-"))
+        kept = _fresh()
     # The API's socket is bound now and handed to uvicorn: no other process can take the port
     # between choosing it and serving on it (the tests run beside other stacks).
     api_socket = socket.socket()
@@ -146,16 +158,18 @@ async def open_stack(options: StackOptions) -> AsyncIterator[Stack]:
         async with AsyncExitStack() as stack:
             address = options.temporal_address
             if address is None:
-                dev = DevOptions(HOST, api_port, free_port(), free_port(), smtp_port, data_dir)
+                dev = DevOptions(
+                    HOST, api_port, kept["temporal_port"], kept["ui_port"], smtp_port, data_dir
+                )
                 temporal = start_temporal(dev)
                 address = f"{HOST}:{dev.temporal_port}"
             values = {
                 "TEMPORAL_ADDRESS": address,
                 "TEMPORAL_NAMESPACE": options.namespace,
-                "GOALFLOW_TASK_QUEUE": f"bench-{uuid.uuid4().hex[:8]}",
+                "GOALFLOW_TASK_QUEUE": kept["task_queue"],
                 "GOALFLOW_PUBLIC_URL": f"http://{HOST}:{api_port}",
                 "GOALFLOW_SMTP_URL": f"smtp://{HOST}:{smtp_port}",
-                "GOALFLOW_SECRET": uuid.uuid4().hex,
+                "GOALFLOW_SECRET": kept["secret"],
                 "GOALFLOW_DEV": "true",
                 "GOALFLOW_DATA_DIR": str(data_dir),
                 "GOALFLOW_LOG_FORMAT": "console",
@@ -169,7 +183,7 @@ async def open_stack(options: StackOptions) -> AsyncIterator[Stack]:
             if temporal is None:
                 await prepare_namespace(client, register=True)
             sink.start()
-            floor_queue = f"bench-floor-{uuid.uuid4().hex[:8]}"
+            floor_queue = kept["floor_task_queue"]
             if options.worker_process:
                 env = {**os.environ, **values}
                 worker = _spawn(
@@ -229,4 +243,39 @@ async def open_stack(options: StackOptions) -> AsyncIterator[Stack]:
         if temporal is not None:
             stop_process(temporal)
         api_socket.close()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        if options.keep is None:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _fresh() -> dict[str, Any]:
+    """What names a stack: its task queues, its secret and the embedded server's ports."""
+    return {
+        "task_queue": f"bench-{uuid.uuid4().hex[:8]}",
+        "floor_task_queue": f"bench-floor-{uuid.uuid4().hex[:8]}",
+        "secret": uuid.uuid4().hex,
+        "temporal_port": free_port(),
+        "ui_port": free_port(),
+    }
+
+
+def _kept(data_dir: Path) -> dict[str, Any]:
+    """A kept stack's names, chosen on its first run and reused by every later one: the
+    workflows it holds wait on its task queues, and the server's file was made on its ports."""
+    path = data_dir / "stack.json"
+    if path.exists():
+        kept: dict[str, Any] = json.loads(path.read_text())
+        for port in ("temporal_port", "ui_port"):
+            with socket.socket() as sock:
+                # As the server binds it: connections of a stopped run in TIME_WAIT don't count.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind((HOST, kept[port]))
+                except OSError:
+                    raise SystemExit(
+                        f"goalflow bench: port {kept[port]} of the kept stack in {data_dir} is "
+                        "taken; stop what holds it (an earlier run's server?) and run again"
+                    ) from None
+        return kept
+    kept = _fresh()
+    path.write_text(json.dumps(kept))
+    return kept

@@ -138,6 +138,13 @@ def bench(
         ProfiledWork | None,
         typer.Option(help="profile: the work sampled (default: throughput)"),
     ] = None,
+    keep: Annotated[
+        Path | None,
+        typer.Option(
+            file_okay=False,
+            help="scale: keep the run in this directory; the same command again goes on with it",
+        ),
+    ] = None,
     worker_process: Annotated[
         bool | None,
         typer.Option(
@@ -173,6 +180,7 @@ def bench(
         triggered_automations=triggered_automations,
         output=output,
         work=work.value if work else None,
+        keep=str(keep) if keep else None,
     )
     report = asyncio.run(run_benchmark(benchmark.value, options))
     typer.echo(report.to_json() if as_json else report.to_table())
