@@ -269,7 +269,7 @@ class ContactWorkflowV2:
         any_case = self._tags_any_case
         match op:
             case EnrollOp(enroll=request):
-                return await self.enrollments.enroll(request)
+                return await self.enrollments.enroll(request, asked=True)
             case EventOp(event=event):
                 self.profile.apply_event(event)
                 await self._publish([event], made_here=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -40,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         enrollment_workflow_id,
     )
     from workflows.patches import (
+        CONTACT_ENROLL_SEES_END_IN_THE_SAME_TASK,
         CONTACT_FORWARDS_IN_PARTS,
         CONTACT_LEARNS_END_FROM_CHILD_COMPLETION,
     )
@@ -47,6 +49,10 @@ with workflow.unsafe.imports_passed_through():
 
 # Enroll request ids remembered per contact (a bulk job's rows), carried across continue-as-new.
 ENROLL_RECEIPTS = 100
+
+# How long an enroll update waits for the end of the contact's active enrollment in the same
+# automation before answering that it is still active (see `_ended_in_this_task`).
+SAME_TASK_END = timedelta(milliseconds=1)
 
 
 class Enrollments:
@@ -72,15 +78,16 @@ class Enrollments:
         # run is not their parent, so none is carried over (see hand_over_watched).
         self.watched: dict[str, asyncio.Task[None]] = {}
 
-    async def enroll(self, request: EnrollRequest) -> EnrollResult:
+    async def enroll(self, request: EnrollRequest, *, asked: bool = False) -> EnrollResult:
         """A request with an id seen before gets its first answer: a bulk batch retried after a
-        crash must neither enroll the contact twice nor count it as existing."""
+        crash must neither enroll the contact twice nor count it as existing. `asked`: an
+        enroll update, whose caller gets the answer (not a trigger)."""
         receipts = self.state.enroll_receipts
         if request.request_id is not None:
             for receipt in receipts:
                 if receipt.request_id == request.request_id:
                     return receipt.result
-        result = await self._start_enrollment(request)
+        result = await self._start_enrollment(request, asked)
         if result.created:
             workflow.metric_meter().create_counter(
                 "goalflow_enrollments_started", "enrollments started by contact workflows"
@@ -90,17 +97,19 @@ class Enrollments:
             del receipts[:-ENROLL_RECEIPTS]
         return result
 
-    async def _start_enrollment(self, request: EnrollRequest) -> EnrollResult:
+    async def _start_enrollment(self, request: EnrollRequest, asked: bool) -> EnrollResult:
         contact_id = self.state.contact_id
-        for active in self.state.active:
-            if active.automation_id == request.automation_id:
-                return EnrollResult(
-                    enrollment_id=active.enrollment_id,
-                    automation_id=active.automation_id,
-                    version=active.version,
-                    contact_id=contact_id,
-                    created=False,
-                )
+        active = self._active_in(request.automation_id)
+        if active is not None and asked and await self._ended_in_this_task(active):
+            active = self._active_in(request.automation_id)
+        if active is not None:
+            return EnrollResult(
+                enrollment_id=active.enrollment_id,
+                automation_id=active.automation_id,
+                version=active.version,
+                contact_id=contact_id,
+                created=False,
+            )
         previous = self.state.enrollment_counts.get(request.automation_id, 0)
         if previous and not request.automation.settings.allow_reentry:
             raise ApplicationError(
@@ -184,6 +193,28 @@ class Enrollments:
             contact_id=contact_id,
             created=True,
         )
+
+    def _active_in(self, automation_id: str) -> ActiveEnrollment | None:
+        return next((a for a in self.state.active if a.automation_id == automation_id), None)
+
+    async def _ended_in_this_task(self, active: ActiveEnrollment) -> bool:
+        """Whether `active`, an enrollment this run started, ends in the workflow task being
+        run. Temporal hands a task's updates to the workflow before its children's completions,
+        so an enroll update sent once the caller saw the enrollment end can arrive in the task
+        that carries that end, and find it still active. A short timer lets the rest of the task
+        apply first: if the end is there, the timer is cancelled before it is ever sent; if not,
+        the answer (still active) waits for it to fire. Only for updates, whose callers act on
+        the answer; a trigger finding the automation active is not asked again."""
+        watch = self.watched.get(active.enrollment_id)
+        if watch is None or not workflow.patched(CONTACT_ENROLL_SEES_END_IN_THE_SAME_TASK):
+            return False
+        try:
+            await workflow.wait_condition(
+                watch.done, timeout=SAME_TASK_END, timeout_summary="enrollment still active"
+            )
+        except TimeoutError:
+            return False
+        return True
 
     def ended(self, ended: EnrollmentEnded) -> None:
         self.state.active = [a for a in self.state.active if a.enrollment_id != ended.enrollment_id]

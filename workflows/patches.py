@@ -59,6 +59,12 @@ CONTACT_ASKS_TRIGGERS_FOR_AUTOMATED_TAG_CHANGES = "contact-asks-triggers-for-aut
 # from the enrollment.
 CONTACT_LEARNS_END_FROM_CHILD_COMPLETION = "contact-learns-end-from-child-completion"
 
+# An enroll update that finds the automation's enrollment active, one this run started, first
+# lets the rest of its workflow task apply (a 1 ms timer, cancelled unsent if the enrollment's
+# end is in that task), so that an enrollment that just ended is not answered as active (R13).
+# Asked by both contact types, and only on that path.
+CONTACT_ENROLL_SEES_END_IN_THE_SAME_TASK = "contact-enroll-sees-end-in-the-same-task"
+
 # Events matching an automation's triggers enroll the contact (R17).
 CONTACT_ENROLLS_ON_TRIGGERS = "contact-enrolls-on-triggers"
 
@@ -100,6 +106,7 @@ ALL = (
     CONTACT_CARRIES_BACKLOG_ACROSS_CONTINUE_AS_NEW,
     CONTACT_BOUNDS_PROFILE,
     CONTACT_FORWARDS_IN_PARTS,
+    CONTACT_ENROLL_SEES_END_IN_THE_SAME_TASK,
     TAGS_ANY_CASE,
     BULK_CANCEL_BETWEEN_BATCHES,
 )
