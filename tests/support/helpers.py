@@ -7,10 +7,16 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
-from temporalio.client import WithStartWorkflowOperation
+from temporalio.client import (
+    WithStartWorkflowOperation,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+)
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
@@ -57,6 +63,31 @@ async def assert_eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not reached within {within}s; last value: {value!r}")
         await asyncio.sleep(interval)
+
+
+async def next_due(
+    handle: WorkflowHandle[Any, Any], described: WorkflowExecutionDescription
+) -> datetime | None:
+    """When the workflow's next timer fires, or its next activity attempt starts, if it has
+    either: its running timers from its current run's history, its activities' retries from
+    its description."""
+    timers: dict[str, datetime] = {}
+    async for event in handle.fetch_history_events():
+        kind = event.WhichOneof("attributes")
+        if kind == "timer_started_event_attributes":
+            started = event.timer_started_event_attributes
+            at = event.event_time.ToDatetime(tzinfo=UTC)
+            timers[started.timer_id] = at + started.start_to_fire_timeout.ToTimedelta()
+        elif kind == "timer_fired_event_attributes":
+            timers.pop(event.timer_fired_event_attributes.timer_id, None)
+        elif kind == "timer_canceled_event_attributes":
+            timers.pop(event.timer_canceled_event_attributes.timer_id, None)
+    retries = [
+        activity.next_attempt_schedule_time.ToDatetime(tzinfo=UTC)
+        for activity in described.raw_description.pending_activities
+        if activity.HasField("next_attempt_schedule_time")
+    ]
+    return min([*timers.values(), *retries], default=None)
 
 
 class WorkflowDriver:
@@ -146,21 +177,29 @@ class WorkflowDriver:
         return view
 
     async def result(self, enrollment_id: str) -> EnrollmentView:
-        """Wait for the enrollment to end; on the time-skipping server, time skips meanwhile."""
+        """Wait for the enrollment to end; on the time-skipping server, time moves on meanwhile
+        to the enrollment's own next timer each time, and no further. (Left unlocked while
+        waiting, the server skips on as soon as nothing runs: past the enrollment's end before
+        the wait has noticed it, when the machine is busy, and on to the only timer left, the
+        ten-year run timeout it gives a contact, which then times out.)"""
         handle = self.client.get_workflow_handle(enrollment_id, result_type=EnrollmentView)
         if not self.env.supports_time_skipping:
             return await handle.result()
-        for _ in range(5):
-            try:
-                async with self.env.time_skipping_unlocked():  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 120
+        with self.env.auto_time_skipping_disabled():
+            while True:
+                described = await handle.describe()
+                if described.status != WorkflowExecutionStatus.RUNNING:
                     view: EnrollmentView = await handle.result()
-                return view
-            except RuntimeError as err:
-                # The Java test server can end the history long poll early when it skips a
-                # large stretch of time; poll again.
-                if "No completion event found" not in str(err):
-                    raise
-        raise AssertionError(f"{enrollment_id} did not complete")
+                    return view
+                due = await next_due(handle, described)
+                now = await self.env.get_current_time()
+                if due is not None and due > now:
+                    await self.env.sleep(due - now)
+                else:
+                    await asyncio.sleep(0.02)  # the worker is at it, or it is due already
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{enrollment_id} did not complete: {described.status}")
 
     async def contact(self, contact_id: str) -> ContactView:
         handle = self.client.get_workflow_handle(contact_workflow_id(contact_id))
