@@ -228,7 +228,7 @@ def worker_runtime(settings: Settings) -> Runtime:
     )
 
 
-if __name__ == "__main__":
+def _main() -> None:
     from goalflow.core.logging import configure_logging
 
     configure_logging(get_settings().log_format)
@@ -236,3 +236,9 @@ if __name__ == "__main__":
         asyncio.run(run_worker())
     except (UnsafeProductionSettings, NamespaceNotReady) as err:
         raise SystemExit(str(err)) from None
+
+
+if __name__ == "__main__":
+    from goalflow.core.exiting import run_and_exit
+
+    run_and_exit(_main)

@@ -232,7 +232,9 @@ def _configure_logging() -> None:
 
 
 def main() -> None:
-    app()
+    from goalflow.core.exiting import run_and_exit
+
+    run_and_exit(app)
 
 
 if __name__ == "__main__":
