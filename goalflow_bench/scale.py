@@ -171,26 +171,42 @@ async def scale(stack: Stack, options: BenchOptions) -> Report:
         note(f"going on from {state.done:,} of {held + probes:,} (kept in {keep})")
     await _populate(stack, state, keep, concurrency)
     order = state.order()
-    failures = len(state.failed)
     await _until_held(
-        stack, (state.emails_before or 0) + len(order) - failures, within=600 + len(order) / 5
+        stack,
+        (state.emails_before or 0) + len(order) - len(state.failed),
+        within=600 + len(order) / 5,
     )
     rss_held = rss_mb(pid) if pid else None
-    resumed = len(state.sittings) > 1
     baseline = state.baseline
-    if resumed:
+    if len(state.sittings) > 1:
         note("baseline again, on a new server, for comparing within this process")
         baseline = await _fresh_baseline(probes, rate, concurrency)
     note(f"{held} waiting; probing with {probes} events at {rate}/s")
     probe_ids = [i for i in state.probe_ids() if i in state.probe_enrollments]
     at_scale = await _measure(stack, probe_ids, state.probe_enrollments, rate)
-    at_scale["enroll_failures"] = failures
+    at_scale["enroll_failures"] = len(state.failed)
+    _judge(report, state, baseline, at_scale, rss_held)
+    state.complete = True
+    _save(keep, state)
+    if not stack.worker_process:
+        report.notes.append("worker in-process: RSS is the whole bench process's")
+    return report
+
+
+def _judge(
+    report: Report,
+    state: ScaleState,
+    baseline: dict[str, Any],
+    at_scale: dict[str, Any],
+    rss_held: float | None,
+) -> None:
+    """The figures of a finished run, and each against its target."""
     p99_scale = at_scale["accepted_to_moved_ms"]["p99"]
     ratio = _ratio(p99_scale, baseline["accepted_to_moved_ms"]["p99"])
     given_up = set(state.failed)
     report.figures = {
         "waiting_enrollments": sum(1 for i in state.population() if i not in given_up),
-        "enroll_rate_per_s": round(len(order) / state.enroll_seconds, 1),
+        "enroll_rate_per_s": round(len(state.order()) / state.enroll_seconds, 1),
         "worker_rss_mb": {
             "start": _r(state.rss_start),
             "after_baseline": _r(state.rss_baseline),
@@ -198,14 +214,14 @@ async def scale(stack: Stack, options: BenchOptions) -> Report:
         },
         "baseline": baseline,
         "at_scale": at_scale,
-        "p99_ratio": round(ratio, 2) if ratio is not None else None,
+        "p99_ratio": _r2(ratio),
     }
-    if resumed:
+    if len(state.sittings) > 1 and state.baseline is not None:
         first = _ratio(p99_scale, state.baseline["accepted_to_moved_ms"]["p99"])
         report.figures |= {
             "sittings": state.sittings,
             "baseline_first_sitting": state.baseline,
-            "p99_ratio_first_sitting": round(first, 2) if first is not None else None,
+            "p99_ratio_first_sitting": _r2(first),
         }
         report.notes.append(
             f"enrolled in {len(state.sittings)} processes on one server file; RSS start and "
@@ -213,16 +229,15 @@ async def scale(stack: Stack, options: BenchOptions) -> Report:
             "a new server's, measured in this process (the first process's: "
             "baseline_first_sitting)"
         )
-    state.complete = True
-    _save(keep, state)
+    held = state.held
     report.target(
         "waiting enrollments held", "≥ 100,000", held, "", True if held >= 100_000 else None
     )
     report.target("worker RSS holding them", "≤ 300 MB", _r(rss_held), "MB", _le(rss_held, 300))
     report.target(
-        f"latency p99 vs the {probes}-enrollment case",
+        f"latency p99 vs the {state.probes}-enrollment case",
         "within 1.5×",
-        round(ratio, 2) if ratio is not None else None,
+        _r2(ratio),
         "×",
         _le(ratio, 1.5),
     )
@@ -230,9 +245,6 @@ async def scale(stack: Stack, options: BenchOptions) -> Report:
         report.notes.append(
             f"held {held:,} (target 100,000: run with --enrollments 100000 to judge it)"
         )
-    if not stack.worker_process:
-        report.notes.append("worker in-process: RSS is the whole bench process's")
-    return report
 
 
 def _ratio(p99: float | None, base: float | None) -> float | None:
@@ -241,3 +253,7 @@ def _ratio(p99: float | None, base: float | None) -> float | None:
 
 def _r(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
+
+
+def _r2(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
