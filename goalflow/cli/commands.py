@@ -69,14 +69,23 @@ def api(
 
     from api.main import create_app
     from goalflow.core.production import UnsafeProductionSettings
+    from goalflow.core.settings import get_settings
 
     _configure_logging()
+    settings = get_settings()
     try:
-        app = create_app()
+        app = create_app(settings)
     except UnsafeProductionSettings as err:
         raise SystemExit(str(err)) from None
     # log_config=None: uvicorn logs through goalflow's structured handler.
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_keep_alive=settings.http_keep_alive_seconds,
+    )
 
 
 @app.command()

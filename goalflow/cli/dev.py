@@ -138,6 +138,7 @@ async def serving(
             host=host,
             port=port,
             log_level="warning",
+            timeout_keep_alive=settings.http_keep_alive_seconds,
             **uvicorn_options,
         )
         server = _Server(config)

@@ -100,6 +100,13 @@ class Settings(BaseSettings):
     # are always allowed (goalflow/core/outbound.py, docs/security.md).
     outbound_allowed_networks: str = Field("", alias="GOALFLOW_OUTBOUND_ALLOWED_NETWORKS")
     max_body_bytes: int = Field(10 * 1024 * 1024, alias="GOALFLOW_MAX_BODY_BYTES")
+    # Seconds the API keeps an idle keep-alive connection open. Longer than any client's or
+    # proxy's own idle limit, so that the client is the one to close: when the server closes
+    # first, a request the client sends at that moment is reset (a failed call, or a 502 at a
+    # proxy). uvicorn's default is 5 s, httpx's client expiry is 5 s, load balancers use 60 s.
+    http_keep_alive_seconds: int = Field(
+        75, ge=1, le=3600, alias="GOALFLOW_HTTP_KEEP_ALIVE_SECONDS"
+    )
     # Seconds the API waits for a contact's workflow to answer an enrollment, an event, a tag
     # change or a profile save before answering 503 (no worker serves it, or all are busy).
     answer_wait_seconds: float = Field(30.0, ge=1, le=600, alias="GOALFLOW_ANSWER_WAIT_SECONDS")

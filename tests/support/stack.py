@@ -72,9 +72,9 @@ async def open_stack(
             httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{port}",
                 timeout=30,
-                # Idle connections are dropped well before uvicorn's 5 s keep-alive ends them:
-                # with both at 5 s, a request sent on a connection the server was closing at
-                # that moment failed with ReadError (seen on a loaded machine).
+                # The client drops idle connections long before the server does (its keep-alive
+                # is GOALFLOW_HTTP_KEEP_ALIVE_SECONDS, 75 s): a request sent on a connection the
+                # server is closing at that moment is reset (ReadError).
                 limits=httpx.Limits(keepalive_expiry=1.0),
             ) as http,
         ):
