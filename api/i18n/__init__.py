@@ -1,9 +1,11 @@
 """The languages of the pages people read: the dashboard and the pages a contact opens from an
 email (unsubscribe, a link that is not valid). English and Spanish.
 
-Every string lives in one catalogue per language (`api/i18n/en.py`, `api/i18n/es.py`), under the
-same keys (a test compares them); `translator(language)` looks one up and fills in its
-`{placeholders}`. Messages are plain text: pages escape them like any other value.
+Every string lives in one catalogue per language, under the same keys (a test compares them):
+the dashboard's and the contact's pages in `api/i18n/en.py` / `es.py`, the builder's in
+`en_builder.py` / `es_builder.py` (a key in both parts stops the import). `translator(language)`
+looks one up and fills in its `{placeholders}`. Messages are plain text: pages escape them like
+any other value.
 
 Which language:
 - the dashboard: `?lang=es` / `?lang=en` (then remembered in the `goalflow_lang` cookie), else
@@ -18,11 +20,25 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Literal, cast
 
-from api.i18n import en, es
+from api.i18n import en, en_builder, es, es_builder
+
+
+def _catalogue(*parts: Mapping[str, str]) -> Mapping[str, str]:
+    merged: dict[str, str] = {}
+    for part in parts:
+        twice = merged.keys() & part.keys()
+        if twice:
+            raise RuntimeError(f"messages defined in two parts of a catalogue: {sorted(twice)}")
+        merged.update(part)
+    return merged
+
 
 Language = Literal["en", "es"]
 DEFAULT: Language = "en"
-CATALOGUES: dict[Language, Mapping[str, str]] = {"en": en.MESSAGES, "es": es.MESSAGES}
+CATALOGUES: dict[Language, Mapping[str, str]] = {
+    "en": _catalogue(en.MESSAGES, en_builder.MESSAGES),
+    "es": _catalogue(es.MESSAGES, es_builder.MESSAGES),
+}
 # What each language is called in itself: the dashboard's language switch.
 NAMES: dict[Language, str] = {"en": "English", "es": "Español"}
 Translate = Callable[..., str]

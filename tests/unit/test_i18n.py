@@ -14,6 +14,7 @@ import pytest
 from api.dashboard_pages import when
 from api.i18n import (
     CATALOGUES,
+    _catalogue,
     contact_language,
     from_accept_language,
     is_language_tag,
@@ -33,6 +34,12 @@ EN, ES = CATALOGUES["en"], CATALOGUES["es"]
 
 def placeholders(message: str) -> set[str]:
     return {name for _, name, _, _ in Formatter().parse(message) if name}
+
+
+def test_a_key_in_two_parts_of_a_catalogue_is_refused() -> None:
+    assert _catalogue({"a": "1"}, {"b": "2"}) == {"a": "1", "b": "2"}
+    with pytest.raises(RuntimeError, match=r"two parts of a catalogue: \['b'\]"):
+        _catalogue({"a": "1", "b": "2"}, {"b": "3", "c": "4"})
 
 
 def test_every_message_has_its_spanish_translation_and_back() -> None:
