@@ -12,6 +12,7 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
+from goalflow.core.slow_worker import raise_if_worker_too_slow
 from workflows.contact import ContactWorkflowV2
 from workflows.dry_run import DRY_RUN_PAGE, DryRunJob, DryRunPage, DryRunPageRequest
 from workflows.dry_run_contact import DryRunTally, dry_run_contact
@@ -53,7 +54,8 @@ class DryRunActivities:
             try:
                 view: ContactView = await handle.query(ContactWorkflowV2.view)
                 events: list[ContactEvent] = await handle.query(ContactWorkflowV2.kept_events)
-            except (RPCError, WorkflowQueryFailedError):
+            except (RPCError, WorkflowQueryFailedError) as err:
+                raise_if_worker_too_slow(err)  # the activity's retry asks again
                 tally.contacts_listed += 1  # gone, or run by a worker without the query
                 continue
             profile = view.model_dump(include={"email", "phone", "first_name", "last_name",

@@ -20,6 +20,7 @@ from temporalio.client import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from goalflow.core.slow_worker import WorkerTooSlow, raise_if_worker_too_slow
 from goalflow.service.errors import Conflict, NotFound, TooLarge, Unavailable
 
 
@@ -38,7 +39,7 @@ async def too_large(request: Request, err: Exception) -> JSONResponse:
 
 
 async def unavailable(request: Request, err: Exception) -> JSONResponse:
-    assert isinstance(err, Unavailable)
+    assert isinstance(err, (Unavailable, WorkerTooSlow))
     return _answer(503, str(err), err.retry_after)
 
 
@@ -47,6 +48,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Conflict, conflict)
     app.add_exception_handler(TooLarge, too_large)
     app.add_exception_handler(Unavailable, unavailable)
+    app.add_exception_handler(WorkerTooSlow, unavailable)
     install_temporal(app)
 
 
@@ -129,6 +131,10 @@ async def temporal_timeout(request: Request, err: Exception) -> JSONResponse:
 
 async def workflow_refused(request: Request, err: Exception) -> JSONResponse:
     """A workflow answered the request with a failure no route expected."""
+    try:
+        raise_if_worker_too_slow(err)
+    except WorkerTooSlow as slow:
+        return await unavailable(request, slow)
     cause = getattr(err, "cause", None)
     message = getattr(cause, "message", None) or str(err)
     return _answer(409, f"the request was refused: {_first_line(message)}")

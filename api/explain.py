@@ -17,6 +17,7 @@ from temporalio.client import WorkflowQueryFailedError
 
 from api import drafts
 from api.errors import NotFound
+from goalflow.core.slow_worker import raise_if_worker_too_slow
 from goalflow.service.contacts import GoalflowService
 from workflows.contact import ContactWorkflowV2
 from workflows.definition import Automation, GoalStep
@@ -227,7 +228,8 @@ async def explain(goalflow: GoalflowService, contact_id: str, automation_id: str
     handle = goalflow.client.get_workflow_handle(contact_workflow_id(contact_id))
     try:
         events: list[ContactEvent] = await handle.query(ContactWorkflowV2.kept_events)
-    except WorkflowQueryFailedError:
+    except WorkflowQueryFailedError as err:
+        raise_if_worker_too_slow(err)
         events = []  # a contact run by a worker that predates the query
     definitions = {v.version: v.definition for v in versions}
     runs: list[Run] = []

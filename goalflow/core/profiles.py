@@ -20,6 +20,7 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowQueryF
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from goalflow.core.slow_worker import raise_if_worker_too_slow
 from goalflow.core.sms_recipients import normalize_phone
 from goalflow.core.tracking import secret_list
 from workflows.directory import (
@@ -113,7 +114,8 @@ class ProfileDirectory:
                 if err.status == RPCStatusCode.NOT_FOUND:
                     continue
                 raise
-            except WorkflowQueryFailedError:
+            except WorkflowQueryFailedError as err:
+                raise_if_worker_too_slow(err)
                 continue
             if contact_id is not None:
                 return contact_id

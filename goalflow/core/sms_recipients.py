@@ -16,6 +16,7 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowQueryF
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from goalflow.core.slow_worker import raise_if_worker_too_slow
 from goalflow.core.tracking import secret_list
 from workflows.phone_numbers import PHONE_PREFIX, PhoneSent, PhoneState, PhoneWorkflow
 
@@ -77,7 +78,8 @@ class PhoneDirectory:
                 if err.status == RPCStatusCode.NOT_FOUND:
                     continue
                 raise
-            except WorkflowQueryFailedError:
+            except WorkflowQueryFailedError as err:
+                raise_if_worker_too_slow(err)
                 continue
             if contact_id is not None:
                 return contact_id

@@ -21,6 +21,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+from goalflow.core.slow_worker import raise_if_worker_too_slow
 from goalflow.core.trigger_cache import TriggerCache
 from goalflow.service.errors import NotFound, TooLarge, is_missing, missing_as_not_found
 from goalflow.service.visibility import StepCounts, step_counts
@@ -179,6 +180,7 @@ class AutomationOperations:
                     AutomationWorkflow.get, VersionRequest(version=version)
                 )
         except WorkflowQueryFailedError as err:
+            raise_if_worker_too_slow(err)
             if UNKNOWN_VERSION in str(err) or "no version" in str(err):
                 raise NotFound(str(err)) from err
             raise

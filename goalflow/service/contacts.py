@@ -19,6 +19,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from goalflow.core.slow_worker import raise_if_worker_too_slow
 from goalflow.service import metrics
 from goalflow.service.automations import AutomationOperations
 from goalflow.service.errors import (
@@ -228,6 +229,7 @@ class GoalflowService(AutomationOperations):
             ):
                 view: EnrollmentView = await handle.query("view", result_type=EnrollmentView)
         except WorkflowQueryFailedError as err:
+            raise_if_worker_too_slow(err)
             raise NotFound(f"{enrollment_id!r} is not an enrollment") from err
         return view
 

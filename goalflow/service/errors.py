@@ -1,7 +1,8 @@
 """The service layer's domain errors: plain exceptions, no HTTP.
 
 The API turns each into its answer in one place (`api/errors.py`: `NotFound` 404, `Conflict` 409,
-`TooLarge` 422, `Unavailable` 503); the client and the CLI see them as they are.
+`TooLarge` 422, `Unavailable` and `goalflow.core.slow_worker.WorkerTooSlow` 503); the client and
+the CLI see them as they are.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from temporalio.service import RPCError, RPCStatusCode
+
+from goalflow.core.slow_worker import raise_if_worker_too_slow
 
 
 class NotFound(Exception):
@@ -86,6 +89,7 @@ def missing_as_not_found(
             raise NotFound(message) from err
         raise
     except also as err:
+        raise_if_worker_too_slow(err)
         raise NotFound(message) from err
 
 
