@@ -48,12 +48,15 @@ class ScaleState:
     failed: list[str] = field(default_factory=list)  # given up on: asked again first
     probe_enrollments: dict[str, str] = field(default_factory=dict)
     emails_before: int | None = None  # in the outbox before the population
-    enroll_seconds: float = 0.0
     baseline: dict[str, Any] | None = None  # the 100-enrollment case, on the empty server
     rss_start: float | None = None
     rss_baseline: float | None = None
     sittings: list[dict[str, Any]] = field(default_factory=list)
     complete: bool = False
+
+    def enroll_seconds(self) -> float:
+        """The time spent enrolling, over every sitting."""
+        return float(sum(sitting["seconds"] for sitting in self.sittings))
 
     def population(self) -> list[str]:
         return [f"held-{self.run}-{i}" for i in range(self.held)]
@@ -74,7 +77,9 @@ def _load(keep: Path | None, held: int, probes: int) -> ScaleState:
     path = keep / "scale.json" if keep is not None else None
     if path is None or not path.exists():
         return ScaleState(held=held, probes=probes, run=uuid.uuid4().hex[:6])
-    state = ScaleState(**json.loads(path.read_text()))
+    saved = json.loads(path.read_text())
+    saved.pop("enroll_seconds", None)  # kept by runs before it was the sittings' sum
+    state = ScaleState(**saved)
     if (state.held, state.probes) != (held, probes):
         raise SystemExit(
             f"goalflow bench: the run kept in {keep} holds {state.held:,} with {state.probes} "
@@ -108,7 +113,6 @@ async def _populate(stack: Stack, state: ScaleState, keep: Path | None, concurre
         started = time.perf_counter()
         enrolled = await _enroll_many(stack, contact_ids, concurrency, label)
         seconds = time.perf_counter() - started
-        state.enroll_seconds += seconds
         sitting["seconds"] = round(sitting["seconds"] + seconds, 1)
         state.failed += [c for c in contact_ids if c not in enrolled]
         state.probe_enrollments.update({c: e for c, e in enrolled.items() if c in probes})
@@ -206,7 +210,7 @@ def _judge(
     given_up = set(state.failed)
     report.figures = {
         "waiting_enrollments": sum(1 for i in state.population() if i not in given_up),
-        "enroll_rate_per_s": round(len(state.order()) / state.enroll_seconds, 1),
+        "enroll_rate_per_s": round(len(state.order()) / state.enroll_seconds(), 1),
         "worker_rss_mb": {
             "start": _r(state.rss_start),
             "after_baseline": _r(state.rss_baseline),
