@@ -32,10 +32,10 @@ def test_a_cache_too_small_for_local_activities_is_refused(size: int) -> None:
 
 
 async def test_cache_size_from_a_memory_budget(dev_env: WorkflowEnvironment) -> None:
-    budget = Settings.model_validate({"GOALFLOW_WORKER_CACHE_MB": 340})
+    budget = Settings.model_validate({"GOALFLOW_WORKER_CACHE_MB": 200})
     async with httpx.AsyncClient() as http:
         worker = build_worker(dev_env.client, budget, http, task_queue="cache-mb")
-    assert worker.config().get("max_cached_workflows") == 340 * 1024 // KIB_PER_CACHED_WORKFLOW
+    assert worker.config().get("max_cached_workflows") == 200 * 1024 // KIB_PER_CACHED_WORKFLOW
     assert worker.config().get("max_cached_workflows") == 1024
 
 
