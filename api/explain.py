@@ -26,6 +26,7 @@ from workflows.match_words import why_goal_not, why_not
 from workflows.matching import triggers_met_by
 from workflows.messages import (
     AutomationVersion,
+    CriterionStatus,
     EnrollmentView,
     Waiting,
     contact_workflow_id,
@@ -64,6 +65,9 @@ class GoalExplained(BaseModel):
     step_id: str
     met: bool
     near_misses: list[NearMiss]
+    # Each criterion's progress, in the definition's order, as the enrollment counts it: how far
+    # a compound goal (R21) got; empty for an enrollment from before goals kept counts.
+    criteria: list[CriterionStatus] = []
 
 
 class Explained(BaseModel):
@@ -190,7 +194,8 @@ def _miss(goal: GoalStep, event: ContactEvent, run: Run, automation_id: str) -> 
 def goals(events: list[ContactEvent], runs: list[Run], automation_id: str) -> list[GoalExplained]:
     found: list[GoalExplained] = []
     for run in runs:
-        met = {g.step_id: g.met for g in run.view.goals}
+        statuses = {g.step_id: g for g in run.view.goals}
+        met = {step_id: g.met for step_id, g in statuses.items()}
         for step in run.automation.steps:
             if not isinstance(step, GoalStep):
                 continue
@@ -213,6 +218,7 @@ def goals(events: list[ContactEvent], runs: list[Run], automation_id: str) -> li
                     step_id=step.id,
                     met=met.get(step.id, False),
                     near_misses=misses,
+                    criteria=statuses[step.id].criteria if step.id in statuses else [],
                 )
             )
     return found

@@ -1,6 +1,6 @@
 """Compound goals (R21) over HTTP: a publish refused with the path to change, the enrollment's
-`goals[].criteria` and the dashboard's goal card as events count, and the preview running the
-same counting."""
+`goals[].criteria`, explain's and the dashboard's goal card as events count, and the preview
+running the same counting."""
 
 from __future__ import annotations
 
@@ -40,6 +40,11 @@ async def test_an_all_of_goal_counts_each_criterion_in_the_view_and_the_dashboar
         lambda: view(http, enrollment), lambda v: v["goals"][0]["criteria"] == expected
     )
     assert found["goals"][0]["met"] is False and found["status"] == "active"
+    # Explain says how far the goal got, as the view does.
+    why = await http.get(f"/v1/contacts/{contact}/explain", params={"automation_id": automation})
+    assert why.status_code == 200, why.text
+    [goal] = why.json()["goals"]
+    assert (goal["step_id"], goal["met"], goal["criteria"]) == ("ready", False, expected)
     page = await http.get(f"/ui/enrollments/{enrollment}")
     assert page.status_code == 200
     assert "all of: 1/1 ✓ · 1/2</td>" in page.text
