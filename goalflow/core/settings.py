@@ -12,9 +12,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from goalflow.core.outbound import OutboundPolicy, parse_networks
 from workflows.messages import DEFAULT_TASK_QUEUE
 
-# Memory a workflow in the worker's cache holds: worker RSS went from 108 MB idle to a plateau
-# of about 305 MB once its default 1,000 workflows were cached, and stayed there up to 100,000
-# enrollments held (docs/benchmarks.md), about 200 KiB each (340 before the sandbox's module
+# Memory a workflow in the worker's cache holds: worker RSS went from 108 MB idle to 290-309 MB
+# once its default 1,000 workflows were cached, and stayed there up to 100,000 enrollments held
+# (301.7 MB at the end, docs/benchmarks.md): about 200 KiB each (340 before the sandbox's module
 # copies were cut). `python -m goalflow_bench.sandbox` measures the sandbox's share.
 KIB_PER_CACHED_WORKFLOW = 200
 # The workflow tasks a worker runs at once: each needs its workflow cached (local activities).
